@@ -1,0 +1,69 @@
+/**
+ * Shared data types of wgmesh. Pure data: no behaviour, no I/O.
+ */
+
+/** A node's self-description, gossiped to every member (inside a signed, encrypted envelope). */
+export interface NodeRecord {
+  /** Record format version. */
+  v: 1
+  /** base64url of the node's raw 32-byte Ed25519 public key (the signing key). */
+  nodeId: string
+  /** Monotonic per node; a record with seq <= the one held is a replay and is ignored. */
+  seq: number
+  /** Sender's wall clock, ms since epoch, when it signed this record. */
+  issuedAt: number
+  /** Human name (hostname by default), [a-z0-9-], at most 63 chars. */
+  name: string
+  /** base64 of the 32-byte X25519 WireGuard public key. */
+  wgPublicKey: string
+  /** Overlay IPv4 inside the mesh CIDR. */
+  ipv4: string
+  /** Overlay IPv6 inside the mesh ULA /48. */
+  ipv6: string
+  /** When this node first claimed its current addresses (ms epoch); the earlier claim keeps an address on collision. */
+  ipSince: number
+  /** Counter mixed into the address hash; bumped after losing a collision. */
+  ipSalt: number
+  /** WireGuard UDP listen port. */
+  wgPort: number
+  /** WireGuard endpoint candidates, "ip:port" / "[ip6]:port", best first. */
+  endpoints: string[]
+  /** libp2p multiaddrs where this node's gossip listener can be dialed. */
+  gossipAddrs: string[]
+  /** Extra prefixes routed to this node (CIDR strings). */
+  routes: string[]
+  /** Free-form labels. */
+  tags: string[]
+  /** Willing to relay for others. */
+  relay?: boolean
+  /** Graceful departure: remove at once. */
+  leaving?: boolean
+}
+
+/** A WireGuard peer as the configurator should make it. */
+export interface DesiredPeer {
+  /** base64 WireGuard public key. */
+  publicKey: string
+  /** "ip:port" or "[ip6]:port"; undefined = leave whatever WireGuard learned (roaming). */
+  endpoint?: string
+  /** CIDRs, canonical form (e.g. "100.96.1.2/32", "fd12:3456:789a::1/128"), sorted. */
+  allowedIps: string[]
+  /** Seconds; 0 or undefined = off. */
+  persistentKeepalive?: number
+}
+
+/** The whole WireGuard state one agent wants on its host. */
+export interface DesiredWireGuard {
+  /** Interface name, e.g. "wgmesh0". */
+  interface: string
+  /** Path of a 0600 file holding the base64 private key (never passed in argv). */
+  privateKeyFile: string
+  /** UDP listen port. */
+  listenPort: number
+  /** Interface addresses with prefix length, e.g. ["100.96.3.4/16", "fdab:cdef:1234::5/48"]. */
+  addresses: string[]
+  /** Link MTU. */
+  mtu: number
+  /** Peers, sorted by publicKey. */
+  peers: DesiredPeer[]
+}
