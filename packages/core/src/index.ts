@@ -1,1 +1,26 @@
-export {}
+/**
+ * @packageDocumentation
+ * The pure core of wgmesh: record format and validation, the membership table, overlay
+ * addressing, and the planner from membership to desired WireGuard state. No sockets, no files,
+ * no child processes, no `Date.now()`: callers pass the time in.
+ *
+ * @example
+ * ```ts
+ * import { Membership, meshSettings, ulaPrefix, validateSealed } from '@wgmesh/core'
+ * const settings = meshSettings({ cidr4: '100.96.0.0/16' })
+ * const table = new Membership({ selfId, settings, ula: ulaPrefix(meshKey) })
+ * const v = validateSealed(meshKey, bytes, table, Date.now())
+ * if (v.verdict === 'accept') table.accept(v.record, bytes, Date.now(), 'gossip')
+ * ```
+ */
+export type * from './types.js'
+export * from './errors.js'
+export * from './ip.js'
+export * from './settings.js'
+export * from './keys.js'
+export * from './envelope.js'
+export * from './record.js'
+export * from './addressing.js'
+export * from './membership.js'
+export * from './validate.js'
+export * from './planner.js'

@@ -1,0 +1,58 @@
+/**
+ * From the membership table to the WireGuard state this host should have. Pure.
+ * One peer per member that is not left and not in conflict; dead members stay configured
+ * (their tunnels may still work: the agent is not in the data path).
+ */
+import { formatCidr, parseEndpoint, type Cidr } from './ip.js'
+import type { Membership } from './membership.js'
+import type { DesiredPeer, DesiredWireGuard, NodeRecord } from './types.js'
+
+export interface PlanInput {
+  interface: string
+  privateKeyFile: string
+  mtu: number
+  keepaliveS: number
+  cidr4: Cidr
+  ula: Cidr
+  self: NodeRecord
+}
+
+/**
+ * The endpoint to give WireGuard for `peer`: its first well-formed candidate.
+ * (NAT traversal will choose among candidates; this is the seam where it plugs in.)
+ */
+export function chooseEndpoint (peer: NodeRecord): string | undefined {
+  for (const e of peer.endpoints) if (parseEndpoint(e) !== undefined) return e
+  return undefined
+}
+
+export function planPeers (table: Membership, input: PlanInput): DesiredPeer[] {
+  const peers: DesiredPeer[] = []
+  for (const m of table.active()) {
+    const r = m.record
+    if (r.nodeId === input.self.nodeId || m.conflict !== undefined) continue
+    if (r.wgPublicKey === input.self.wgPublicKey) continue
+    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: [`${r.ipv4}/32`, `${r.ipv6}/128`].sort() }
+    const ep = chooseEndpoint(r)
+    if (ep !== undefined) p.endpoint = ep
+    if (input.keepaliveS > 0) p.persistentKeepalive = input.keepaliveS
+    peers.push(p)
+  }
+  return peers.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0))
+}
+
+export function planWireGuardState (table: Membership, input: PlanInput): DesiredWireGuard {
+  return {
+    interface: input.interface,
+    privateKeyFile: input.privateKeyFile,
+    listenPort: input.self.wgPort,
+    addresses: [`${input.self.ipv4}/${input.cidr4.prefix}`, `${input.self.ipv6}/${input.ula.prefix}`],
+    mtu: input.mtu,
+    peers: planPeers(table, input)
+  }
+}
+
+/** The interface routes implied by the addresses (documented for operators; `ip addr` adds them). */
+export function meshRoutes (input: Pick<PlanInput, 'cidr4' | 'ula'>): string[] {
+  return [formatCidr(input.cidr4), formatCidr(input.ula)]
+}

@@ -1,0 +1,68 @@
+/**
+ * NodeRecord schema: encode to JSON bytes and decode + check shape, field by field, with a reason.
+ * Written by hand (no schema library): the record is small and this is the hot path.
+ */
+import { decodeBase64Exact, fromBase64Url } from './keys.js'
+import { parseEndpoint, parseIPv4, parseIPv6, tryParseCidr } from './ip.js'
+import type { NodeRecord } from './types.js'
+
+export const MAX_ENDPOINTS = 16
+export const MAX_GOSSIP_ADDRS = 16
+export const MAX_ROUTES = 64
+export const MAX_TAGS = 32
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+const TAG_RE = /^[A-Za-z0-9_.:=/-]{1,64}$/
+const KNOWN_KEYS = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
+  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving'])
+
+export function encodeRecord (r: NodeRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(r))
+}
+
+export type DecodeResult = { ok: true, record: NodeRecord } | { ok: false, reason: 'malformed' | 'schema', detail: string }
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+const isUint = (x: unknown, max = Number.MAX_SAFE_INTEGER): x is number => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= max
+const strArray = (x: unknown, max: number, ok: (s: string) => boolean): x is string[] =>
+  Array.isArray(x) && x.length <= max && x.every(s => typeof s === 'string' && s.length <= 256 && ok(s))
+
+/** Lower-case a host name into the record's name alphabet ("My_Host.example" → "my-host"). */
+export function sanitizeName (s: string): string {
+  const n = s.toLowerCase().split('.')[0]!.replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63)
+  return n === '' ? 'node' : n
+}
+
+export function checkRecordShape (x: unknown): string | undefined {
+  if (!isObj(x)) return 'not an object'
+  for (const k of Object.keys(x)) if (!KNOWN_KEYS.has(k)) return `unknown field '${k}'`
+  if (x.v !== 1) return 'v must be 1'
+  if (typeof x.nodeId !== 'string' || fromBase64Url(x.nodeId)?.length !== 32) return 'nodeId must be a base64url Ed25519 key'
+  if (!isUint(x.seq) || x.seq === 0) return 'seq must be a positive integer'
+  if (!isUint(x.issuedAt)) return 'issuedAt must be ms since epoch'
+  if (typeof x.name !== 'string' || !NAME_RE.test(x.name)) return 'name must match [a-z0-9-]{1,63}'
+  if (typeof x.wgPublicKey !== 'string' || decodeBase64Exact(x.wgPublicKey, 32) === undefined) return 'wgPublicKey must be 32 bytes of base64'
+  if (typeof x.ipv4 !== 'string' || parseIPv4(x.ipv4) === undefined) return 'ipv4 is not an IPv4 address'
+  if (typeof x.ipv6 !== 'string' || parseIPv6(x.ipv6) === undefined) return 'ipv6 is not an IPv6 address'
+  if (!isUint(x.ipSince)) return 'ipSince must be ms since epoch'
+  if (!isUint(x.ipSalt, 1_000_000)) return 'ipSalt out of range'
+  if (!isUint(x.wgPort, 65535) || x.wgPort === 0) return 'wgPort must be 1..65535'
+  if (!strArray(x.endpoints, MAX_ENDPOINTS, s => parseEndpoint(s) !== undefined)) return 'endpoints must be ip:port strings'
+  if (!strArray(x.gossipAddrs, MAX_GOSSIP_ADDRS, s => s.startsWith('/'))) return 'gossipAddrs must be multiaddr strings'
+  if (!strArray(x.routes, MAX_ROUTES, s => tryParseCidr(s) !== undefined)) return 'routes must be CIDR strings'
+  if (!strArray(x.tags, MAX_TAGS, s => TAG_RE.test(s))) return 'tags must be short [A-Za-z0-9_.:=/-] strings'
+  if (x.relay !== undefined && typeof x.relay !== 'boolean') return 'relay must be boolean'
+  if (x.leaving !== undefined && typeof x.leaving !== 'boolean') return 'leaving must be boolean'
+  return undefined
+}
+
+export function decodeRecord (payload: Uint8Array): DecodeResult {
+  let x: unknown
+  try {
+    x = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+  } catch (err) {
+    return { ok: false, reason: 'malformed', detail: (err as Error).message }
+  }
+  const why = checkRecordShape(x)
+  if (why !== undefined) return { ok: false, reason: 'schema', detail: why }
+  return { ok: true, record: x as NodeRecord }
+}

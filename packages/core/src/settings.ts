@@ -1,0 +1,80 @@
+/**
+ * Mesh-wide timing and addressing settings, with defaults and validation.
+ * Every key has a named default constant so docs and CLI help quote the same value.
+ */
+import { InvalidConfigError } from './errors.js'
+import { parseCidr, type Cidr } from './ip.js'
+
+/** @default '100.96.0.0/16' — inside CGNAT space 100.64.0.0/10, away from Tailscale's 100.64/16 habits. */
+export const DEFAULT_MESH_CIDR = '100.96.0.0/16'
+/** @default 51820 */
+export const DEFAULT_WG_PORT = 51820
+/** @default 51821 — TCP, libp2p gossip. */
+export const DEFAULT_GOSSIP_PORT = 51821
+/** @default 'wgmesh0' */
+export const DEFAULT_INTERFACE = 'wgmesh0'
+/** @default 1000 — how often a node republishes its record (its heartbeat). */
+export const DEFAULT_HEARTBEAT_MS = 1000
+/** @default 3000 — a node silent this long is marked dead (its peer stays configured). */
+export const DEFAULT_DEAD_AFTER_MS = 3000
+/** @default 3_600_000 — a dead node is forgotten (peer removed) after this long. */
+export const DEFAULT_EXPIRE_AFTER_MS = 3_600_000
+/** @default 300_000 — records issued further than this from our clock are rejected. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000
+/** @default 25 — WireGuard persistent keepalive, seconds (keeps NAT mappings open). */
+export const DEFAULT_KEEPALIVE_S = 25
+/** @default 1420 */
+export const DEFAULT_MTU = 1420
+/** @default 4096 — bytes of a sealed record on the wire. */
+export const MAX_SEALED_RECORD_BYTES = 4096
+
+export interface MeshSettings {
+  cidr4: Cidr
+  heartbeatMs: number
+  deadAfterMs: number
+  expireAfterMs: number
+  maxClockSkewMs: number
+  keepaliveS: number
+}
+
+export interface MeshSettingsInit {
+  cidr4?: string
+  heartbeatMs?: number
+  deadAfterMs?: number
+  expireAfterMs?: number
+  maxClockSkewMs?: number
+  keepaliveS?: number
+}
+
+function positiveInt (name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidConfigError(`${name} must be an integer in ${min}..${max}, got ${String(v)}`)
+  }
+  return v
+}
+
+export function meshSettings (init: MeshSettingsInit = {}): MeshSettings {
+  let cidr4: Cidr
+  try {
+    cidr4 = parseCidr(init.cidr4 ?? DEFAULT_MESH_CIDR)
+  } catch (err) {
+    throw new InvalidConfigError(`mesh CIDR: ${(err as Error).message}`)
+  }
+  if (cidr4.family !== 4) throw new InvalidConfigError('mesh CIDR must be IPv4 (IPv6 comes from the mesh key)')
+  if (cidr4.prefix > 29) throw new InvalidConfigError('mesh CIDR must be /29 or larger')
+  const heartbeatMs = positiveInt('heartbeat', init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 50, 600_000)
+  const deadAfterMs = positiveInt('dead-after', init.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS, 100, 86_400_000)
+  if (deadAfterMs < heartbeatMs * 2) {
+    throw new InvalidConfigError(`dead-after (${deadAfterMs} ms) must be at least twice the heartbeat (${heartbeatMs} ms)`)
+  }
+  const expireAfterMs = positiveInt('expire-after', init.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS, 1000, 365 * 86_400_000)
+  if (expireAfterMs < deadAfterMs) throw new InvalidConfigError('expire-after must not be shorter than dead-after')
+  return {
+    cidr4,
+    heartbeatMs,
+    deadAfterMs,
+    expireAfterMs,
+    maxClockSkewMs: positiveInt('max-clock-skew', init.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 1000, 86_400_000),
+    keepaliveS: positiveInt('keepalive', init.keepaliveS ?? DEFAULT_KEEPALIVE_S, 0, 65535)
+  }
+}

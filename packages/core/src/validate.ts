@@ -1,0 +1,37 @@
+/**
+ * The one gate every record from the network passes: open (size, mesh key, signature), decode
+ * (JSON, schema), bind (the signer is the nodeId the record names), then the table's checks
+ * (seq, clock skew, mesh ranges, address/key contests). Never throws; returns a reason.
+ */
+import { open } from './envelope.js'
+import { decodeRecord } from './record.js'
+import type { Membership, TableIgnoreReason, TableRejectReason } from './membership.js'
+import type { NodeRecord } from './types.js'
+
+export type RejectReason =
+  | 'oversize' | 'decrypt' | 'malformed' | 'signature' | 'schema' | 'node-id-mismatch'
+  | TableRejectReason
+
+/** Every reason, for metrics that should show zeroes too. */
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'oversize', 'decrypt', 'malformed', 'signature', 'schema', 'node-id-mismatch',
+  'replay', 'clock-skew', 'ip-outside-mesh', 'ip-conflict', 'wg-key-conflict'
+]
+
+export type ValidationResult =
+  | { verdict: 'accept', record: NodeRecord }
+  | { verdict: 'ignore', reason: TableIgnoreReason, record: NodeRecord }
+  | { verdict: 'reject', reason: RejectReason, detail?: string }
+
+export function validateSealed (meshKey: Uint8Array, sealed: Uint8Array, table: Membership, now: number): ValidationResult {
+  const opened = open(meshKey, sealed)
+  if (!opened.ok) return { verdict: 'reject', reason: opened.reason }
+  const decoded = decodeRecord(opened.payload)
+  if (!decoded.ok) return { verdict: 'reject', reason: decoded.reason, detail: decoded.detail }
+  const record = decoded.record
+  if (record.nodeId !== opened.signerId) return { verdict: 'reject', reason: 'node-id-mismatch' }
+  const why = table.check(record, now)
+  if (why === 'duplicate' || why === 'self') return { verdict: 'ignore', reason: why, record }
+  if (why !== undefined) return { verdict: 'reject', reason: why }
+  return { verdict: 'accept', record }
+}
