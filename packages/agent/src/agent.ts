@@ -1,0 +1,474 @@
+/**
+ * The wgmesh agent: the one place that turns core's decisions into I/O.
+ *   gossip (libp2p) ──records──▶ validate ─▶ Membership ─▶ planner ─▶ WireGuard configurator
+ *   timers: heartbeat (republish), tick (liveness), redial (DialPolicy), periodic sync
+ *   control socket: info / leave; state dir: keys, seq floor, addresses, known members
+ */
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { Server } from 'node:net'
+import {
+  Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
+  planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr,
+  type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
+} from '@wgmesh/core'
+import { createConfigurator, type CommandRunner, type WireGuardConfigurator, type BackendKind, type Dump } from '@wgmesh/wireguard'
+import { createGossipNode, type GossipNode } from './transport/index.js'
+import { StateStore, type PersistedState } from './state-store.js'
+import { MeshKeyError } from './errors.js'
+import { createLogger, type Logger } from './logger.js'
+import { AgentMetrics, type PeerSample } from './metrics.js'
+import { serveControl, type ControlRequest } from './control-socket.js'
+import { DialPolicy, seedToMultiaddr, type DialTarget } from './dial-policy.js'
+import { buildSelfRecord, nextSeq, peerIdOf, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import { endpointCandidates, localAddresses } from './local-addresses.js'
+import { buildInfo, type AgentInfo } from './info.js'
+
+export interface AgentInit {
+  /** State directory (keys, addresses, known members). @default '/var/lib/wgmesh' */
+  stateDir: string
+  /** Mesh key to use (join). Must match a stored one if the state dir has one. */
+  meshKey?: Uint8Array
+  /** Create a new mesh key when none is given or stored (`wgmesh up`). */
+  createMesh?: boolean
+  /** Seeds: host[:port] or multiaddrs of any member. */
+  peers?: string[]
+  name?: string
+  interface?: string
+  wgPort?: number
+  gossipPort?: number
+  /** Address the gossip listener binds. @default '0.0.0.0' */
+  gossipHost?: string
+  cidr4?: string
+  backend?: BackendKind | 'auto'
+  /** Extra endpoint candidates to advertise first ("ip:port"), e.g. a public address. */
+  advertise?: string[]
+  tags?: string[]
+  heartbeatMs?: number
+  deadAfterMs?: number
+  expireAfterMs?: number
+  keepaliveS?: number
+  mtu?: number
+  /** Control socket path. @default '<stateDir>/wgmesh.sock' */
+  controlSocket?: string
+  logger?: Logger
+  /** Seam for tests: a fake WireGuard host. */
+  wgRunner?: CommandRunner
+  /** Injected clock. @default Date.now */
+  now?: () => number
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
+
+export class Agent {
+  private readonly init: AgentInit
+  private readonly log: Logger
+  private readonly now: () => number
+  readonly store: StateStore
+  readonly metrics: AgentMetrics
+  private settings!: MeshSettings
+  private meshKey!: Uint8Array
+  private signer!: RecordSigner
+  private ula!: Cidr
+  private table!: Membership
+  private persisted!: PersistedState
+  private identity!: SelfIdentity
+  private addressing!: SelfAddressing
+  private seq = 0
+  private selfRecord!: NodeRecord
+  private gossip?: GossipNode
+  private wg!: WireGuardConfigurator
+  private control?: Server
+  private readonly dialer = new DialPolicy()
+  private readonly dialing = new Set<string>()
+  private readonly timers: NodeJS.Timeout[] = []
+  private applyQueued = false
+  private applying: Promise<void> = Promise.resolve()
+  private persistTimer?: NodeJS.Timeout
+  private stopped = false
+  private readonly stoppedWaiters: Array<() => void> = []
+  private seeds: DialTarget[] = []
+  startedAt = 0
+  servingAt = 0
+
+  constructor (init: AgentInit) {
+    this.init = init
+    this.now = init.now ?? Date.now
+    this.log = init.logger ?? createLogger()
+    this.store = new StateStore(init.stateDir)
+    this.metrics = new AgentMetrics(async () => await this.peerSamples())
+  }
+
+  get nodeId (): string { return this.signer.nodeId }
+  get record (): NodeRecord { return this.selfRecord }
+  get peerId (): string { return this.gossip?.peerId ?? '' }
+  get members (): Membership { return this.table }
+  get controlPath (): string { return this.init.controlSocket ?? this.store.path('wgmesh.sock') }
+  listenAddrs (): string[] { return this.gossip?.listenAddrs() ?? [] }
+
+  /** Start everything; resolves when the agent serves (gossip listening, interface configured). */
+  async start (): Promise<void> {
+    this.startedAt = this.now()
+    const init = this.init
+    this.store.ensureDir()
+    this.meshKey = this.resolveMeshKey()
+    this.settings = meshSettings({
+      cidr4: init.cidr4, heartbeatMs: init.heartbeatMs, deadAfterMs: init.deadAfterMs, expireAfterMs: init.expireAfterMs, keepaliveS: init.keepaliveS
+    })
+    const seed = this.store.nodeSeed()
+    const wgPriv = this.store.wgPrivateKey()
+    this.signer = createSigner(seed)
+    this.ula = ulaPrefix(this.meshKey)
+    this.table = new Membership({ selfId: this.signer.nodeId, settings: this.settings, ula: this.ula })
+    this.persisted = this.store.load()
+    this.persisted.left = false
+    this.identity = {
+      nodeId: this.signer.nodeId,
+      name: sanitizeName(init.name ?? hostname()),
+      wgPublicKey: wgPublicKeyFromPrivate(wgPriv),
+      wgPort: init.wgPort ?? 51820,
+      tags: init.tags ?? [],
+      relay: false
+    }
+    this.addressing = this.initialAddressing()
+    this.seq = nextSeq(this.persisted.seq, this.now())
+    this.seeds = (init.peers ?? []).map(p => { const addr = seedToMultiaddr(p, init.gossipPort ?? 51821); return { key: addr, addr, peerId: peerIdOf(addr) } })
+    this.persist()
+
+    this.wg = createConfigurator({
+      interface: init.interface ?? 'wgmesh0',
+      backend: init.backend ?? 'auto',
+      runner: init.wgRunner,
+      expectedPublicKey: this.identity.wgPublicKey
+    })
+
+    this.gossip = await createGossipNode({
+      identitySeed: seed,
+      meshKey: this.meshKey,
+      listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
+      topic: `wgmesh/${formatCidr(this.ula)}/records`,
+      validate: (data) => this.onGossip(data),
+      onMessage: () => {},
+      onSyncRequest: () => this.table.sealedRecords(),
+      onSyncRecords: (records) => { for (const r of records) this.take(r, 'sync') },
+      onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
+      onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
+      logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
+    })
+    this.refreshSelf()
+    const firstApply = this.scheduleApply()
+    this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
+    await firstApply
+    this.servingAt = this.now()
+    this.log.info('wgmesh agent serving', {
+      name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
+      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt
+    })
+    void this.publish()
+    this.redial()
+    const hb = this.settings.heartbeatMs
+    this.every(hb, () => { this.refreshSelf(); void this.publish() })
+    this.every(Math.max(50, Math.min(250, Math.floor(hb / 4))), () => { this.onTick() })
+    this.every(1000, () => { this.redial() })
+    this.every(10_000, () => { void this.syncRandomPeer() })
+    this.every(60_000, () => { this.persist() })
+  }
+
+  /** Resolves when the agent has stopped (after `leave` or `stop`). */
+  async stoppedPromise (): Promise<void> {
+    if (this.stopped) return
+    await new Promise<void>(resolve => { this.stoppedWaiters.push(resolve) })
+  }
+
+  private resolveMeshKey (): Uint8Array {
+    const stored = this.store.meshKey()
+    const given = this.init.meshKey
+    if (given !== undefined) {
+      if (stored !== undefined && Buffer.compare(Buffer.from(stored), Buffer.from(given)) !== 0) {
+        throw new MeshKeyError(`the state directory ${this.store.dir} belongs to another mesh (its mesh.key differs from the one given). Use another --state-dir, or delete it to leave that mesh for good.`)
+      }
+      if (stored === undefined) this.store.saveMeshKey(given)
+      return given
+    }
+    if (stored !== undefined) return stored
+    if (this.init.createMesh === true) {
+      const key = new Uint8Array(randomBytes(32))
+      this.store.saveMeshKey(key)
+      this.log.info('created a new mesh', { meshKeyFile: this.store.path('mesh.key') })
+      return key
+    }
+    throw new MeshKeyError('no mesh key: pass --mesh-key-file FILE or set WGMESH_MESH_KEY (copy mesh.key from a member\'s state directory), or run \'wgmesh up\' to create a new mesh')
+  }
+
+  private initialAddressing (): SelfAddressing {
+    const p = this.persisted
+    const cidr = formatCidr(this.settings.cidr4)
+    if (p.ipv4 !== undefined && p.ipv6 !== undefined && p.cidr4 === cidr && p.ipSalt !== undefined && p.ipSince !== undefined) {
+      return { ipv4: p.ipv4, ipv6: p.ipv6, ipSalt: p.ipSalt, ipSince: p.ipSince }
+    }
+    const a = allocate(this.settings.cidr4, this.ula, this.identity.wgPublicKey, new Set())
+    return { ipv4: a.ipv4, ipv6: a.ipv6, ipSalt: a.salt, ipSince: this.now() }
+  }
+
+  private gossipAddrs (): string[] {
+    const all = this.gossip?.listenAddrs() ?? []
+    const loopbackOnly = (this.init.gossipHost ?? '').startsWith('127.')
+    const overlay = (a: string): boolean => a.includes(`/ip4/${this.addressing.ipv4}/`) || a.includes(`/ip6/${this.addressing.ipv6}/`)
+    const usable = all.filter(a => loopbackOnly || !(a.includes('/ip4/127.') || a.includes('/ip6/::1/')))
+    return [...usable.filter(a => !overlay(a)), ...usable.filter(overlay)].slice(0, 8)
+  }
+
+  /** Rebuild the own record (addresses may have changed) with a new seq, and take it into the table. */
+  private refreshSelf (leaving = false): void {
+    const now = this.now()
+    this.seq = nextSeq(this.seq, now)
+    const iface = this.init.interface ?? 'wgmesh0'
+    const endpoints = endpointCandidates(localAddresses({ iface, ranges: [this.settings.cidr4, this.ula] }), this.identity.wgPort, this.init.advertise)
+    this.selfRecord = buildSelfRecord(this.identity, this.addressing, this.seq, now, endpoints, this.gossipAddrs(), leaving)
+    this.table.accept(this.selfRecord, this.sealSelf(), now, 'self')
+  }
+
+  private sealSelf (): Uint8Array {
+    return seal(this.meshKey, this.signer, encodeRecord(this.selfRecord), new Uint8Array(randomBytes(24)))
+  }
+
+  private async publish (): Promise<void> {
+    const sealed = this.table.get(this.nodeId)?.sealed
+    if (sealed === undefined || this.gossip === undefined) return
+    try {
+      await this.gossip.publish(sealed)
+    } catch (err) {
+      this.log.debug('publish failed', { error: (err as Error).message })
+    }
+  }
+
+  /** Gossip validator: the one entry for records from the network. */
+  private onGossip (data: Uint8Array): 'accept' | 'reject' | 'ignore' {
+    const v = this.take(data, 'gossip')
+    return v
+  }
+
+  private take (sealed: Uint8Array, via: Via): 'accept' | 'reject' | 'ignore' {
+    if (this.stopped) return 'ignore'
+    const now = this.now()
+    const v = validateSealed(this.meshKey, sealed, this.table, now)
+    if (v.verdict === 'reject') {
+      if (via === 'sync' && v.reason === 'replay') {
+        this.metrics.ignored.inc({ reason: 'stale' })
+        return 'ignore'
+      }
+      this.metrics.reject(v.reason)
+      this.log.debug('record rejected', { reason: v.reason, detail: v.detail, via })
+      return v.reason === 'replay' ? 'ignore' : 'reject'
+    }
+    if (v.verdict === 'ignore') {
+      this.metrics.ignored.inc({ reason: v.reason })
+      if (v.reason === 'self' && v.record.seq > this.seq) this.seq = v.record.seq // state was lost: move past our old seq
+      return 'ignore'
+    }
+    this.metrics.accepted.inc({ via })
+    this.onChanges(this.table.accept(v.record, sealed, now, via))
+    return 'accept'
+  }
+
+  private onChanges (changes: MemberChange[]): void {
+    let plan = false
+    let known = false
+    for (const c of changes) {
+      const name = this.table.get(c.nodeId)?.record.name
+      if (c.kind === 'conflict-lost' && c.nodeId === this.nodeId) {
+        this.readdress(c.what)
+      } else if (c.kind !== 'updated') {
+        this.log.info(`peer ${c.kind}`, { peer: name ?? c.nodeId, nodeId: c.nodeId })
+      }
+      if (c.kind === 'joined' || c.kind === 'left' || c.kind === 'expired') known = true
+      plan = true
+    }
+    if (known) this.persistSoon()
+    if (plan) void this.scheduleApply()
+  }
+
+  private readdress (what: 'ip' | 'wg-key'): void {
+    if (what === 'wg-key') {
+      this.log.error('another live node uses this node\'s WireGuard key (copied state directory?); it keeps it: this node stays out of the plans until one of them gets a new wg.key')
+      return
+    }
+    const a = allocate(this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.table.takenIPv4(this.nodeId), this.addressing.ipSalt + 1)
+    this.log.warn('overlay address taken by an earlier claim; moving', { from: this.addressing.ipv4, to: a.ipv4 })
+    this.addressing = { ipv4: a.ipv4, ipv6: a.ipv6, ipSalt: a.salt, ipSince: this.now() }
+    this.persist()
+    this.refreshSelf()
+    void this.publish()
+  }
+
+  private onTick (): void {
+    const changes = this.table.tick(this.now())
+    if (changes.length > 0) this.onChanges(changes)
+  }
+
+  private memberTargets (): DialTarget[] {
+    const out: DialTarget[] = []
+    const seen = new Set<string>()
+    for (const m of this.table.all()) {
+      if (m.record.nodeId === this.nodeId || m.status === 'left') continue
+      for (const addr of m.record.gossipAddrs) {
+        const peerId = peerIdOf(addr)
+        if (seen.has(addr)) continue
+        seen.add(addr)
+        out.push({ key: addr, addr, peerId })
+      }
+    }
+    for (const k of this.persisted.known) {
+      for (const addr of k.gossipAddrs) {
+        if (!seen.has(addr)) { seen.add(addr); out.push({ key: addr, addr, peerId: peerIdOf(addr) }) }
+      }
+    }
+    return out
+  }
+
+  private redial (): void {
+    if (this.gossip === undefined || this.stopped) return
+    const connected = new Set(this.gossip.connectedPeers())
+    const targets = this.dialer.choose(this.now(), connected, this.seeds, this.memberTargets())
+    for (const t of targets) {
+      if (this.dialing.has(t.key) || (t.peerId !== undefined && t.peerId === this.peerId)) continue
+      this.dialing.add(t.key)
+      this.gossip.dial(t.addr).then(
+        () => { this.dialer.succeeded(t.key) },
+        (err: Error) => { this.dialer.failed(t.key, this.now()); this.log.debug('dial failed', { addr: t.addr, error: err.message }) }
+      ).finally(() => { this.dialing.delete(t.key) })
+    }
+  }
+
+  private async syncRandomPeer (): Promise<void> {
+    const peers = this.gossip?.connectedPeers() ?? []
+    const p = peers[Math.floor(Math.random() * peers.length)]
+    if (p === undefined) return
+    try { await this.gossip!.sync(p) } catch (err) { this.log.debug('periodic sync failed', { peer: p, error: (err as Error).message }) }
+  }
+
+  /** Coalesce plan+apply: at most one running, at most one queued. */
+  private scheduleApply (): Promise<void> {
+    if (this.applyQueued) return this.applying
+    this.applyQueued = true
+    this.applying = this.applying.then(async () => {
+      this.applyQueued = false
+      if (this.stopped) return
+      const desired = planWireGuardState(this.table, {
+        interface: this.init.interface ?? 'wgmesh0',
+        privateKeyFile: this.store.wgKeyPath(),
+        mtu: this.init.mtu ?? 1420,
+        keepaliveS: this.settings.keepaliveS,
+        cidr4: this.settings.cidr4,
+        ula: this.ula,
+        self: this.selfRecord
+      })
+      try {
+        const { steps } = await this.wg.apply(desired)
+        if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
+      } catch (err) {
+        this.log.error('applying WireGuard state failed (will retry on the next change)', { error: (err as Error).message })
+        setTimeout(() => { void this.scheduleApply() }, 1000).unref()
+      }
+    })
+    return this.applying
+  }
+
+  private persistSoon (): void {
+    if (this.persistTimer !== undefined) return
+    this.persistTimer = setTimeout(() => { this.persistTimer = undefined; this.persist() }, 500)
+    this.persistTimer.unref()
+  }
+
+  private persist (): void {
+    const known = this.table?.active()
+      .filter(m => m.record.nodeId !== this.signer?.nodeId)
+      .map(m => ({ nodeId: m.record.nodeId, name: m.record.name, gossipAddrs: m.record.gossipAddrs })) ?? []
+    this.persisted = {
+      ...this.persisted,
+      version: 1,
+      // a floor comfortably above anything published before the next persist
+      seq: Math.max(this.persisted.seq, this.seq + 120_000),
+      ipv4: this.addressing.ipv4,
+      ipv6: this.addressing.ipv6,
+      ipSalt: this.addressing.ipSalt,
+      ipSince: this.addressing.ipSince,
+      cidr4: formatCidr(this.settings.cidr4),
+      known: known.length > 0 || this.persisted.left === true ? known : this.persisted.known
+    }
+    try { this.store.save(this.persisted) } catch (err) { this.log.error('saving state failed', { error: (err as Error).message }) }
+  }
+
+  private async onControl (req: ControlRequest): Promise<unknown> {
+    if (req.cmd === 'info') return await this.info()
+    if (req.cmd === 'metrics') return await this.metrics.registry.metrics()
+    setImmediate(() => { void this.leave() })
+    return { leaving: true, name: this.identity.name }
+  }
+
+  async dump (): Promise<Dump | undefined> {
+    try { return await this.wg.show() } catch { return undefined }
+  }
+
+  async info (): Promise<AgentInfo> {
+    return buildInfo({
+      self: this.selfRecord,
+      interface: this.init.interface ?? 'wgmesh0',
+      table: this.table,
+      dump: await this.dump(),
+      now: this.now(),
+      gossipPeers: this.gossip?.connectedPeers() ?? [],
+      rejected: this.metrics.rejections(),
+      cidr4: formatCidr(this.settings.cidr4),
+      ula: formatCidr(this.ula)
+    })
+  }
+
+  private async peerSamples (): Promise<PeerSample[]> {
+    const info = await this.info()
+    return info.peers.map(p => ({ name: p.name, nodeId: p.nodeId, status: p.status, rxBytes: p.rxBytes, txBytes: p.txBytes, latestHandshake: p.latestHandshake ?? 0 }))
+  }
+
+  /** Announce departure, remove the interface, stop. */
+  async leave (): Promise<void> {
+    if (this.stopped) return
+    this.log.info('leaving the mesh')
+    this.clearTimers() // no heartbeat may follow the departure record
+    this.refreshSelf(true)
+    const sealed = this.table.get(this.nodeId)!.sealed
+    await this.gossip?.publish(sealed).catch(() => {})
+    // push the departure to every connected peer directly as well: gossip alone may not have
+    // formed a mesh link to each of them yet
+    await Promise.allSettled((this.gossip?.connectedPeers() ?? []).map(async p => await this.gossip!.sync(p)))
+    this.persisted.left = true
+    this.persist()
+    await this.shutdown(true)
+  }
+
+  /** Stop the agent. The WireGuard interface stays (traffic keeps flowing) unless `removeInterface`. */
+  async stop (): Promise<void> {
+    await this.shutdown(false)
+  }
+
+  private async shutdown (removeInterface: boolean): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.clearTimers()
+    if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
+    await this.applying.catch(() => {})
+    if (!removeInterface) this.persist()
+    await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
+    await this.gossip?.stop().catch(() => {})
+    if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })
+    for (const w of this.stoppedWaiters.splice(0)) w()
+  }
+
+  private clearTimers (): void {
+    for (const t of this.timers.splice(0)) clearInterval(t)
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const t = setInterval(() => { try { fn() } catch (err) { this.log.error('timer failed', { error: (err as Error).message }) } }, ms)
+    this.timers.push(t)
+  }
+}

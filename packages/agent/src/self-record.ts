@@ -1,0 +1,50 @@
+/**
+ * Building this node's own record. Pure: everything comes in as arguments.
+ */
+import type { NodeRecord } from '@wgmesh/core'
+
+export interface SelfIdentity {
+  nodeId: string
+  name: string
+  wgPublicKey: string
+  wgPort: number
+  tags: string[]
+  relay: boolean
+}
+
+export interface SelfAddressing { ipv4: string, ipv6: string, ipSalt: number, ipSince: number }
+
+export function buildSelfRecord (id: SelfIdentity, addr: SelfAddressing, seq: number, now: number,
+  endpoints: string[], gossipAddrs: string[], leaving = false): NodeRecord {
+  const r: NodeRecord = {
+    v: 1,
+    nodeId: id.nodeId,
+    seq,
+    issuedAt: now,
+    name: id.name,
+    wgPublicKey: id.wgPublicKey,
+    ipv4: addr.ipv4,
+    ipv6: addr.ipv6,
+    ipSince: addr.ipSince,
+    ipSalt: addr.ipSalt,
+    wgPort: id.wgPort,
+    endpoints,
+    gossipAddrs,
+    routes: [],
+    tags: id.tags
+  }
+  if (id.relay) r.relay = true
+  if (leaving) r.leaving = true
+  return r
+}
+
+/** Next seq: above the last one and the persisted floor; wall-clock based so a restart without state still moves forward. */
+export function nextSeq (last: number, now: number): number {
+  return Math.max(last + 1, now)
+}
+
+/** The libp2p peer id inside a `/p2p/<id>` multiaddr suffix, if any. */
+export function peerIdOf (addr: string): string | undefined {
+  const i = addr.lastIndexOf('/p2p/')
+  return i < 0 ? undefined : addr.slice(i + 5)
+}

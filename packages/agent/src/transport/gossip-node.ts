@@ -1,0 +1,336 @@
+// A thin libp2p 3 node for the agent: TCP + pnet(PSK from the mesh key) + noise +
+// yamux, identify, ping, gossipsub on one topic, and the `/wgmesh/sync/1.0.0`
+// push-pull protocol. The agent's logic stays outside: it supplies callbacks.
+import { createLibp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { preSharedKey } from '@libp2p/pnet'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { swarmKeyFromMeshKey } from './swarm-key.js'
+import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeRecords } from './sync-protocol.js'
+import type { SyncLimits } from './sync-protocol.js'
+
+export type ValidationResult = 'accept' | 'reject' | 'ignore'
+
+export interface TransportLogger {
+  debug(msg: string, meta?: object): void
+  warn(msg: string, meta?: object): void
+}
+
+export interface GossipNodeInit {
+  /** 32-byte Ed25519 seed; the libp2p PeerId is derived from it. */
+  identitySeed: Uint8Array
+  /** 32-byte mesh key; the pnet swarm key is derived from it (HKDF, see swarm-key.ts). */
+  meshKey: Uint8Array
+  /** Listen multiaddrs, e.g. ['/ip4/0.0.0.0/tcp/51821'] or ['/ip4/127.0.0.1/tcp/0']. */
+  listen: string[]
+  /** One gossipsub topic per mesh. */
+  topic: string
+  /**
+   * Called from the gossipsub topic validator for every message not seen before.
+   * `from` is the message author's peer id (authenticated by gossipsub's StrictSign
+   * signature), not the forwarding peer. A throw counts as 'reject'.
+   */
+  validate: (data: Uint8Array, from: string) => ValidationResult
+  /** Called for accepted messages only (never for our own publishes). */
+  onMessage: (data: Uint8Array, from: string) => void
+  /** Our full table (opaque sealed records) to send to `remotePeer` in a sync. */
+  onSyncRequest: (remotePeer: string) => Uint8Array[]
+  /** Records received in a sync (fires on both ends, once per completed exchange, possibly with []). */
+  onSyncRecords: (records: Uint8Array[], from: string) => void
+  onPeerConnect?: (peerId: string) => void
+  onPeerDisconnect?: (peerId: string) => void
+  /** Dial timeout in ms. @default 3000 */
+  dialTimeoutMs?: number
+  /** Whole sync exchange timeout in ms. @default 10000 */
+  syncTimeoutMs?: number
+  /** Run one sync automatically on every outbound connection. @default true */
+  syncOnConnect?: boolean
+  /** libp2p connection manager cap; beyond it libp2p prunes the least valuable connections. @default 300 */
+  maxConnections?: number
+  logger?: TransportLogger
+}
+
+export interface GossipNode {
+  readonly peerId: string
+  /** Actual bound multiaddrs, each ending in /p2p/<peerId>. */
+  listenAddrs(): string[]
+  /** Publish on the topic. Never throws for "no peers"; throws MessageTooLargeError for > MAX_MESSAGE_BYTES. */
+  publish(data: Uint8Array): Promise<void>
+  /** Dial a multiaddr (with or without /p2p); resolves with the remote peer id; throws DialError. */
+  dial(addr: string): Promise<string>
+  /** Push-pull sync with a peer (dials it if needed and its address is known); throws SyncError. */
+  sync(peerId: string): Promise<void>
+  connectedPeers(): string[]
+  stop(): Promise<void>
+}
+
+/** Max gossip message payload; larger messages are refused on publish and rejected on receipt. */
+export const MAX_MESSAGE_BYTES = 16 * 1024
+/** Max length-prefixed gossipsub RPC frame accepted from a peer (an RPC may batch several messages). */
+export const MAX_RPC_FRAME_BYTES = 1024 * 1024
+
+export class DialError extends Error {
+  override name = 'DialError'
+  readonly addr: string
+  constructor (addr: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.addr = addr
+  }
+}
+
+export class SyncError extends Error {
+  override name = 'SyncError'
+  readonly peerId: string
+  constructor (peerId: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.peerId = peerId
+  }
+}
+
+export class MessageTooLargeError extends Error {
+  override name = 'MessageTooLargeError'
+}
+
+const noopLogger: TransportLogger = { debug () {}, warn () {} }
+
+function errMsg (err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}
+
+function toValidatorResult (r: ValidationResult): TopicValidatorResult {
+  switch (r) {
+    case 'accept': return TopicValidatorResult.Accept
+    case 'ignore': return TopicValidatorResult.Ignore
+    default: return TopicValidatorResult.Reject
+  }
+}
+
+type Services = { identify: unknown, ping: unknown, pubsub: GossipSub }
+type Node = Libp2p<Services>
+type Connection = Awaited<ReturnType<Node['dial']>>
+type Stream = Awaited<ReturnType<Connection['newStream']>>
+
+export async function createGossipNode (init: GossipNodeInit): Promise<GossipNode> {
+  if (init.identitySeed.byteLength !== 32) throw new RangeError('identitySeed must be 32 bytes')
+  const log = init.logger ?? noopLogger
+  const dialTimeoutMs = init.dialTimeoutMs ?? 3000
+  const syncTimeoutMs = init.syncTimeoutMs ?? 10_000
+  const syncOnConnect = init.syncOnConnect ?? true
+  const limits: SyncLimits = DEFAULT_SYNC_LIMITS
+  const topic = init.topic
+
+  const privateKey = await generateKeyPairFromSeed('Ed25519', init.identitySeed)
+
+  const node: Node = await createLibp2p({
+    privateKey,
+    start: false,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: swarmKeyFromMeshKey(init.meshKey) }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections ?? 300,
+      maxParallelDials: 50,
+      dialTimeout: dialTimeoutMs,
+      maxIncomingPendingConnections: 32,
+      inboundConnectionThreshold: 10,
+      inboundUpgradeTimeout: 10_000
+    },
+    nodeInfo: { name: 'wgmesh', version: '1', userAgent: 'wgmesh' },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        emitSelf: false,
+        fallbackToFloodsub: false,
+        allowedTopics: [topic],
+        maxInboundDataLength: MAX_RPC_FRAME_BYTES
+      })
+    }
+  })
+  const pubsub = node.services.pubsub
+  const self = node.peerId.toString()
+
+  let stopped = false
+  const stopController = new AbortController()
+
+  // --- gossip -------------------------------------------------------------
+  pubsub.topicValidators.set(topic, (propagationSource, msg: Message) => {
+    if (msg.data.byteLength > MAX_MESSAGE_BYTES) return TopicValidatorResult.Reject
+    const author = msg.type === 'signed' ? msg.from.toString() : propagationSource.toString()
+    try {
+      return toValidatorResult(init.validate(msg.data, author))
+    } catch (err) {
+      log.warn('transport: validate threw, rejecting', { from: author, err: errMsg(err) })
+      return TopicValidatorResult.Reject
+    }
+  })
+  const onGossip = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    if (msg.topic !== topic) return
+    const author = msg.type === 'signed' ? msg.from.toString() : ''
+    try {
+      init.onMessage(msg.data, author)
+    } catch (err) {
+      log.warn('transport: onMessage threw', { from: author, err: errMsg(err) })
+    }
+  }
+  pubsub.addEventListener('message', onGossip)
+
+  // --- sync ---------------------------------------------------------------
+  const runExchange = async (stream: Stream, remote: string, role: 'initiator' | 'responder'): Promise<void> => {
+    let ours: Uint8Array[]
+    try {
+      ours = init.onSyncRequest(remote)
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+    const signal = AbortSignal.any([AbortSignal.timeout(syncTimeoutMs), stopController.signal])
+    const t0 = Date.now()
+    const { received, sent, dropped } = await exchangeRecords(stream, ours, { limits, signal })
+    if (dropped > 0) log.warn('transport: sync table exceeds limits, records left out', { peer: remote, sent, dropped })
+    log.debug('transport: sync done', { peer: remote, role, sent, received: received.length, ms: Date.now() - t0 })
+    if (stopped) return
+    try {
+      init.onSyncRecords(received, remote)
+    } catch (err) {
+      log.warn('transport: onSyncRecords threw', { peer: remote, err: errMsg(err) })
+    }
+  }
+
+  await node.handle(SYNC_PROTOCOL, async (stream, connection) => {
+    const remote = connection.remotePeer.toString()
+    try {
+      await runExchange(stream, remote, 'responder')
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      log.debug('transport: inbound sync failed', { peer: remote, err: errMsg(err) })
+    }
+  }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+
+  const syncOver = async (remote: string, open: (signal: AbortSignal) => Promise<Stream>): Promise<void> => {
+    if (stopped) throw new SyncError(remote, 'node stopped')
+    let stream: Stream
+    try {
+      stream = await open(AbortSignal.any([AbortSignal.timeout(dialTimeoutMs), stopController.signal]))
+    } catch (err) {
+      throw new SyncError(remote, `cannot open sync stream: ${errMsg(err)}`, { cause: err })
+    }
+    try {
+      await runExchange(stream, remote, 'initiator')
+    } catch (err) {
+      throw new SyncError(remote, `sync failed: ${errMsg(err)}`, { cause: err })
+    }
+  }
+
+  // --- connection events --------------------------------------------------
+  const onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail
+    if (!syncOnConnect || stopped || conn.direction !== 'outbound') return
+    const remote = conn.remotePeer.toString()
+    syncOver(remote, async (signal) => await conn.newStream(SYNC_PROTOCOL, { signal }))
+      .catch(err => { log.debug('transport: sync on connect failed', { peer: remote, err: errMsg(err) }) })
+  }
+  const onPeerConnect = (evt: CustomEvent<{ toString(): string }>): void => {
+    const id = evt.detail.toString()
+    log.debug('transport: peer connected', { peer: id })
+    try { init.onPeerConnect?.(id) } catch (err) { log.warn('transport: onPeerConnect threw', { err: errMsg(err) }) }
+  }
+  const onPeerDisconnect = (evt: CustomEvent<{ toString(): string }>): void => {
+    const id = evt.detail.toString()
+    log.debug('transport: peer disconnected', { peer: id })
+    try { init.onPeerDisconnect?.(id) } catch (err) { log.warn('transport: onPeerDisconnect threw', { err: errMsg(err) }) }
+  }
+  node.addEventListener('connection:open', onConnectionOpen)
+  node.addEventListener('peer:connect', onPeerConnect)
+  node.addEventListener('peer:disconnect', onPeerDisconnect)
+
+  await node.start()
+  pubsub.subscribe(topic)
+
+  return {
+    peerId: self,
+
+    listenAddrs () {
+      return node.getMultiaddrs().map(ma => ma.toString())
+    },
+
+    async publish (data) {
+      if (data.byteLength > MAX_MESSAGE_BYTES) {
+        throw new MessageTooLargeError(`message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}`)
+      }
+      if (stopped) return
+      const res = await pubsub.publish(topic, data)
+      log.debug('transport: published', { bytes: data.byteLength, recipients: res.recipients.length })
+    },
+
+    async dial (addr) {
+      if (stopped) throw new DialError(addr, 'node stopped')
+      let ma: Multiaddr
+      try {
+        ma = multiaddr(addr)
+      } catch (err) {
+        throw new DialError(addr, `invalid multiaddr: ${errMsg(err)}`, { cause: err })
+      }
+      const signal = AbortSignal.any([AbortSignal.timeout(dialTimeoutMs), stopController.signal])
+      try {
+        const conn = await node.dial(ma, { signal })
+        return conn.remotePeer.toString()
+      } catch (err) {
+        const why = signal.aborted ? `timed out after ${dialTimeoutMs} ms (wrong mesh key or unreachable)` : errMsg(err)
+        throw new DialError(addr, `dial ${addr} failed: ${why}`, { cause: err })
+      }
+    },
+
+    async sync (peerId) {
+      let pid: ReturnType<typeof peerIdFromString>
+      try {
+        pid = peerIdFromString(peerId)
+      } catch (err) {
+        throw new SyncError(peerId, 'invalid peer id', { cause: err })
+      }
+      await syncOver(peerId, async (signal) => await node.dialProtocol(pid, SYNC_PROTOCOL, { signal }))
+    },
+
+    connectedPeers () {
+      return node.getPeers().map(p => p.toString())
+    },
+
+    async stop () {
+      if (stopped) return
+      stopped = true
+      stopController.abort(new Error('node stopping'))
+      node.removeEventListener('connection:open', onConnectionOpen)
+      pubsub.removeEventListener('message', onGossip)
+      try { pubsub.unsubscribe(topic) } catch {}
+      // Workaround (@libp2p/gossipsub 17.1.1): stop() replaces `status` without
+      // clearing `status.heartbeatTimeout`, so one ref'd ~1 s heartbeat timer
+      // outlives stop(). Keep the status object (it is mutated in place when the
+      // heartbeat reschedules) and clear its timer after stopping.
+      const gsStatus = (pubsub as unknown as { status?: { heartbeatTimeout?: ReturnType<typeof setTimeout> } }).status
+      await node.stop()
+      clearTimeout(gsStatus?.heartbeatTimeout)
+      // Workaround (libp2p 3.3.11): the address manager debounces a peer-store
+      // update by 1 s on 'transport:close' and never cancels it; cancel it.
+      const am = (node as unknown as { components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } } })
+        .components?.addressManager
+      am?._updatePeerStoreAddresses?.stop?.()
+      node.removeEventListener('peer:connect', onPeerConnect)
+      node.removeEventListener('peer:disconnect', onPeerDisconnect)
+    }
+  }
+}

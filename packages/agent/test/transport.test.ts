@@ -1,0 +1,284 @@
+// Transport adapter tests: real libp2p nodes on 127.0.0.1 (port 0).
+import { test, describe, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { spawn } from 'node:child_process'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import {
+  createGossipNode,
+  swarmKeyFromMeshKey,
+  pnetPskFromMeshKey,
+  DialError,
+  MessageTooLargeError,
+  MAX_MESSAGE_BYTES,
+  SyncMessageDecoder,
+  SyncProtocolError,
+  encodeSyncMessage,
+  exchangeRecords,
+  DEFAULT_SYNC_LIMITS
+} from '../src/transport/index.js'
+import type { GossipNode, GossipNodeInit, SyncStream } from '../src/transport/index.js'
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+async function waitFor (pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const t0 = Date.now()
+  while (!pred()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+interface TestNode {
+  node: GossipNode
+  messages: Array<{ data: string, from: string }>
+  validated: Array<{ data: string, from: string }>
+  syncs: Array<{ records: string[], from: string }>
+  connects: string[]
+  disconnects: string[]
+  table: Uint8Array[]
+}
+
+const live: GossipNode[] = []
+after(async () => { await Promise.all(live.map(async n => { await n.stop() })) })
+
+async function mkNode (meshKey: Uint8Array, table: string[] = [], extra: Partial<GossipNodeInit> = {}): Promise<TestNode> {
+  const t: Omit<TestNode, 'node'> = { messages: [], validated: [], syncs: [], connects: [], disconnects: [], table: table.map(enc) }
+  const node = await createGossipNode({
+    identitySeed: randomBytes(32),
+    meshKey,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    topic: 'wgmesh/test/v1',
+    // messages starting with "bad" are rejected everywhere
+    validate: (data, from) => { t.validated.push({ data: dec(data), from }); return dec(data).startsWith('bad') ? 'reject' : 'accept' },
+    onMessage: (data, from) => { t.messages.push({ data: dec(data), from }) },
+    onSyncRequest: () => t.table,
+    onSyncRecords: (records, from) => { t.syncs.push({ records: records.map(dec), from }) },
+    onPeerConnect: (p) => { t.connects.push(p) },
+    onPeerDisconnect: (p) => { t.disconnects.push(p) },
+    dialTimeoutMs: 1500,
+    ...extra
+  })
+  live.push(node)
+  return { node, ...t }
+}
+
+describe('swarm key', () => {
+  test('pnet swarm key file format, derived via HKDF, deterministic', () => {
+    const mk = new Uint8Array(32).fill(7)
+    const s = dec(swarmKeyFromMeshKey(mk))
+    assert.match(s, /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
+    assert.equal(s, dec(swarmKeyFromMeshKey(mk)))
+    const psk = pnetPskFromMeshKey(mk)
+    assert.equal(psk.byteLength, 32)
+    assert.notDeepEqual(Buffer.from(psk), Buffer.from(mk), 'PSK must differ from the mesh key')
+    assert.notEqual(s, dec(swarmKeyFromMeshKey(new Uint8Array(32).fill(8))))
+    assert.throws(() => swarmKeyFromMeshKey(new Uint8Array(31)), RangeError)
+  })
+})
+
+describe('sync framing', () => {
+  test('round trip, split at every byte boundary', () => {
+    const recs = [enc('a'), randomBytes(200), randomBytes(16 * 1024), enc('zz')]
+    const { chunks, sent, dropped } = encodeSyncMessage(recs)
+    assert.equal(sent, 4); assert.equal(dropped, 0)
+    const wire = Buffer.concat(chunks)
+    for (const step of [1, 2, 3, 7, 129, wire.byteLength]) {
+      const d = new SyncMessageDecoder()
+      for (let i = 0; i < wire.byteLength; i += step) d.push(wire.subarray(i, i + step))
+      assert.ok(d.done)
+      assert.deepEqual(d.records.map(r => Buffer.from(r)), recs.map(r => Buffer.from(r)))
+    }
+    const empty = new SyncMessageDecoder()
+    empty.push(Buffer.concat(encodeSyncMessage([]).chunks))
+    assert.ok(empty.done); assert.equal(empty.records.length, 0)
+  })
+
+  test('sender leaves out what the limits forbid', () => {
+    const limits = { maxRecords: 3, maxRecordBytes: 10, maxTotalBytes: 15 }
+    const r = encodeSyncMessage([enc(''), enc('x'.repeat(11)), enc('a'.repeat(8)), enc('b'.repeat(8)), enc('c'.repeat(7)), enc('d')], limits)
+    assert.equal(r.sent, 2) // 'aaaaaaaa' + 'ccccccc' = 15 bytes
+    assert.equal(r.dropped, 4)
+  })
+
+  test('malformed input throws SyncProtocolError', () => {
+    const bad: Array<[string, number[]]> = [
+      ['too many records', [0x81, 0x40]], // 8193 > 4096
+      ['zero-length record', [1, 0]],
+      ['oversized record', [1, 0x81, 0x80, 0x01]], // 16385
+      ['varint too long', [1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]],
+      ['trailing bytes', [1, 1, 0x41, 0x42]]
+    ]
+    for (const [name, bytes] of bad) {
+      const d = new SyncMessageDecoder()
+      assert.throws(() => { d.push(Uint8Array.from(bytes)) }, SyncProtocolError, name)
+    }
+    const d = new SyncMessageDecoder({ ...DEFAULT_SYNC_LIMITS, maxTotalBytes: 4 })
+    assert.throws(() => { d.push(Uint8Array.from([2, 3, 1, 2, 3, 3, 1, 2, 3])) }, SyncProtocolError, 'total limit')
+  })
+
+  test('exchangeRecords aborts the stream on malformed or truncated input', async () => {
+    const fake = (incoming: number[][]): SyncStream & { aborted?: Error, sent: Uint8Array[] } => {
+      const s: SyncStream & { aborted?: Error, sent: Uint8Array[] } = {
+        sent: [],
+        send (d) { s.sent.push(d); return true },
+        async onDrain () {},
+        async close () {},
+        abort (err) { s.aborted = err },
+        async * [Symbol.asyncIterator] () { for (const c of incoming) yield Uint8Array.from(c) }
+      }
+      return s
+    }
+    const s1 = fake([[1, 0]])
+    await assert.rejects(exchangeRecords(s1, [enc('x')]), SyncProtocolError)
+    assert.ok(s1.aborted instanceof SyncProtocolError)
+    const s2 = fake([[2, 1, 0x41]]) // announces 2 records, delivers 1, then EOF
+    await assert.rejects(exchangeRecords(s2, []), /truncated/)
+    assert.ok(s2.aborted)
+    const s3 = fake([[2, 1], [0x41, 1, 0x42]])
+    const ok = await exchangeRecords(s3, [enc('mine')])
+    assert.deepEqual(ok.received.map(dec), ['A', 'B'])
+    assert.equal(s3.aborted, undefined)
+  })
+})
+
+describe('gossip node', () => {
+  const meshKey = randomBytes(32)
+
+  test('gossip A -> B -> C; validator reject stops delivery', async () => {
+    const a = await mkNode(meshKey)
+    const b = await mkNode(meshKey)
+    const c = await mkNode(meshKey)
+    assert.match(a.node.listenAddrs()[0] ?? '', /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
+    // dial without /p2p works too
+    assert.equal(await b.node.dial(a.node.listenAddrs()[0]!.replace(/\/p2p\/.*$/, '')), a.node.peerId)
+    const tDial = performance.now()
+    assert.equal(await c.node.dial(b.node.listenAddrs()[0]!), b.node.peerId)
+    assert.deepEqual(c.node.connectedPeers(), [b.node.peerId])
+    assert.ok(!c.node.connectedPeers().includes(a.node.peerId), 'C is not directly connected to A')
+
+    // probe until the mesh carries A's messages to C
+    let i = 0
+    while (!c.messages.some(m => m.data.startsWith('probe'))) {
+      if (performance.now() - tDial > 5000) assert.fail('no gossip delivery A -> C within 5 s')
+      await a.node.publish(enc(`probe ${i++}`))
+      await sleep(50)
+    }
+    const firstDeliveryMs = performance.now() - tDial
+    console.log(`# dial -> first gossip delivery A->B->C: ${firstDeliveryMs.toFixed(0)} ms (${i} probes)`)
+    assert.equal(c.messages[0]?.from, a.node.peerId, 'from is the author, not the forwarder')
+
+    await a.node.publish(enc('bad message'))
+    await a.node.publish(enc('good message'))
+    await waitFor(() => c.messages.some(m => m.data === 'good message'), 3000, 'good message at C')
+    await waitFor(() => b.validated.some(m => m.data === 'bad message'), 1000, 'validator at B')
+    await sleep(100)
+    assert.ok(!b.messages.some(m => m.data === 'bad message'), 'rejected message not delivered at B')
+    assert.ok(!c.messages.some(m => m.data === 'bad message'), 'rejected message not forwarded to C')
+    assert.ok(!c.validated.some(m => m.data === 'bad message'), 'B does not forward rejected messages')
+    assert.equal(a.messages.length, 0, 'no emitSelf')
+
+    // publish never throws for "no peers"; oversize is refused
+    const lonely = await mkNode(randomBytes(32))
+    await lonely.node.publish(enc('nobody listens'))
+    await assert.rejects(a.node.publish(new Uint8Array(MAX_MESSAGE_BYTES + 1)), MessageTooLargeError)
+  })
+
+  test('push-pull sync on connect, and explicit sync()', async () => {
+    const a = await mkNode(meshKey, ['x', 'y'])
+    const c = await mkNode(meshKey, ['z'])
+    await c.node.dial(a.node.listenAddrs()[0]!)
+    await waitFor(() => a.syncs.length > 0 && c.syncs.length > 0, 3000, 'sync on connect')
+    assert.deepEqual(c.syncs, [{ records: ['x', 'y'], from: a.node.peerId }])
+    assert.deepEqual(a.syncs, [{ records: ['z'], from: c.node.peerId }], 'only the initiator side starts a sync')
+
+    a.table.push(enc('w'))
+    await c.node.sync(a.node.peerId)
+    assert.deepEqual(c.syncs[1], { records: ['x', 'y', 'w'], from: a.node.peerId })
+    await waitFor(() => a.syncs.length === 2, 1000, 'responder side of explicit sync')
+    assert.deepEqual(a.syncs[1], { records: ['z'], from: c.node.peerId })
+
+    // oversized records are left out by the sender, the rest still goes through
+    a.table.push(new Uint8Array(DEFAULT_SYNC_LIMITS.maxRecordBytes + 1))
+    await c.node.sync(a.node.peerId)
+    assert.deepEqual(c.syncs[2]?.records, ['x', 'y', 'w'])
+  })
+
+  test('a node with a different mesh key cannot connect', async () => {
+    const a = await mkNode(meshKey)
+    const x = await mkNode(randomBytes(32))
+    const t0 = performance.now()
+    await assert.rejects(x.node.dial(a.node.listenAddrs()[0]!), (err: unknown) => {
+      assert.ok(err instanceof DialError)
+      return true
+    })
+    const ms = performance.now() - t0
+    assert.ok(ms < 1500 + 500, `dial must fail within the timeout (took ${ms.toFixed(0)} ms)`)
+    await sleep(200)
+    assert.deepEqual(a.connects, [])
+    assert.deepEqual(x.connects, [])
+    assert.deepEqual(a.node.connectedPeers(), [])
+    assert.deepEqual(x.node.connectedPeers(), [])
+    assert.deepEqual([a.syncs, x.syncs, a.messages, x.messages], [[], [], [], []])
+  })
+
+  test('stop() releases the port and fires disconnect on the peer', async () => {
+    const a = await mkNode(meshKey)
+    const b = await mkNode(meshKey)
+    await b.node.dial(a.node.listenAddrs()[0]!)
+    await waitFor(() => a.connects.length === 1, 2000, 'connect at A')
+    const port = Number(/\/tcp\/(\d+)/.exec(a.node.listenAddrs()[0]!)?.[1])
+    await a.node.stop()
+    await a.node.stop() // idempotent
+    await waitFor(() => b.disconnects.includes(a.node.peerId), 2000, 'disconnect at B')
+    await new Promise<void>((resolve, reject) => {
+      const srv = createServer()
+      srv.once('error', reject)
+      srv.listen(port, '127.0.0.1', () => { srv.close(() => { resolve() }) })
+    })
+    await assert.rejects(a.node.dial(b.node.listenAddrs()[0]!), DialError)
+  })
+
+  test('no timers keep the process alive after stop() (child process exits)', async () => {
+    const indexUrl = pathToFileURL(fileURLToPath(new URL('../src/transport/index.ts', import.meta.url))).href
+    const polyfills = fileURLToPath(new URL('../../../scripts/polyfills.mjs', import.meta.url))
+    const script = `
+      const t0 = performance.now()
+      const rss0 = process.memoryUsage().rss
+      const { createGossipNode } = await import(${JSON.stringify(indexUrl)})
+      const tImport = performance.now() - t0
+      const { randomBytes } = await import('node:crypto')
+      const meshKey = randomBytes(32)
+      const mk = () => createGossipNode({ identitySeed: randomBytes(32), meshKey, listen: ['/ip4/127.0.0.1/tcp/0'], topic: 't',
+        validate: () => 'accept', onMessage: () => {}, onSyncRequest: () => [new Uint8Array(100)], onSyncRecords: () => {} })
+      const t1 = performance.now()
+      const a = await mk()
+      const tStart = performance.now() - t1
+      const rss1 = process.memoryUsage().rss
+      const b = await mk()
+      await b.dial(a.listenAddrs()[0])
+      await b.sync(a.peerId)
+      await a.publish(new Uint8Array(10))
+      await new Promise(r => setTimeout(r, 300))
+      await Promise.all([a.stop(), b.stop()])
+      const tStopped = performance.now()
+      process.on('exit', () => console.log(JSON.stringify({ tImport, tStart, rssBefore: rss0, rssOneNode: rss1, exitAfterStopMs: performance.now() - tStopped })))
+    `
+    const child = spawn(process.execPath, ['--conditions=wgmesh-src', '--import', 'tsx', '--import', polyfills, '--input-type=module', '-e', script],
+      { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''; let err = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    const code = await new Promise<number | null>((resolve) => {
+      const kill = setTimeout(() => { child.kill('SIGKILL') }, 8000)
+      child.on('exit', (c) => { clearTimeout(kill); resolve(c) })
+    })
+    assert.equal(code, 0, `child did not exit cleanly: ${err}`)
+    const m = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>
+    console.log(`# child: import ${m.tImport?.toFixed(0)} ms, start ${m.tStart?.toFixed(0)} ms, rss before import ${((m.rssBefore ?? 0) / 2 ** 20).toFixed(0)} MiB, rss with one node ${((m.rssOneNode ?? 0) / 2 ** 20).toFixed(0)} MiB, exit ${m.exitAfterStopMs?.toFixed(0)} ms after stop`)
+    assert.ok((m.exitAfterStopMs ?? Infinity) < 500, 'process exits promptly after stop()')
+  })
+})

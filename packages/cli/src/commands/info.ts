@@ -1,0 +1,33 @@
+import { join } from 'node:path'
+import { Command, Option } from 'commander'
+import { callControl, formatInfo, type AgentInfo } from '@wgmesh/agent'
+import { sharedOptions } from '../options.js'
+import { ExitError } from '../errors.js'
+
+export function socketOption (cmd: Command): Command {
+  return sharedOptions(cmd).addOption(new Option('--socket <path>', 'control socket of the agent').env('WGMESH_SOCKET').default(undefined, '<state-dir>/wgmesh.sock'))
+}
+
+export async function control (flags: { stateDir: string, socket?: string }, cmd: 'info' | 'leave' | 'metrics'): Promise<unknown> {
+  try {
+    return await callControl(flags.socket ?? join(flags.stateDir, 'wgmesh.sock'), { cmd })
+  } catch (err) {
+    throw new ExitError((err as Error).message, 1)
+  }
+}
+
+export function infoCommand (): Command {
+  return socketOption(new Command('info').description('show this node and every peer: overlay IPs, status, endpoint, latest handshake, traffic'))
+    .option('--json', 'machine-readable output')
+    .action(async (flags: { stateDir: string, socket?: string, json?: boolean }) => {
+      const info = await control(flags, 'info') as AgentInfo
+      process.stdout.write(flags.json === true ? JSON.stringify(info, null, 2) + '\n' : formatInfo(info) + '\n')
+    })
+}
+
+export function metricsCommand (): Command {
+  return socketOption(new Command('metrics').description('print the agent\'s Prometheus metrics'))
+    .action(async (flags: { stateDir: string, socket?: string }) => {
+      process.stdout.write(String(await control(flags, 'metrics')))
+    })
+}

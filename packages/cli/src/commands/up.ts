@@ -1,0 +1,20 @@
+import { Command } from 'commander'
+import { agentOptions, type AgentFlags } from '../options.js'
+import { runAgent } from './run-agent.js'
+
+export function upCommand (): Command {
+  return agentOptions(new Command('up')
+    .description('start this node; creates a new mesh (and its key) when the state directory has none, and prints the command for others to join')
+  ).action(async (flags: AgentFlags) => {
+    await runAgent(flags, { createMesh: true }, (agent) => {
+      const addr = agent.record.gossipAddrs.map(a => /^\/ip[46]\/([^/]+)\/tcp\/([0-9]+)/.exec(a)).find(m => m !== null)
+      const target = addr != null ? `${addr[1]!.includes(':') ? `[${addr[1]!}]` : addr[1]!}:${addr[2]!}` : '<this-host>'
+      process.stdout.write([
+        `wgmesh: ${agent.record.name} is up: ${agent.record.ipv4} ${agent.record.ipv6}`,
+        `To add a host, copy ${agent.store.path('mesh.key')} to it (keep it mode 0600), then run there:`,
+        `  wgmesh join --peer ${target} --mesh-key-file /path/to/mesh.key`,
+        ''
+      ].join('\n'))
+    })
+  })
+}

@@ -1,0 +1,19 @@
+import { Command } from 'commander'
+import { upCommand } from './commands/up.js'
+import { joinCommand } from './commands/join.js'
+import { infoCommand, metricsCommand } from './commands/info.js'
+import { leaveCommand } from './commands/leave.js'
+
+export const VERSION = '0.1.0'
+
+export function buildProgram (): Command {
+  return new Command('wgmesh')
+    .description('gossip-based full-mesh WireGuard: every host reaches every other, no central server')
+    .version(VERSION)
+    .showHelpAfterError()
+    .addCommand(upCommand())
+    .addCommand(joinCommand())
+    .addCommand(infoCommand())
+    .addCommand(leaveCommand())
+    .addCommand(metricsCommand())
+}

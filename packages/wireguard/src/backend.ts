@@ -1,0 +1,83 @@
+/**
+ * How the WireGuard interface comes to exist, and goes away.
+ *
+ * - 'kernel':    `ip link add <if> type wireguard` (the in-kernel module).
+ * - 'userspace': `wireguard-go <if>` (or $WG_QUICK_USERSPACE_IMPLEMENTATION, or an explicit binary).
+ *                wireguard-go creates the TUN device and its UAPI socket
+ *                (/var/run/wireguard/<if>.sock), then daemonizes: the command returns once the
+ *                interface exists and `wg` can talk to it — what wg-quick relies on.
+ * - 'existing':  someone else made the interface; it is never created or deleted.
+ * - 'auto':      like wg-quick: try kernel, fall back to userspace if `ip link add` fails.
+ *
+ * Deleting is `ip link del <if>` for both kernel and userspace (wireguard-go exits when its TUN goes away).
+ */
+import type { CommandRunner } from './command-runner.js'
+import { InterfaceMissingError } from './errors.js'
+import type { Step } from './plan.js'
+
+export type BackendKind = 'kernel' | 'userspace' | 'existing'
+
+export interface BackendOptions {
+  /** Userspace implementation binary; beats the environment variable. */
+  userspaceBinary?: string
+  /** Environment to read WG_QUICK_USERSPACE_IMPLEMENTATION from; default process.env. */
+  env?: Record<string, string | undefined>
+}
+
+/** Which backend created the interface, and the command that did it. */
+export interface CreatedInterface {
+  kind: 'kernel' | 'userspace'
+  step: Step
+}
+
+/** The userspace binary: explicit option, else $WG_QUICK_USERSPACE_IMPLEMENTATION, else "wireguard-go". */
+export function userspaceBinary (opts: BackendOptions = {}): string {
+  const fromEnv = (opts.env ?? process.env).WG_QUICK_USERSPACE_IMPLEMENTATION
+  if (opts.userspaceBinary !== undefined && opts.userspaceBinary !== '') return opts.userspaceBinary
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : 'wireguard-go'
+}
+
+export function kernelCreateStep (ifname: string): Step {
+  return ['ip', 'link', 'add', ifname, 'type', 'wireguard']
+}
+
+export function userspaceCreateStep (ifname: string, opts: BackendOptions = {}): Step {
+  return [userspaceBinary(opts), ifname]
+}
+
+/**
+ * Creates the interface the wg-quick way: kernel first, userspace if `ip link add` fails
+ * (no module, no permission for that link type, ...). Throws if userspace fails too.
+ */
+export async function detectBackend (runner: CommandRunner, ifname: string, opts: BackendOptions = {}): Promise<CreatedInterface> {
+  const kernel = kernelCreateStep(ifname)
+  const r = await runner.run(kernel, { allowFail: true })
+  if (r.code === 0) return { kind: 'kernel', step: kernel }
+  const step = userspaceCreateStep(ifname, opts)
+  await runner.run(step)
+  return { kind: 'userspace', step }
+}
+
+/** Creates a missing interface with the given backend. 'existing' throws {@link InterfaceMissingError}. */
+export async function createInterface (runner: CommandRunner, ifname: string, backend: BackendKind | 'auto', opts: BackendOptions = {}): Promise<CreatedInterface> {
+  switch (backend) {
+    case 'existing':
+      throw new InterfaceMissingError(`WireGuard interface '${ifname}' does not exist, and backend 'existing' never creates it: create it first (e.g. \`ip link add ${ifname} type wireguard\` or \`wireguard-go ${ifname}\`), or use backend 'auto'`)
+    case 'kernel': {
+      const step = kernelCreateStep(ifname)
+      await runner.run(step)
+      return { kind: 'kernel', step }
+    }
+    case 'userspace': {
+      const step = userspaceCreateStep(ifname, opts)
+      await runner.run(step)
+      return { kind: 'userspace', step }
+    }
+    case 'auto':
+      return await detectBackend(runner, ifname, opts)
+  }
+}
+
+export function deleteStep (ifname: string): Step {
+  return ['ip', 'link', 'del', ifname]
+}

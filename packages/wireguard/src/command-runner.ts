@@ -1,0 +1,98 @@
+/**
+ * The seam every OS command goes through. The real implementation spawns the
+ * program directly (argv, never a shell); tests use {@link FakeWireGuardRunner}.
+ */
+import { spawn } from 'node:child_process'
+import { CommandFailedError } from './errors.js'
+
+export interface RunOptions {
+  /** Written to the command's stdin, which is then closed. Without it stdin is /dev/null. */
+  stdin?: string
+  /** Return a non-zero exit as a result instead of throwing {@link CommandFailedError}. */
+  allowFail?: boolean
+}
+
+export interface RunResult {
+  stdout: string
+  stderr: string
+  /** Exit code; 127 = could not be started, 124 = timed out. */
+  code: number
+}
+
+export interface CommandRunner {
+  /** Runs `argv[0]` with `argv.slice(1)`. Throws {@link CommandFailedError} on non-zero exit unless `opts.allowFail`. */
+  run: (argv: string[], opts?: RunOptions) => Promise<RunResult>
+}
+
+export interface ExecRunnerInit {
+  /** Kill the command (SIGKILL) after this long; default 30 000 ms. */
+  timeoutMs?: number
+  /**
+   * After the process exits, wait at most this long for its stdout/stderr to
+   * close (a daemonizing child such as wireguard-go may inherit them); default 250 ms.
+   */
+  closeGraceMs?: number
+}
+
+/** A {@link CommandRunner} that really runs programs (node:child_process.spawn, no shell, LC_ALL=C). */
+export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
+  const timeoutMs = init.timeoutMs ?? 30_000
+  const closeGraceMs = init.closeGraceMs ?? 250
+  return {
+    run: async (argv, opts = {}) => {
+      const r = await spawnOnce(argv, opts.stdin, timeoutMs, closeGraceMs)
+      if (r.code !== 0 && opts.allowFail !== true) {
+        throw new CommandFailedError(argv, r.code, r.stderr, r.stdout, r.error === undefined ? undefined : { cause: r.error })
+      }
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code }
+    }
+  }
+}
+
+async function spawnOnce (argv: string[], stdin: string | undefined, timeoutMs: number, closeGraceMs: number): Promise<RunResult & { error?: unknown }> {
+  const [file, ...args] = argv
+  if (file === undefined) return { stdout: '', stderr: 'empty argv', code: 127 }
+  return await new Promise(resolve => {
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    let settled = false
+    let timedOut = false
+    let exitCode: number | undefined
+    const child = spawn(file, args, {
+      shell: false,
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' }
+    })
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
+    const finish = (code: number, error?: unknown): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      let stderr = Buffer.concat(err).toString('utf8')
+      if (timedOut) stderr += `${stderr === '' ? '' : '\n'}timed out after ${timeoutMs} ms`
+      const r: RunResult & { error?: unknown } = { stdout: Buffer.concat(out).toString('utf8'), stderr, code: timedOut ? 124 : code }
+      if (error !== undefined) r.error = error
+      resolve(r)
+    }
+    child.stdout?.on('data', (b: Buffer) => out.push(b))
+    child.stderr?.on('data', (b: Buffer) => err.push(b))
+    child.on('error', e => {
+      err.push(Buffer.from(e.message))
+      finish(127, e)
+    })
+    child.on('exit', (code, signal) => {
+      exitCode = code ?? (signal !== null ? 128 : 1)
+      // Streams normally close right after; if a daemonized grandchild holds them, stop waiting.
+      setTimeout(() => {
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        finish(exitCode ?? 1)
+      }, closeGraceMs)
+    })
+    child.on('close', (code, signal) => finish(exitCode ?? code ?? (signal !== null ? 128 : 1)))
+    if (stdin !== undefined) {
+      child.stdin?.on('error', () => {})
+      child.stdin?.end(stdin)
+    }
+  })
+}

@@ -1,0 +1,176 @@
+/**
+ * The stateful front: reads the host, plans, runs the plan, remembers what it applied.
+ */
+import type { DesiredWireGuard } from '@wgmesh/core'
+import { createInterface, deleteStep, type BackendKind } from './backend.js'
+import { execRunner, type CommandRunner } from './command-runner.js'
+import { parseDump, type Dump } from './dump.js'
+import { InterfaceMismatchError } from './errors.js'
+import { planWireGuard, type Step } from './plan.js'
+import { readCurrentState } from './state.js'
+
+export interface ConfiguratorInit {
+  /** Interface name, e.g. "wgmesh0"; every `apply()` must name the same one. */
+  interface: string
+  /** Default 'auto' (kernel, falling back to userspace, like wg-quick). */
+  backend?: BackendKind | 'auto'
+  /** Default {@link execRunner}(). */
+  runner?: CommandRunner
+  /** Userspace binary; default $WG_QUICK_USERSPACE_IMPLEMENTATION or "wireguard-go". */
+  userspaceBinary?: string
+  /** base64 public key matching `privateKeyFile`; lets apply() repair a wrong key on the interface. */
+  expectedPublicKey?: string
+}
+
+export interface ApplyResult {
+  /** The mutating commands that ran, in order (interface creation included); [] = already in sync. */
+  steps: Step[]
+}
+
+interface Deferred<T> {
+  promise: Promise<T>
+  resolve: (v: T) => void
+  reject: (e: unknown) => void
+}
+
+function deferred<T> (): Deferred<T> {
+  let resolve!: (v: T) => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
+
+export class WireGuardConfigurator {
+  /** The interface this configurator manages. */
+  readonly interface: string
+  readonly backend: BackendKind | 'auto'
+  private readonly runner: CommandRunner
+  private readonly userspaceBinary: string | undefined
+  private readonly expectedPublicKey: string | undefined
+  private lastApplied: DesiredWireGuard | undefined
+  private readonly addedPeers = new Set<string>()
+  private createdBy: 'kernel' | 'userspace' | undefined
+  private tail: Promise<void> = Promise.resolve()
+  private pending: { desired: DesiredWireGuard, result: Deferred<ApplyResult> } | undefined
+
+  constructor (init: ConfiguratorInit) {
+    this.interface = init.interface
+    this.backend = init.backend ?? 'auto'
+    this.runner = init.runner ?? execRunner()
+    this.userspaceBinary = init.userspaceBinary
+    this.expectedPublicKey = init.expectedPublicKey
+  }
+
+  /** How this configurator created the interface; undefined if it did not create it (yet). */
+  get createdWith (): 'kernel' | 'userspace' | undefined {
+    return this.createdBy
+  }
+
+  /**
+   * Makes the host match `desired`. Calls are serialized: a call made while another runs
+   * waits for it, then applies the latest desired state handed in meanwhile (calls that
+   * queued together share one apply and its result).
+   */
+  async apply (desired: DesiredWireGuard): Promise<ApplyResult> {
+    if (desired.interface !== this.interface) {
+      throw new InterfaceMismatchError(`desired state is for '${desired.interface}', this configurator manages '${this.interface}'`)
+    }
+    if (this.pending !== undefined) {
+      this.pending.desired = desired
+      return await this.pending.result.promise
+    }
+    const job = { desired, result: deferred<ApplyResult>() }
+    this.pending = job
+    this.enqueue(async () => {
+      this.pending = undefined
+      try {
+        job.result.resolve(await this.applyNow(job.desired))
+      } catch (e) {
+        job.result.reject(e)
+      }
+    })
+    return await job.result.promise
+  }
+
+  /** The interface's live state (`wg show <if> dump`), private key redacted: per-peer endpoint, handshake, rx/tx. */
+  async show (): Promise<Dump> {
+    const r = await this.runner.run(['wg', 'show', this.interface, 'dump'])
+    const dump = parseDump(r.stdout)
+    delete dump.interface.privateKey
+    return dump
+  }
+
+  /**
+   * Tears down: deletes the interface (`ip link del`), or with backend 'existing' only
+   * removes the peers this configurator added. Waits for a running apply first.
+   */
+  async destroy (): Promise<ApplyResult> {
+    const result = deferred<ApplyResult>()
+    this.enqueue(async () => {
+      try {
+        result.resolve(await this.destroyNow())
+      } catch (e) {
+        result.reject(e)
+      }
+    })
+    return await result.promise
+  }
+
+  private enqueue (fn: () => Promise<void>): void {
+    this.tail = this.tail.then(fn)
+  }
+
+  private async applyNow (desired: DesiredWireGuard): Promise<ApplyResult> {
+    const ran: Step[] = []
+    let current = await readCurrentState(this.runner, this.interface)
+    if (current === undefined) {
+      const opts = this.userspaceBinary === undefined ? {} : { userspaceBinary: this.userspaceBinary }
+      const created = await createInterface(this.runner, this.interface, this.backend, opts)
+      this.createdBy = created.kind
+      this.lastApplied = undefined
+      ran.push(created.step)
+      current = undefined // freshly created: plan the full configuration
+    }
+    const planOpts = { manageInterface: this.backend !== 'existing', ...(this.expectedPublicKey === undefined ? {} : { expectedPublicKey: this.expectedPublicKey }) }
+    const steps = planWireGuard(current, desired, this.lastApplied, planOpts)
+    const present = new Set(current?.dump.peers.map(p => p.publicKey) ?? [])
+    const wanted = new Set(desired.peers.map(p => p.publicKey))
+    for (const pk of wanted) if (!present.has(pk)) this.addedPeers.add(pk)
+    for (const pk of [...this.addedPeers]) if (!wanted.has(pk)) this.addedPeers.delete(pk)
+    for (const step of steps) {
+      await this.runner.run(step)
+      ran.push(step)
+    }
+    this.lastApplied = structuredClone(desired)
+    return { steps: ran }
+  }
+
+  private async destroyNow (): Promise<ApplyResult> {
+    const ran: Step[] = []
+    const current = await readCurrentState(this.runner, this.interface)
+    if (current !== undefined) {
+      if (this.backend === 'existing') {
+        const present = new Set(current.dump.peers.map(p => p.publicKey))
+        for (const pk of [...this.addedPeers].sort()) {
+          if (!present.has(pk)) continue
+          const step = ['wg', 'set', this.interface, 'peer', pk, 'remove']
+          await this.runner.run(step)
+          ran.push(step)
+        }
+      } else {
+        const step = deleteStep(this.interface)
+        await this.runner.run(step)
+        ran.push(step)
+      }
+    }
+    this.addedPeers.clear()
+    this.lastApplied = undefined
+    this.createdBy = undefined
+    return { steps: ran }
+  }
+}
+
+/** Creates a {@link WireGuardConfigurator}. */
+export function createConfigurator (init: ConfiguratorInit): WireGuardConfigurator {
+  return new WireGuardConfigurator(init)
+}

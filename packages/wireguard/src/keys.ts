@@ -1,0 +1,23 @@
+/** WireGuard (X25519) key helpers on node:crypto. */
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { InvalidKeyError } from './errors.js'
+
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+
+/** Decodes a base64 WireGuard key, insisting on exactly 32 bytes. */
+export function decodeWireGuardKey (b64: string): Buffer {
+  const s = b64.trim()
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(s)) throw new InvalidKeyError('WireGuard key must be 32 bytes of base64 (44 characters)')
+  return Buffer.from(s, 'base64')
+}
+
+/**
+ * The base64 public key of a base64 private key, as `wg pubkey` prints it.
+ * Pass the result as `expectedPublicKey` so the configurator notices a wrong key on the interface.
+ */
+export function publicKeyFromPrivateKey (privateKeyB64: string): string {
+  const raw = decodeWireGuardKey(privateKeyB64)
+  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' })
+  const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' })
+  return spki.subarray(spki.length - 32).toString('base64')
+}

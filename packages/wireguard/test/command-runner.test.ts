@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { execRunner } from '../src/command-runner.js'
+import { CommandFailedError } from '../src/errors.js'
+
+const node = process.execPath
+
+describe('execRunner', () => {
+  it('passes argv verbatim (no shell) and captures stdout', async () => {
+    const r = await execRunner().run([node, '-e', 'process.stdout.write(JSON.stringify(process.argv.slice(1)))', '$HOME', 'a b', '; echo hi'])
+    assert.deepEqual(JSON.parse(r.stdout), ['$HOME', 'a b', '; echo hi'])
+    assert.equal(r.code, 0)
+  })
+
+  it('feeds stdin', async () => {
+    const r = await execRunner().run([node, '-e', 'process.stdin.pipe(process.stdout)'], { stdin: 'private-key-data\n' })
+    assert.equal(r.stdout, 'private-key-data\n')
+  })
+
+  it('throws CommandFailedError with argv, code and stderr on non-zero exit', async () => {
+    const argv = [node, '-e', 'process.stderr.write("RTNETLINK answers: Operation not permitted\\n"); process.exit(2)']
+    await assert.rejects(execRunner().run(argv), (e: unknown) => {
+      assert.ok(e instanceof CommandFailedError)
+      assert.equal(e.name, 'CommandFailedError')
+      assert.deepEqual(e.argv, argv)
+      assert.equal(e.code, 2)
+      assert.match(e.stderr, /Operation not permitted/)
+      assert.match(e.message, /exit 2.*Operation not permitted/)
+      return true
+    })
+  })
+
+  it('returns the failure instead with allowFail', async () => {
+    const r = await execRunner().run([node, '-e', 'process.exit(3)'], { allowFail: true })
+    assert.equal(r.code, 3)
+  })
+
+  it('reports a missing program as code 127', async () => {
+    const r = await execRunner().run(['/nonexistent/wgmesh-no-such-binary'], { allowFail: true })
+    assert.equal(r.code, 127)
+    await assert.rejects(execRunner().run(['/nonexistent/wgmesh-no-such-binary']), { name: 'CommandFailedError' })
+  })
+
+  it('returns when the process exits even if a daemonized child keeps stdout open', async () => {
+    // The parent exits at once; a detached grandchild holds the inherited stdout for 5 s (like wireguard-go with LOG_LEVEL set).
+    const script = `require('child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { detached: true, stdio: ['ignore', 'inherit', 'inherit'] }).unref(); console.log('parent done')`
+    const t0 = Date.now()
+    const r = await execRunner({ closeGraceMs: 100 }).run([node, '-e', script])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /parent done/)
+    assert.ok(Date.now() - t0 < 4000, 'did not wait for the grandchild')
+  })
+
+  it('kills and reports a command that times out as code 124', async () => {
+    const r = await execRunner({ timeoutMs: 200 }).run([node, '-e', 'setTimeout(() => {}, 10000)'], { allowFail: true })
+    assert.equal(r.code, 124)
+    assert.match(r.stderr, /timed out/)
+  })
+})

@@ -1,0 +1,65 @@
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { cleanupDirs, startAgent, viewOf, waitFor, type TestAgent } from './harness.js'
+
+const agents: TestAgent[] = []
+after(async () => {
+  await Promise.allSettled(agents.map(async a => await a.agent.stop()))
+  cleanupDirs()
+})
+
+test('10 agents on 127.0.0.1 converge to identical tables and full WireGuard peer sets', async () => {
+  const t0 = Date.now()
+  const first = await startAgent({ label: 'n0', createMesh: true })
+  agents.push(first)
+  const meshKey = first.agent.store.meshKey()!
+  // each joins a different existing node (the previous one)
+  for (let i = 1; i < 10; i++) {
+    const prev = agents[i - 1]!.agent
+    agents.push(await startAgent({ label: `n${i}`, meshKey, peers: [prev.listenAddrs()[0]!] }))
+  }
+  const ms = await waitFor('identical tables of 10 alive members', () => {
+    const views = agents.map(a => viewOf(a.agent))
+    return views.every(v => v === views[0]) && views[0]!.split('\n').length === 10 && !views[0]!.includes(' dead')
+  })
+  // the fake WireGuard host of every agent has the other 9 as peers with their overlay /32 and /128
+  await waitFor('WireGuard state applied everywhere', () => agents.every(a => a.runner.interfaces.get(a.iface)?.peers.size === 9))
+  for (const a of agents) {
+    const iface = a.runner.interfaces.get(a.iface)!
+    for (const m of a.agent.members.active()) {
+      if (m.record.nodeId === a.agent.nodeId) {
+        assert.ok(iface.addresses.includes(`${m.record.ipv4}/16`), `${a.iface} has its own address`)
+        continue
+      }
+      const p = iface.peers.get(m.record.wgPublicKey)
+      assert.ok(p !== undefined, `peer ${m.record.name} configured on ${a.iface}`)
+      assert.deepEqual([...p.allowedIps].sort(), [`${m.record.ipv4}/32`, `${m.record.ipv6}/128`].sort())
+    }
+  }
+  const ips = agents.map(a => a.agent.record.ipv4)
+  assert.equal(new Set(ips).size, 10, 'no duplicate overlay address')
+  console.log(`# converged ${ms} ms after the 10th start (${Date.now() - t0} ms from the first)`)
+})
+
+test('a node with the wrong mesh key cannot connect or be seen', async () => {
+  const outsider = await startAgent({ label: 'outsider', createMesh: true, peers: [agents[0]!.agent.listenAddrs()[0]!], dialTimeoutMs: 1500 } as never)
+  agents.push(outsider)
+  await new Promise(resolve => setTimeout(resolve, 2500))
+  assert.equal(outsider.agent.members.active().length, 1, 'the outsider sees only itself')
+  for (const a of agents.slice(0, 10)) {
+    assert.ok(!a.agent.members.all().some(m => m.record.nodeId === outsider.agent.nodeId), 'no member sees the outsider')
+  }
+  const info = await outsider.agent.info()
+  assert.equal(info.peers.length, 0)
+  assert.equal(outsider.runner.interfaces.get(outsider.iface)?.peers.size, 0)
+})
+
+test('leave removes the node from every other node at once', async () => {
+  const leaver = agents[5]!
+  const id = leaver.agent.nodeId
+  await leaver.agent.leave()
+  const ms = await waitFor('departure seen everywhere', () => agents.slice(0, 10).filter(a => a !== leaver)
+    .every(a => a.agent.members.get(id)?.status === 'left' && a.runner.interfaces.get(a.iface)?.peers.size === 8), 3000)
+  assert.ok(leaver.runner.interfaces.get(leaver.iface) === undefined, 'the leaver removed its interface')
+  console.log(`# leave seen everywhere in ${ms} ms`)
+})
