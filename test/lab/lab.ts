@@ -1,0 +1,494 @@
+// TypeScript driver of the wgmesh netns lab (test/lab/topo.sh is the single source of truth
+// for the topology, NAT rules, state files and cleanup; this file wraps it for node:test).
+//
+//   Lab.requireRoot()                      // throws (test FAILS) if the lab cannot run here
+//   const lab = await Lab.up({ public: 3, natted: 2, nat: 'cone' })
+//   try { await lab.exec('pub1', ['ping', '-c1', lab.host('pub2').ip]) } finally { await lab.down() }
+//
+// Safety: namespaces get a random per-run prefix; every process started through spawn() is
+// recorded (PID, netns, argv0, start time) in the run's state dir and only ever signalled by
+// that PID after an identity check; down() runs on normal exit, SIGINT and SIGTERM too, and
+// `topo.sh gc` (run by every Lab.up) takes down labs whose owning process died.
+import { spawn as cpSpawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { appendFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync, accessSync, constants as fsc } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export type NatType = 'cone' | 'symmetric'
+export type HostRole = 'pub' | 'nat'
+
+export interface LabOptions {
+  /** number of hosts with a public address (pub1..N) */
+  public: number
+  /** number of hosts behind their own NAT router (nat1..N, routers r-nat1..N) */
+  natted: number
+  /** NAT type of every router, or per router (nat1, nat2, ...; the last entry repeats) */
+  nat?: NatType | NatType[]
+  /** extra hosts on a router's LAN: { 2: 1 } puts nat2-b beside nat2 (max 12 per LAN) */
+  sharedLan?: Record<number, number>
+  /** namespace-name prefix; default env LAB_PREFIX or wgm<4 hex>- */
+  prefix?: string
+  /** state dir; default env LAB_STATE or test/lab/state/runs/<prefix> */
+  stateDir?: string
+  /** directory for spawn() logs; default $TMPDIR/wgmesh-lab-<prefix> */
+  logDir?: string
+}
+
+export interface LabHost {
+  /** logical name: pub1, nat2, nat2-b */
+  name: string
+  role: HostRole
+  /** real namespace name (prefixed) */
+  ns: string
+  /** underlay address of eth0 */
+  ip: string
+  /** address the internet sees: own ip for pub hosts, the router's WAN address for nat hosts */
+  publicIp: string
+  /** r-natK for nat hosts */
+  router?: string
+  natType?: NatType
+}
+
+export interface LabRouter {
+  name: string
+  ns: string
+  lanIp: string
+  wanIp: string
+  natType: NatType
+}
+
+export interface ExecResult { code: number, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+export interface ExecOptions { input?: string | Buffer, timeoutMs?: number, env?: Record<string, string> }
+
+export interface SpawnOptions {
+  /** stdout+stderr go here (default <logDir>/<label>.log) */
+  logFile?: string
+  /** added to the inherited environment */
+  env?: Record<string, string>
+}
+
+export interface ExitInfo { code: number | null, signal: NodeJS.Signals | null }
+
+export interface LabProcess {
+  readonly label: string
+  readonly host: string
+  readonly pid: number
+  readonly logFile: string
+  /** true once the process has exited */
+  readonly exited: boolean
+  /** resolves when the process exits */
+  wait(): Promise<ExitInfo>
+  /** signal the recorded PID (after checking it is still our process). For SIGTERM (default)
+   *  waits up to 3 s and escalates to SIGKILL; resolves when it has exited. Other signals are
+   *  just delivered. */
+  kill(signal?: NodeJS.Signals): Promise<void>
+  /** current content of the log file */
+  log(): string
+}
+
+export interface PingResult { ok: boolean, transmitted: number, received: number, code: number, output: string }
+
+export interface Flow { src: string, srcHost: string, dst: string, dstHost: string, packets: number, bytes: number }
+
+export interface WgOptions {
+  /** interface name (<=15 chars, unique on the machine); default wgl<6 hex> */
+  ifname?: string
+  listenPort?: number
+  /** e.g. ['100.64.0.1/10', 'fd00:1::1/48'] */
+  addresses?: string[]
+}
+
+export interface WgPeer {
+  publicKey: string
+  allowedIps: string[]
+  endpoint?: string
+  persistentKeepalive?: number
+}
+
+export interface WgInterface {
+  readonly host: string
+  readonly ifname: string
+  readonly publicKey: string
+  readonly listenPort: number | undefined
+  readonly proc: LabProcess
+  setPeer(peer: WgPeer): Promise<void>
+  /** `wg show <if> dump` */
+  dump(): Promise<string>
+}
+
+const LAB_DIR = dirname(fileURLToPath(import.meta.url))
+const TOPO = join(LAB_DIR, 'topo.sh')
+const REQUIRED_TOOLS = ['ip', 'nft', 'sysctl', 'conntrack', 'wireguard-go', 'wg', 'ping', 'bash']
+
+function which (cmd: string): string | undefined {
+  for (const d of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
+    const p = join(d, cmd)
+    try { accessSync(p, fsc.X_OK); return p } catch {}
+  }
+  return undefined
+}
+
+function procStartTime (pid: number): string | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')[19]
+  } catch { return undefined }
+}
+
+function nsInode (path: string): number | undefined {
+  try { return statSync(path).ino } catch { return undefined }
+}
+
+interface PidRecord { pid: number, ns: string, argv0: string, label: string, start: string }
+
+/** same check as _pid_is_ours in lib/common.sh */
+function pidIsOurs (r: PidRecord): boolean {
+  if (!Number.isInteger(r.pid) || r.pid <= 1) return false
+  if (r.start !== '-' && procStartTime(r.pid) !== r.start) return false
+  let cl: string[]
+  try { cl = readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0') } catch { return false }
+  if (cl.length === 0 || cl[0] === '') return false // zombie
+  if (cl[0] === 'ip' && cl[1] === 'netns' && cl[2] === 'exec' && cl[3] === r.ns && cl[4] === r.argv0) return true
+  if (cl[0] !== r.argv0) return false
+  const want = nsInode(`/run/netns/${r.ns}`)
+  let have: number | undefined
+  try { have = statSync(`/proc/${r.pid}/ns/net`).ino } catch {}
+  return want !== undefined && want === have
+}
+
+const activeLabs = new Set<Lab>()
+let handlersInstalled = false
+function installExitHandlers (): void {
+  if (handlersInstalled) return
+  handlersInstalled = true
+  process.on('exit', () => { for (const lab of [...activeLabs]) lab.downSync() })
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      for (const lab of [...activeLabs]) lab.downSync()
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1))
+    })
+  }
+}
+
+function runAsync (cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = cpSpawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: opts.env !== undefined ? { ...process.env, ...opts.env } : process.env
+    })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => out.push(b))
+    child.stderr.on('data', (b: Buffer) => err.push(b))
+    let timer: NodeJS.Timeout | undefined
+    if (opts.timeoutMs !== undefined) timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
+    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e) })
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer)
+      resolve({ code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })
+    })
+    child.stdin.on('error', () => {})
+    child.stdin.end(opts.input)
+  })
+}
+
+export class Lab {
+  readonly prefix: string
+  readonly stateDir: string
+  readonly logDir: string
+  readonly internetNs: string
+  readonly hosts: LabHost[]
+  readonly routers: LabRouter[]
+  private readonly procs = new Set<LabProcessImpl>()
+  private isDown = false
+
+  private constructor (prefix: string, stateDir: string, logDir: string, internetNs: string, hosts: LabHost[], routers: LabRouter[]) {
+    this.prefix = prefix
+    this.stateDir = stateDir
+    this.logDir = logDir
+    this.internetNs = internetNs
+    this.hosts = hosts
+    this.routers = routers
+  }
+
+  /** Throws a clear error when the lab cannot run here (not root, tools missing). Tests
+   *  should call it and FAIL, never skip. */
+  static requireRoot (): void {
+    const problems: string[] = []
+    if (process.platform !== 'linux') problems.push(`platform is ${process.platform}, the lab needs Linux network namespaces`)
+    if (typeof process.getuid !== 'function' || process.getuid() !== 0) problems.push('not running as root (uid 0)')
+    const missing = REQUIRED_TOOLS.filter(t => which(t) === undefined)
+    if (missing.length > 0) problems.push(`missing tools: ${missing.join(', ')} (apt-get install iproute2 nftables procps conntrack wireguard-go wireguard-tools iputils-ping)`)
+    if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun is missing (wireguard-go needs TUN)')
+    if (problems.length > 0) throw new Error(`wgmesh netns lab cannot run: ${problems.join('; ')}`)
+  }
+
+  static async up (opts: LabOptions): Promise<Lab> {
+    Lab.requireRoot()
+    if (!Number.isInteger(opts.public) || !Number.isInteger(opts.natted) || opts.public < 0 || opts.natted < 0) {
+      throw new Error('Lab.up: public/natted must be non-negative integers')
+    }
+    // labs whose test process died (SIGKILL, OOM) are taken down first
+    await runAsync('bash', [TOPO, 'gc'])
+    const prefix = opts.prefix ?? process.env.LAB_PREFIX ?? `wgm${randomBytes(2).toString('hex')}-`
+    const stateDir = opts.stateDir ?? process.env.LAB_STATE ?? join(LAB_DIR, 'state', 'runs', prefix.replace(/-$/, ''))
+    const logDir = opts.logDir ?? join(tmpdir(), `wgmesh-lab-${prefix.replace(/-$/, '')}`)
+    mkdirSync(stateDir, { recursive: true })
+    mkdirSync(logDir, { recursive: true })
+    writeFileSync(join(stateDir, 'owner'), `${process.pid} ${procStartTime(process.pid) ?? '-'}\n`)
+    const nat = Array.isArray(opts.nat) ? opts.nat.join(',') : (opts.nat ?? 'cone')
+    const args = [TOPO, 'up', String(opts.public), String(opts.natted), nat]
+    const shared = Object.entries(opts.sharedLan ?? {}).map(([k, c]) => `${k}:${c}`).join(',')
+    if (shared !== '') args.push('--shared-lan', shared)
+    const env = { LAB_STATE: stateDir, LAB_PREFIX: prefix }
+    // register cleanup before anything exists
+    const placeholder = new Lab(prefix, stateDir, logDir, `${prefix}internet`, [], [])
+    activeLabs.add(placeholder)
+    installExitHandlers()
+    const r = await runAsync('bash', args, { env })
+    activeLabs.delete(placeholder)
+    if (r.code !== 0) {
+      await runAsync('bash', [TOPO, 'down'], { env })
+      throw new Error(`topo.sh up failed (code ${r.code}):\n${r.stderr}${r.stdout}`)
+    }
+    const lab = Lab.load(stateDir, logDir)
+    activeLabs.add(lab)
+    return lab
+  }
+
+  /** attach to a lab brought up by `topo.sh up` (state dir); down() will take it down */
+  static attach (stateDir: string, logDir = join(tmpdir(), 'wgmesh-lab-attached')): Lab {
+    Lab.requireRoot()
+    mkdirSync(logDir, { recursive: true })
+    const lab = Lab.load(stateDir, logDir)
+    activeLabs.add(lab)
+    installExitHandlers()
+    return lab
+  }
+
+  private static load (stateDir: string, logDir: string): Lab {
+    const env = Object.fromEntries(readFileSync(join(stateDir, 'topo.env'), 'utf8').split('\n')
+      .map(l => /^([A-Z_]+)="?(.*?)"?$/.exec(l)).filter((m): m is RegExpExecArray => m !== null)
+      .map(m => [m[1] as string, m[2] as string]))
+    const hosts: LabHost[] = []
+    const routers: LabRouter[] = []
+    const lines = readFileSync(join(stateDir, 'hosts.tsv'), 'utf8').trim().split('\n').slice(1)
+    for (const line of lines) {
+      const [name = '', role = '', ns = '', addr = '', pub = '', router = '', natType = ''] = line.split('\t')
+      if (role === 'router') routers.push({ name, ns, lanIp: addr, wanIp: pub, natType: natType as NatType })
+      else {
+        const h: LabHost = { name, role: role as HostRole, ns, ip: addr, publicIp: pub }
+        if (role === 'nat') { h.router = router; h.natType = natType as NatType }
+        hosts.push(h)
+      }
+    }
+    return new Lab(env.LAB_PREFIX ?? '', stateDir, logDir, env.LAB_INET_NS ?? '', hosts, routers)
+  }
+
+  private get env (): Record<string, string> { return { LAB_STATE: this.stateDir, LAB_PREFIX: this.prefix } }
+
+  host (name: string): LabHost {
+    const h = this.hosts.find(x => x.name === name)
+    if (h === undefined) throw new Error(`no host '${name}' in this lab (${this.hosts.map(x => x.name).join(', ')})`)
+    return h
+  }
+
+  /** real namespace of a host, router (r-natK) or 'internet' */
+  ns (name: string): string {
+    if (name === 'internet') return this.internetNs
+    const h = this.hosts.find(x => x.name === name) ?? this.routers.find(x => x.name === name)
+    if (h === undefined) throw new Error(`no host/router '${name}' in this lab`)
+    return h.ns
+  }
+
+  private assertUp (): void {
+    if (this.isDown) throw new Error('lab is down')
+  }
+
+  /** run argv inside host's namespace and collect its output (never throws on exit code) */
+  async exec (host: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    this.assertUp()
+    if (argv.length === 0) throw new Error('exec: empty argv')
+    return await runAsync('ip', ['netns', 'exec', this.ns(host), ...argv], opts)
+  }
+
+  /** like exec, but throws unless the exit code is 0; returns stdout */
+  async run (host: string, argv: string[], opts: ExecOptions = {}): Promise<string> {
+    const r = await this.exec(host, argv, opts)
+    if (r.code !== 0) throw new Error(`[${host}] ${argv.join(' ')} -> code ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr.trim()}`)
+    return r.stdout
+  }
+
+  /** start a long-running process inside host's namespace; its PID is recorded in the state dir */
+  spawn (label: string, host: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
+    this.assertUp()
+    if (argv.length === 0) throw new Error('spawn: empty argv')
+    if (/[\t\n]/.test(label)) throw new Error('spawn: label must not contain tabs/newlines')
+    const ns = this.ns(host)
+    const logFile = opts.logFile ?? join(this.logDir, `${label.replace(/[^A-Za-z0-9_.-]/g, '_')}.log`)
+    mkdirSync(dirname(logFile), { recursive: true })
+    const fd = openSync(logFile, 'a')
+    let child: ChildProcess
+    try {
+      child = cpSpawn('ip', ['netns', 'exec', ns, ...argv], {
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, ...opts.env }
+      })
+    } finally { closeSync(fd) }
+    if (child.pid === undefined) throw new Error(`spawn ${argv[0]} in ${host} failed`)
+    const rec: PidRecord = { pid: child.pid, ns, argv0: argv[0] as string, label, start: procStartTime(child.pid) ?? '-' }
+    appendFileSync(join(this.stateDir, 'pids'), `${rec.pid}\t${rec.ns}\t${rec.argv0}\t${rec.label}\t${rec.start}\n`)
+    const p = new LabProcessImpl(label, host, rec, logFile, child, () => this.procs.delete(p))
+    this.procs.add(p)
+    return p
+  }
+
+  /** ping from host; IPv6 destinations (containing ':') use ping -6 */
+  async ping (host: string, dst: string, opts: { count?: number, timeoutMs?: number, intervalMs?: number } = {}): Promise<PingResult> {
+    const count = opts.count ?? 1
+    const deadline = Math.max(1, Math.ceil((opts.timeoutMs ?? 2000) / 1000))
+    const argv = ['ping', '-n', '-q', '-c', String(count), '-w', String(deadline), '-i', String((opts.intervalMs ?? 200) / 1000)]
+    if (dst.includes(':')) argv.push('-6')
+    argv.push(dst)
+    const r = await this.exec(host, argv, { timeoutMs: deadline * 1000 + 2000 })
+    const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout)
+    const transmitted = Number(m?.[1] ?? 0)
+    const received = Number(m?.[2] ?? 0)
+    return { ok: r.code === 0 && received > 0, transmitted, received, code: r.code, output: r.stdout + r.stderr }
+  }
+
+  /** switch the NAT type of host's router (or of router r-natK); flushes its conntrack */
+  async setNat (hostOrRouter: string, type: NatType): Promise<void> {
+    this.assertUp()
+    const r = await runAsync('bash', [TOPO, 'nat', hostOrRouter, type], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh nat failed: ${r.stderr}`)
+    const router = hostOrRouter.startsWith('r-') ? hostOrRouter : this.host(hostOrRouter).router
+    for (const h of this.hosts) if (h.router === router) h.natType = type
+    for (const x of this.routers) if (x.name === router) x.natType = type
+  }
+
+  /** underlay packet/byte counters per (src, dst) IP, counted on the internet bridge.
+   *  NATted hosts appear under their router's WAN address (srcHost/dstHost = r-natK). */
+  async flows (opts: { zero?: boolean } = {}): Promise<Flow[]> {
+    this.assertUp()
+    const r = await runAsync('bash', [TOPO, 'flows'], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh flows failed: ${r.stderr}`)
+    const flows = r.stdout.trim().split('\n').slice(1).filter(l => l !== '').map(l => {
+      const [src = '', srcHost = '', dst = '', dstHost = '', packets = '0', bytes = '0'] = l.split('\t')
+      return { src, srcHost, dst, dstHost, packets: Number(packets), bytes: Number(bytes) }
+    })
+    if (opts.zero === true) await this.zeroFlows()
+    return flows
+  }
+
+  async zeroFlows (): Promise<void> {
+    const r = await runAsync('bash', [TOPO, 'flows', '--zero'], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh flows --zero failed: ${r.stderr}`)
+  }
+
+  /** down() will remove /var/run/wireguard/<name>.sock (wireguard-go's UAPI sockets are not
+   *  per namespace and survive a SIGKILLed wireguard-go) */
+  registerWgInterface (name: string): void {
+    if (!/^[A-Za-z0-9_.=-]{1,15}$/.test(name)) throw new Error(`bad interface name '${name}'`)
+    appendFileSync(join(this.stateDir, 'wg-sockets'), `${name}\n`)
+  }
+
+  /** unique-on-this-machine interface name (wireguard-go sockets are global) */
+  static wgIfname (): string { return `wgl${randomBytes(3).toString('hex')}` }
+
+  /** start a real wireguard-go interface in host (foreground process, recorded PID), with a
+   *  fresh key pair (private key only ever in a 0600 file / stdin, never argv) */
+  async wireguard (host: string, opts: WgOptions = {}): Promise<WgInterface> {
+    const ifname = opts.ifname ?? Lab.wgIfname()
+    this.registerWgInterface(ifname)
+    const proc = this.spawn(`wg-${host}-${ifname}`, host, ['wireguard-go', ifname], {
+      env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' }
+    })
+    const sock = `/var/run/wireguard/${ifname}.sock`
+    for (let i = 0; !existsSync(sock); i++) {
+      if (proc.exited || i > 100) throw new Error(`wireguard-go ${ifname} in ${host} did not start: ${proc.log()}`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const priv = (await this.run(host, ['wg', 'genkey'])).trim()
+    const publicKey = (await this.run(host, ['wg', 'pubkey'], { input: `${priv}\n` })).trim()
+    const keyFile = join(this.stateDir, `${ifname}.key`)
+    writeFileSync(keyFile, `${priv}\n`, { mode: 0o600 })
+    const set = ['wg', 'set', ifname, 'private-key', keyFile]
+    if (opts.listenPort !== undefined) set.push('listen-port', String(opts.listenPort))
+    try { await this.run(host, set) } finally { rmSync(keyFile, { force: true }) }
+    for (const a of opts.addresses ?? []) await this.run(host, ['ip', 'addr', 'add', a, 'dev', ifname])
+    await this.run(host, ['ip', 'link', 'set', ifname, 'up'])
+    const lab = this
+    return {
+      host,
+      ifname,
+      publicKey,
+      listenPort: opts.listenPort,
+      proc,
+      async setPeer (peer: WgPeer): Promise<void> {
+        const argv = ['wg', 'set', ifname, 'peer', peer.publicKey, 'allowed-ips', peer.allowedIps.join(',')]
+        if (peer.endpoint !== undefined) argv.push('endpoint', peer.endpoint)
+        if (peer.persistentKeepalive !== undefined) argv.push('persistent-keepalive', String(peer.persistentKeepalive))
+        await lab.run(host, argv)
+      },
+      async dump (): Promise<string> { return await lab.run(host, ['wg', 'show', ifname, 'dump']) }
+    }
+  }
+
+  /** kill every recorded process (SIGTERM, SIGKILL after 3 s), remove registered wireguard-go
+   *  sockets, delete every recorded namespace. Idempotent. Throws if something is left. */
+  async down (): Promise<void> {
+    if (this.isDown) return
+    this.isDown = true
+    await Promise.all([...this.procs].map(async p => await p.kill('SIGTERM').catch(() => {})))
+    const r = await runAsync('bash', [TOPO, 'down'], { env: this.env })
+    activeLabs.delete(this)
+    if (r.code !== 0) throw new Error(`topo.sh down failed (code ${r.code}): ${r.stderr}`)
+  }
+
+  /** synchronous variant used by the exit/signal handlers */
+  downSync (): void {
+    if (this.isDown) return
+    this.isDown = true
+    activeLabs.delete(this)
+    spawnSync('bash', [TOPO, 'down'], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  }
+}
+
+class LabProcessImpl implements LabProcess {
+  exited = false
+  private readonly done: Promise<ExitInfo>
+
+  constructor (readonly label: string, readonly host: string, private readonly rec: PidRecord,
+    readonly logFile: string, child: ChildProcess, onExit: () => void) {
+    this.done = new Promise(resolve => {
+      child.on('exit', (code, signal) => { this.exited = true; onExit(); resolve({ code, signal }) })
+    })
+  }
+
+  get pid (): number { return this.rec.pid }
+
+  async wait (): Promise<ExitInfo> { return await this.done }
+
+  async kill (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.exited || !pidIsOurs(this.rec)) return
+    process.kill(this.rec.pid, signal)
+    if (signal !== 'SIGTERM' && signal !== 'SIGKILL') return
+    if (signal === 'SIGTERM') {
+      try { process.kill(this.rec.pid, 'SIGCONT') } catch {}
+      const t = setTimeout(() => {
+        if (!this.exited && pidIsOurs(this.rec)) process.kill(this.rec.pid, 'SIGKILL')
+      }, 3000)
+      await this.done
+      clearTimeout(t)
+    } else {
+      await this.done
+    }
+  }
+
+  log (): string {
+    try { return readFileSync(this.logFile, 'utf8') } catch { return '' }
+  }
+}

@@ -1,0 +1,463 @@
+#!/usr/bin/env bash
+# topo.sh - wgmesh network lab: an "internet with NAT routers" built only from network
+# namespaces, veth pairs and bridges. No namespace is linked to the root namespace and the
+# "internet" has no uplink, so lab traffic can never reach the machine's real interfaces.
+#
+# Usage (as root):
+#   topo.sh up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,K[:C]...]]
+#   topo.sh down                      kill recorded processes, remove registered wg sockets,
+#                                     delete recorded namespaces (works after a crash)
+#   topo.sh status                    address plan of the running lab
+#   topo.sh nat HOST|r-natK TYPE      switch a router to cone|symmetric (flushes its conntrack)
+#   topo.sh flows [--zero]            underlay packet/byte counters per src->dst IP (TSV),
+#                                     counted on the internet bridge; --zero resets them
+#   topo.sh exec HOST CMD...          run CMD in HOST's namespace (pub1, nat2-b, r-nat1, internet)
+#   topo.sh spawn LABEL HOST LOGFILE CMD...   start CMD in the background, record PID, print it
+#   topo.sh kill LABEL_REGEX [SIGNAL] signal recorded processes by recorded PID only
+#                                     (default TERM, escalating to KILL after 3 s)
+#   topo.sh wg-register IFNAME        remember a wireguard-go interface: `down` removes its
+#                                     stale /var/run/wireguard/IFNAME.sock
+#   topo.sh ns HOST                   print HOST's real namespace name
+#   topo.sh gc [ROOT]                 `down` every lab state dir under ROOT (default
+#                                     test/lab/state/runs, where lab.ts keeps its labs) whose
+#                                     owner process (file "owner": PID STARTTIME) is gone
+#
+# LIST: comma list of NAT types for nat1,nat2,... (the last one repeats), e.g. cone,symmetric.
+#   cone      = nft "masquerade" (Linux keeps the source port when free: endpoint-independent
+#               mapping; conntrack filtering = port-restricted cone)
+#   symmetric = nft "masquerade fully-random" (new random port per 5-tuple)
+# --shared-lan K[:C]: C (default 1, max 12) extra hosts natK-b, natK-c, ... on r-natK's LAN,
+#   which then is a bridge (host<->host traffic is switched, never crosses the firewall).
+#
+# Environment:
+#   LAB_STATE   state directory (default test/lab/state)
+#   LAB_PREFIX  namespace-name prefix used by `up` (default wgm<4 random hex>-), stored in
+#               the state dir and reused by the other commands
+#
+# Address plan (only inside lab namespaces):
+#   internet  bridge br0 198.18.0.1/15 (default gateway of every site; no uplink)
+#   pubI      eth0 198.18.1.I/15
+#   r-natK    wan  198.18.2.K/15; lan 192.0.2.(16(K-1)+1)/28 (K<=16), then 198.51.100.x (17..32),
+#             203.0.113.x (33..48)
+#   natK      eth0 .2 of that /28; natK-b, natK-c, ... .3, .4, ...
+#   every host: "unreachable 100.64.0.0/10 metric 4000" (overlay guard)
+#   IPv6: off in routers and the internet; in hosts it stays enabled (the overlay needs it)
+#   but eth0 has disable_ipv6=1, and every lab bridge drops IPv6 frames.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+BR=br0
+INET_GW=198.18.0.1
+PLEN=15
+OVERLAY_GUARD=100.64.0.0/10
+
+pub_ip() { echo "198.18.1.$1"; }
+wan_ip() { echo "198.18.2.$1"; }
+# lan_addrs K -> "ROUTER_IP HOST_IP PLEN"
+lan_addrs() {
+  local k=$1 nets=(192.0.2 198.51.100 203.0.113)
+  local blk=$(((k - 1) / 16)) base=$((((k - 1) % 16) * 16))
+  echo "${nets[$blk]}.$((base + 1)) ${nets[$blk]}.$((base + 2)) 28"
+}
+lan_extra_ip() {
+  local k=$1 j=$2 nets=(192.0.2 198.51.100 203.0.113)
+  local blk=$(((k - 1) / 16)) base=$((((k - 1) % 16) * 16))
+  echo "${nets[$blk]}.$((base + 2 + j))"
+}
+extra_name() {
+  local letters=(- b c d e f g h i j k l m)
+  echo "nat$1-${letters[$2]}"
+}
+
+# ns_new LOGICAL KIND(host|infra): record, create, loopback up, IPv6 policy
+ns_new() {
+  local ns=${LAB_PREFIX}$1 kind=$2
+  ns_exists "$ns" && die "namespace $ns already exists (another lab with prefix '$LAB_PREFIX'?)"
+  echo "$ns" >>"$LAB_STATE/namespaces" # recorded before it exists: down always finds it
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  if [[ $kind == host ]]; then
+    # default=1 until eth0 exists, so eth0 is born without IPv6 (no link-local, no DAD on the
+    # underlay); host_ipv6_policy re-enables it for interfaces created later (WireGuard)
+    nsx "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+  else
+    nsx "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.all.disable_ipv6=1
+  fi
+  CUR_NS=$ns
+}
+# hosts, once eth0 exists: IPv6 on for everything created later (wg interfaces); all=0 and
+# lo=0 are untouched (new-netns defaults), eth0 keeps disable_ipv6=1. (Writing all=0 later
+# re-enables eth0 too; the bridges drop IPv6 frames, so that still gives no side channel.)
+host_ipv6_policy() {
+  nsx "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=1
+}
+
+attach_to_internet() {
+  local port=$1 ns=$2 ifc=$3 addr=$4
+  ip -n "$INET_NS" link add "$port" type veth peer name "$ifc" netns "$ns"
+  ip -n "$INET_NS" link set "$port" master "$BR" up
+  ip -n "$ns" addr add "$addr/$PLEN" dev "$ifc"
+  ip -n "$ns" link set "$ifc" up
+  ip -n "$ns" route add default via "$INET_GW" dev "$ifc"
+}
+
+apply_nat() {
+  local r=$1 type=$2 opt="" lanlan=""
+  if ip -n "$r" -d -o link show lan 2>/dev/null | grep -q ' bridge '; then
+    lanlan='iifname "lan" oifname "lan" accept'
+  fi
+  case $type in
+    cone) opt="" ;;
+    symmetric) opt="fully-random" ;;
+    *) die "unknown NAT type '$type' (cone|symmetric)" ;;
+  esac
+  nsx "$r" nft -f - <<EOF
+flush ruleset
+table ip labnat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" masquerade $opt
+  }
+}
+table inet labfw {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    iif "lo" accept
+    ct state established,related accept
+    iifname "lan" accept
+    icmp type echo-request accept
+    counter comment "unsolicited to router"
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" accept
+    $lanlan
+    counter comment "unsolicited to LAN"
+  }
+}
+EOF
+  nsx "$r" conntrack -F >/dev/null 2>&1 || true
+}
+
+# bridge_no_ipv6 NS BRIDGE_TABLE: drop every IPv6 frame switched by bridges in NS
+bridge_no_ipv6() {
+  nsx "$1" nft -f - <<'EOF'
+table bridge labv6guard {
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    ether type ip6 counter drop
+  }
+}
+EOF
+}
+
+host_common() { # NS: overlay guard + IPv6 policy
+  ip -n "$1" route add unreachable "$OVERLAY_GUARD" metric 4000
+  host_ipv6_policy "$1"
+}
+
+cmd_up() {
+  local pos=() shared=""
+  while (($#)); do
+    case $1 in
+      --shared-lan) shared=${2:?usage: --shared-lan K[:C][,K[:C]...]}; shift 2 ;;
+      --shared-lan=*) shared=${1#*=}; shift ;;
+      -*) die "unknown option '$1'" ;;
+      *) pos+=("$1"); shift ;;
+    esac
+  done
+  set -- "${pos[@]}"
+  local usage="usage: up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,...]]"
+  local npub=${1:?$usage} nnat=${2:?$usage} types=${3:-cone}
+  [[ $npub =~ ^[0-9]+$ && $nnat =~ ^[0-9]+$ ]] || die "N_PUBLIC/N_NATTED must be integers"
+  ((npub <= 200)) || die "N_PUBLIC <= 200"
+  ((nnat <= 48)) || die "N_NATTED <= 48 (three TEST-NET /24s split into /28 LANs)"
+  local -A EXTRA=()
+  if [[ -n $shared ]]; then
+    local item k c items
+    IFS=, read -r -a items <<<"$shared"
+    for item in "${items[@]}"; do
+      [[ $item =~ ^([0-9]+)(:([0-9]+))?$ ]] || die "--shared-lan: bad item '$item' (want K or K:C)"
+      k=${BASH_REMATCH[1]} c=${BASH_REMATCH[3]:-1}
+      ((k >= 1 && k <= nnat)) || die "--shared-lan: router index $k not in 1..$nnat"
+      ((c >= 1 && c <= 12)) || die "--shared-lan: $k:$c - 1..12 extra hosts per /28 LAN"
+      EXTRA[$k]=$c
+    done
+  fi
+  local typelist t
+  IFS=, read -r -a typelist <<<"$types"
+  for t in "${typelist[@]}"; do [[ $t == cone || $t == symmetric ]] || die "unknown NAT type '$t'"; done
+  for t in ip nft sysctl conntrack; do command -v "$t" >/dev/null || die "'$t' not found"; done
+  [[ $(id -u) == 0 ]] || die "must run as root"
+  [[ -e $LAB_STATE/topo.env || -s $LAB_STATE/namespaces ]] &&
+    die "a lab is already up (state in $LAB_STATE); run 'LAB_STATE=$LAB_STATE $0 down' first"
+  if [[ -z ${LAB_PREFIX:-} ]]; then
+    LAB_PREFIX="wgm$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')-"
+  fi
+  [[ $LAB_PREFIX =~ ^[A-Za-z0-9_.-]{1,16}$ ]] || die "LAB_PREFIX must be 1-16 chars [A-Za-z0-9_.-]"
+  mkdir -p "$LAB_STATE"
+  : >"$LAB_STATE/namespaces"
+  # a failed `up` must not leave anything behind
+  trap 'rc=$?; if ((rc)); then log "up failed (rc=$rc), cleaning up"; cmd_down || true; fi' EXIT
+  INET_NS=${LAB_PREFIX}internet
+  local t0 env=$LAB_STATE/topo.env hosts=$LAB_STATE/hosts.tsv
+  t0=$(now)
+  {
+    echo "LAB_PREFIX=$LAB_PREFIX"
+    echo "LAB_INET_NS=$INET_NS"
+    echo "LAB_INET_GW=$INET_GW"
+    echo "LAB_N_PUBLIC=$npub"
+    echo "LAB_N_NATTED=$nnat"
+    echo "LAB_SHARED_LAN=$shared"
+  } >"$env.tmp"
+  printf 'name\trole\tns\taddr\tpublic_ip\trouter\tnat_type\n' >"$hosts.tmp"
+
+  # --- internet: a bridge and nothing else ---
+  ns_new internet infra
+  ip -n "$INET_NS" link add "$BR" type bridge
+  ip -n "$INET_NS" addr add "$INET_GW/$PLEN" dev "$BR"
+  ip -n "$INET_NS" link set "$BR" up
+  nsx "$INET_NS" sysctl -qw net.ipv4.ip_forward=1
+  nsx "$INET_NS" nft -f - <<'EOF'
+table bridge labacct {
+  set flows {
+    type ipv4_addr . ipv4_addr
+    size 65536
+    flags dynamic
+    counter
+  }
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ether type ip add @flows { ip saddr . ip daddr }
+  }
+}
+EOF
+  bridge_no_ipv6 "$INET_NS"
+
+  local i pubs=() nats=() routers=()
+  for ((i = 1; i <= npub; i++)); do
+    local h=pub$i ip
+    ip=$(pub_ip "$i")
+    ns_new "$h" host
+    attach_to_internet "i-$h" "$CUR_NS" eth0 "$ip"
+    host_common "$CUR_NS"
+    printf '%s\tpub\t%s\t%s\t%s\t-\t-\n' "$h" "$CUR_NS" "$ip" "$ip" >>"$hosts.tmp"
+    pubs+=("$h")
+  done
+  for ((i = 1; i <= nnat; i++)); do
+    local h=nat$i r=r-nat$i wan rip hip plen type rns hns
+    wan=$(wan_ip "$i")
+    read -r rip hip plen <<<"$(lan_addrs "$i")"
+    type=${typelist[$((i - 1))]:-${typelist[-1]}}
+    local nextra=${EXTRA[$i]:-0} lanhosts=("$h") j
+    for ((j = 1; j <= nextra; j++)); do lanhosts+=("$(extra_name "$i" "$j")"); done
+    ns_new "$r" infra; rns=$CUR_NS
+    ns_new "$h" host; hns=$CUR_NS
+    attach_to_internet "i-$r" "$rns" wan "$wan"
+    nsx "$rns" sysctl -qw net.ipv4.ip_forward=1
+    if ((nextra == 0)); then
+      ip -n "$rns" link add lan type veth peer name eth0 netns "$hns"
+    else
+      ip -n "$rns" link add lan type bridge
+      nsx "$rns" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+        net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
+      ip -n "$rns" link add "l-$h" type veth peer name eth0 netns "$hns"
+      ip -n "$rns" link set "l-$h" master lan up
+      bridge_no_ipv6 "$rns"
+    fi
+    ip -n "$rns" addr add "$rip/$plen" dev lan
+    ip -n "$rns" link set lan up
+    ip -n "$hns" addr add "$hip/$plen" dev eth0
+    ip -n "$hns" link set eth0 up
+    ip -n "$hns" route add default via "$rip" dev eth0
+    host_common "$hns"
+    printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\n' "$h" "$hns" "$hip" "$wan" "$r" "$type" >>"$hosts.tmp"
+    nats+=("$h")
+    for ((j = 1; j <= nextra; j++)); do
+      local hb=${lanhosts[$j]} hbip bns
+      hbip=$(lan_extra_ip "$i" "$j")
+      ns_new "$hb" host; bns=$CUR_NS
+      ip -n "$rns" link add "l-$hb" type veth peer name eth0 netns "$bns"
+      ip -n "$rns" link set "l-$hb" master lan up
+      ip -n "$bns" addr add "$hbip/$plen" dev eth0
+      ip -n "$bns" link set eth0 up
+      ip -n "$bns" route add default via "$rip" dev eth0
+      host_common "$bns"
+      printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\n' "$hb" "$bns" "$hbip" "$wan" "$r" "$type" >>"$hosts.tmp"
+      nats+=("$hb")
+    done
+    apply_nat "$rns" "$type"
+    printf '%s\trouter\t%s\t%s\t%s\t-\t%s\n' "$r" "$rns" "$rip" "$wan" "$type" >>"$hosts.tmp"
+    routers+=("$r")
+  done
+  {
+    echo "LAB_PUB_HOSTS=\"${pubs[*]}\""
+    echo "LAB_NAT_HOSTS=\"${nats[*]}\""
+    echo "LAB_ROUTERS=\"${routers[*]}\""
+    echo "LAB_HOSTS=\"${pubs[*]} ${nats[*]}\""
+  } >>"$env.tmp"
+  mv "$hosts.tmp" "$hosts"
+  mv "$env.tmp" "$env"
+  trap - EXIT
+  log "lab up in $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}') s ($(wc -l <"$LAB_STATE/namespaces") namespaces, prefix $LAB_PREFIX)"
+  cmd_status
+}
+
+cmd_status() {
+  lab_load_topo
+  echo "=== wgmesh lab (state: $LAB_STATE, prefix: $LAB_PREFIX) ==="
+  echo "internet ns $LAB_INET_NS: bridge $BR $LAB_INET_GW/$PLEN (no uplink)"
+  awk -F'\t' '{ printf "%-10s %-7s %-22s %-16s %-16s %-10s %s\n", $1, $2, $3, $4, $5, $6, $7 }' "$LAB_STATE/hosts.tsv"
+}
+
+cmd_nat() {
+  lab_load_topo
+  local who=${1:?usage: nat HOST|r-natK cone|symmetric} type=${2:?usage: nat HOST|r-natK cone|symmetric} r
+  [[ $type == cone || $type == symmetric ]] || die "unknown NAT type '$type' (cone|symmetric)"
+  who=${who#"$LAB_PREFIX"}
+  if [[ $who == r-* ]]; then r=$who; else
+    r=$(awk -F'\t' -v h="$who" '($1==h && $2=="nat"){print $6}' "$LAB_STATE/hosts.tsv")
+    [[ -n $r ]] || die "'$who' is not a NATted host of this lab"
+  fi
+  local rns
+  rns=$(lab_ns "$r")
+  apply_nat "$rns" "$type"
+  awk -F'\t' -v OFS='\t' -v r="$r" -v t="$type" '($2=="nat" && $6==r){$7=t} ($1==r){$7=t} {print}' \
+    "$LAB_STATE/hosts.tsv" >"$LAB_STATE/hosts.tsv.tmp" && mv "$LAB_STATE/hosts.tsv.tmp" "$LAB_STATE/hosts.tsv"
+  log "$r is now $type (conntrack flushed)"
+}
+
+# flows: TSV "src src_host dst dst_host packets bytes" (host = pubI / r-natK / internet / ?)
+cmd_flows() {
+  lab_load_topo
+  if [[ ${1:-} == --zero ]]; then
+    nsx "$LAB_INET_NS" nft flush set bridge labacct flows
+    return
+  fi
+  nsx "$LAB_INET_NS" nft list set bridge labacct flows |
+    tr -d '\n\t' | grep -oE '[0-9.]+ \. [0-9.]+ counter packets [0-9]+ bytes [0-9]+' |
+    awk -v hosts="$LAB_STATE/hosts.tsv" -v gw="$LAB_INET_GW" '
+      BEGIN {
+        OFS = "\t"
+        while ((getline line < hosts) > 0) {
+          split(line, f, "\t")
+          if (f[2] == "pub" || f[2] == "router") name[f[5]] = f[1]
+        }
+        name[gw] = "internet"
+        print "src", "src_host", "dst", "dst_host", "packets", "bytes"
+      }
+      { s = $1; d = $3
+        print s, (s in name ? name[s] : "?"), d, (d in name ? name[d] : "?"), $6, $8 }'
+}
+
+cmd_down() {
+  local rc=0 ns
+  if [[ -f $LAB_STATE/pids ]]; then
+    log "stopping recorded processes"
+    lab_kill .
+  fi
+  if [[ -f $LAB_STATE/namespaces ]]; then
+    local pids p link
+    while read -r ns; do
+      [[ -n $ns ]] && ns_exists "$ns" || continue
+      # tun devices (wireguard-go): deleting the link makes wireguard-go exit by itself
+      for link in $(ip -n "$ns" -o -d link show 2>/dev/null | awk -F': ' '/ tun /{split($2, a, "@"); print a[1]}'); do
+        ip -n "$ns" link del "$link" 2>/dev/null || true
+      done
+    done <"$LAB_STATE/namespaces"
+    while read -r ns; do
+      [[ -n $ns ]] && ns_exists "$ns" || continue
+      pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+      [[ -n ${pids// /} ]] || continue
+      sleep 0.3 # give processes that lost their tun device time to exit
+      pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+      [[ -n ${pids// /} ]] || continue
+      # not started through spawn (e.g. a daemonized wireguard-go): still inside *our*
+      # namespace (ip netns pids compares /proc/PID/ns/net) - signal exactly those PIDs
+      log "WARNING: unrecorded processes in $ns: $pids- SIGKILL by PID"
+      for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+    done <"$LAB_STATE/namespaces"
+  fi
+  if [[ -f $LAB_STATE/wg-sockets ]]; then
+    local ifn
+    while read -r ifn; do
+      [[ $ifn =~ ^[A-Za-z0-9_.=-]{1,15}$ ]] || continue
+      [[ -S $WG_RUN_DIR/$ifn.sock ]] && rm -f -- "$WG_RUN_DIR/$ifn.sock"
+      rm -f -- "$WG_RUN_DIR/$ifn.name" 2>/dev/null || true
+    done <"$LAB_STATE/wg-sockets"
+    rm -f "$LAB_STATE/wg-sockets"
+  fi
+  if [[ -f $LAB_STATE/namespaces ]]; then
+    # hosts and routers first, the internet (first line) last
+    while read -r ns; do
+      [[ -n $ns ]] && ns_exists "$ns" || continue
+      ip netns del "$ns" || { log "failed to delete $ns"; rc=1; }
+    done < <(tac "$LAB_STATE/namespaces")
+    while read -r ns; do
+      [[ -n $ns ]] && ns_exists "$ns" && { log "ERROR: namespace left: $ns"; rc=1; }
+    done <"$LAB_STATE/namespaces"
+  fi
+  if ((rc == 0)); then
+    rm -f "$LAB_STATE/topo.env" "$LAB_STATE/hosts.tsv" "$LAB_STATE/namespaces" "$LAB_STATE/pids" \
+      "$LAB_STATE"/*.tmp "$LAB_STATE/owner"
+    rmdir "$LAB_STATE" 2>/dev/null || true
+  fi
+  log "lab down"
+  return $rc
+}
+
+cmd_spawn() {
+  lab_load_topo
+  local label=${1:?usage: spawn LABEL HOST LOGFILE CMD...} host=${2:?usage: spawn LABEL HOST LOGFILE CMD...}
+  local logf=${3:?usage: spawn LABEL HOST LOGFILE CMD...}
+  shift 3
+  (($#)) || die "usage: spawn LABEL HOST LOGFILE CMD..."
+  local ns
+  ns=$(lab_ns "$host")
+  lab_spawn "$label" "$ns" "$logf" "$@"
+  echo "$LAB_SPAWNED_PID"
+}
+
+cmd_wg_register() {
+  local ifn=${1:?usage: wg-register IFNAME}
+  [[ $ifn =~ ^[A-Za-z0-9_.=-]{1,15}$ ]] || die "bad interface name '$ifn'"
+  [[ -f $LAB_STATE/namespaces ]] || die "no lab is up in $LAB_STATE"
+  grep -qxF -- "$ifn" "$LAB_STATE/wg-sockets" 2>/dev/null || echo "$ifn" >>"$LAB_STATE/wg-sockets"
+}
+
+cmd_gc() {
+  local root=${1:-$LAB_DIR/state/runs} d pid st rc=0
+  [[ -d $root ]] || return 0
+  for d in "$root"/*/; do
+    d=${d%/}
+    [[ -f $d/owner ]] || continue
+    read -r pid st <"$d/owner" || true
+    # alive = same start time and not a zombie (an orphan's zombie may never be reaped)
+    if [[ -n $pid && -r /proc/$pid/stat && $(pid_starttime "$pid") == "$st" ]] &&
+      ! grep -qE '^[0-9]+ \(.*\) Z ' "/proc/$pid/stat" 2>/dev/null; then continue; fi
+    log "gc: owner of $d (pid $pid) is gone - taking the lab down"
+    (LAB_STATE=$d; cmd_down) || rc=1
+  done
+  return $rc
+}
+
+case ${1:-} in
+  gc) shift; cmd_gc "$@" ;;
+  up) shift; cmd_up "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  nat) shift; cmd_nat "$@" ;;
+  flows) shift; cmd_flows "$@" ;;
+  exec)
+    shift; lab_load_topo
+    ns=$(lab_ns "${1:?usage: exec HOST CMD...}"); shift
+    (($#)) || die "usage: exec HOST CMD..."
+    exec ip netns exec "$ns" "$@" ;;
+  spawn) shift; cmd_spawn "$@" ;;
+  kill) shift; [[ -f $LAB_STATE/namespaces ]] || die "no lab in $LAB_STATE"; lab_kill "${1:?usage: kill LABEL_REGEX [SIGNAL]}" "${2:-TERM}" ;;
+  wg-register) shift; cmd_wg_register "$@" ;;
+  ns) shift; lab_load_topo; lab_ns "${1:?usage: ns HOST}" ;;
+  *) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,81 @@
+/**
+ * Runs real wgmesh agents (the bundled CLI) inside lab hosts. One state dir and one uniquely
+ * named WireGuard interface per host (wireguard-go's sockets are machine-wide).
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Lab, LabProcess } from '../lab/lab.js'
+
+export const BUNDLE = fileURLToPath(new URL('../../packages/cli/dist/wgmesh.mjs', import.meta.url))
+
+export interface PeerInfoJson { name: string, nodeId: string, ipv4: string, ipv6: string, status: string, endpoint?: string, latestHandshake?: number }
+export interface InfoJson { name: string, nodeId: string, interface: string, ipv4: string, ipv6: string, wgPublicKey: string, peers: PeerInfoJson[], rejected: Record<string, number> }
+
+export interface MeshNode { host: string, stateDir: string, iface: string, proc?: LabProcess }
+
+export class WgmeshLab {
+  readonly lab: Lab
+  readonly root: string
+  readonly nodes = new Map<string, MeshNode>()
+  private readonly tag: string
+
+  constructor (lab: Lab) {
+    if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run 'npm run build' first`)
+    this.lab = lab
+    this.root = mkdtempSync(join(tmpdir(), 'wgmesh-netns-'))
+    this.tag = lab.prefix.replace(/[^a-z0-9]/g, '').slice(-4)
+  }
+
+  node (host: string): MeshNode {
+    let n = this.nodes.get(host)
+    if (n === undefined) {
+      const iface = `wm${this.tag}${host.replace(/[^a-z0-9]/g, '')}`.slice(0, 15)
+      n = { host, stateDir: join(this.root, host), iface }
+      this.lab.registerWgInterface(iface)
+      this.nodes.set(host, n)
+    }
+    return n
+  }
+
+  /** Start `wgmesh <cmd>` in `host` with test-friendly timers; resolves when its control socket answers. */
+  async start (host: string, cmd: 'up' | 'join', args: string[] = [], env: Record<string, string> = {}): Promise<MeshNode> {
+    const n = this.node(host)
+    const argv = [process.execPath, BUNDLE, cmd, '--state-dir', n.stateDir, '--interface', n.iface, '--name', host,
+      '--heartbeat', '500ms', '--dead-after', '2s', '--log-level', 'debug', '--log-format', 'json', ...args]
+    n.proc = this.lab.spawn(`wgmesh-${host}`, host, argv, { env: { ...env } })
+    await this.waitFor(`${host} serving`, async () => (await this.tryInfo(host)) !== undefined, 15_000)
+    return n
+  }
+
+  async tryInfo (host: string): Promise<InfoJson | undefined> {
+    const n = this.node(host)
+    const r = await this.lab.exec(host, [process.execPath, BUNDLE, 'info', '--json', '--state-dir', n.stateDir], { timeoutMs: 5000 })
+    if (r.code !== 0) return undefined
+    return JSON.parse(r.stdout) as InfoJson
+  }
+
+  async info (host: string): Promise<InfoJson> {
+    const i = await this.tryInfo(host)
+    if (i === undefined) throw new Error(`wgmesh info failed on ${host}\n${this.node(host).proc?.log() ?? ''}`)
+    return i
+  }
+
+  async wgDump (host: string): Promise<string> {
+    return await this.lab.run(host, ['wg', 'show', this.node(host).iface, 'dump'])
+  }
+
+  async waitFor (what: string, cond: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 100): Promise<number> {
+    const t0 = Date.now()
+    for (;;) {
+      if (await cond()) return Date.now() - t0
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
+      await new Promise(resolve => setTimeout(resolve, stepMs))
+    }
+  }
+
+  cleanup (): void {
+    rmSync(this.root, { recursive: true, force: true })
+  }
+}
