@@ -12,7 +12,7 @@
  * Deleting is `ip link del <if>` for both kernel and userspace (wireguard-go exits when its TUN goes away).
  */
 import type { CommandRunner } from './command-runner.js'
-import { InterfaceMissingError } from './errors.js'
+import { CommandFailedError, InterfaceMissingError } from './errors.js'
 import type { Step } from './plan.js'
 
 export type BackendKind = 'kernel' | 'userspace' | 'existing'
@@ -54,7 +54,13 @@ export async function detectBackend (runner: CommandRunner, ifname: string, opts
   const r = await runner.run(kernel, { allowFail: true })
   if (r.code === 0) return { kind: 'kernel', step: kernel }
   const step = userspaceCreateStep(ifname, opts)
-  await runner.run(step)
+  try {
+    await runner.run(step)
+  } catch (e) {
+    if (!(e instanceof CommandFailedError)) throw e
+    const why = `${e.stderr.trim()}\n(tried first: ${kernel.join(' ')}: ${r.stderr.trim()})`
+    throw new CommandFailedError(step, e.code, why, e.stdout, { cause: e })
+  }
   return { kind: 'userspace', step }
 }
 

@@ -122,14 +122,13 @@ export class WireGuardConfigurator {
 
   private async applyNow (desired: DesiredWireGuard): Promise<ApplyResult> {
     const ran: Step[] = []
-    let current = await readCurrentState(this.runner, this.interface)
+    const current = await readCurrentState(this.runner, this.interface)
     if (current === undefined) {
       const opts = this.userspaceBinary === undefined ? {} : { userspaceBinary: this.userspaceBinary }
       const created = await createInterface(this.runner, this.interface, this.backend, opts)
       this.createdBy = created.kind
       this.lastApplied = undefined
-      ran.push(created.step)
-      current = undefined // freshly created: plan the full configuration
+      ran.push(created.step) // current stays undefined: plan the full configuration
     }
     const planOpts = { manageInterface: this.backend !== 'existing', ...(this.expectedPublicKey === undefined ? {} : { expectedPublicKey: this.expectedPublicKey }) }
     const steps = planWireGuard(current, desired, this.lastApplied, planOpts)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createInterface, detectBackend, userspaceBinary } from '../src/backend.js'
+import { CommandFailedError } from '../src/errors.js'
 import { FakeWireGuardRunner } from '../src/fake-runner.js'
 
 describe('backend', () => {
@@ -27,7 +28,12 @@ describe('backend', () => {
 
   it('detectBackend throws when userspace fails too', async () => {
     const runner = new FakeWireGuardRunner({ kernelModule: false, userspaceBinaries: [] })
-    await assert.rejects(detectBackend(runner, 'wg0', { env: {} }), { name: 'CommandFailedError', message: /wireguard-go wg0/ })
+    await assert.rejects(detectBackend(runner, 'wg0', { env: {} }), (e: unknown) => {
+      assert.ok(e instanceof CommandFailedError)
+      assert.deepEqual(e.argv, ['wireguard-go', 'wg0'])
+      assert.match(e.stderr, /command not found[\s\S]*tried first: ip link add wg0 type wireguard: Error: Unknown device type/)
+      return true
+    })
   })
 
   it("createInterface with 'existing' throws InterfaceMissingError and runs nothing", async () => {
