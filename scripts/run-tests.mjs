@@ -3,6 +3,7 @@
 //   unit   packages/*/test/**/*.test.ts  (pure, no root, no network)
 //   inproc test/inproc/*.test.ts         (real libp2p on 127.0.0.1, fake WireGuard)
 //   netns  test/netns/*.test.ts          (root: network namespaces, real wireguard-go)
+//   all    every tier in one run (one summary; what CI runs)
 // Node 20's --test does not expand globs, so the file list is built here.
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -29,8 +30,14 @@ if (tier === 'unit') {
   files = readdirSync(join(root, 'packages')).flatMap(p => walk(join(root, 'packages', p, 'test')))
 } else if (tier === 'inproc' || tier === 'netns') {
   files = walk(join(root, 'test', tier))
+} else if (tier === 'all') {
+  files = [
+    ...readdirSync(join(root, 'packages')).flatMap(p => walk(join(root, 'packages', p, 'test'))),
+    ...walk(join(root, 'test', 'inproc')),
+    ...walk(join(root, 'test', 'netns'))
+  ]
 } else {
-  console.error(`unknown tier '${tier}' (unit|inproc|netns)`)
+  console.error(`unknown tier '${tier}' (unit|inproc|netns|all)`)
   process.exit(2)
 }
 files = files.filter(f => extra.length === 0 || extra.some(x => f.includes(x))).sort()

@@ -420,7 +420,7 @@ export class Lab {
     try { await this.run(host, set) } finally { rmSync(keyFile, { force: true }) }
     for (const a of opts.addresses ?? []) await this.run(host, ['ip', 'addr', 'add', a, 'dev', ifname])
     await this.run(host, ['ip', 'link', 'set', ifname, 'up'])
-    const lab = this
+    const lab = this // eslint-disable-line @typescript-eslint/no-this-alias -- used inside the returned object literal's methods
     return {
       host,
       ifname,

@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Membership } from '../src/membership.js'
 import { planWireGuardState } from '../src/planner.js'
+import type { NodeRecord } from '../src/types.js'
 import { T0, recordOf, sealRecord, settings, testNode, ula } from './fixtures.js'
 
 test('the plan has one peer per live or dead member, none for self, left or conflicted', () => {
@@ -10,7 +11,8 @@ test('the plan has one peer per live or dead member, none for self, left or conf
   const selfRec = recordOf(self, { wgPort: 51999 })
   t.accept(selfRec, sealRecord(self, selfRec), T0, 'self')
   const [a, b, c] = ['a', 'b', 'c'].map(testNode) as [ReturnType<typeof testNode>, ReturnType<typeof testNode>, ReturnType<typeof testNode>]
-  for (const [n, over] of [[a, { endpoints: ['198.18.1.2:51820', '192.0.2.2:51820'] }], [b, {}], [c, {}]] as const) {
+  const overrides: Array<[ReturnType<typeof testNode>, Partial<NodeRecord>]> = [[a, { endpoints: ['198.18.1.2:51820', '192.0.2.2:51820'] }], [b, {}], [c, {}]]
+  for (const [n, over] of overrides) {
     const r = recordOf(n, over)
     t.accept(r, sealRecord(n, r), T0, 'gossip')
   }
