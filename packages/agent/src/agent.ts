@@ -60,6 +60,11 @@ export interface AgentInit {
 
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 
+/** The gossipsub topic of a mesh: one per mesh, named after its ULA prefix (derived from the mesh key). */
+export function meshTopic (ula: Cidr): string {
+  return `wgmesh/${formatCidr(ula)}/records`
+}
+
 export class Agent {
   private readonly init: AgentInit
   private readonly log: Logger
@@ -146,7 +151,7 @@ export class Agent {
       identitySeed: seed,
       meshKey: this.meshKey,
       listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
-      topic: `wgmesh/${formatCidr(this.ula)}/records`,
+      topic: meshTopic(this.ula),
       validate: (data) => this.onGossip(data),
       onMessage: () => {},
       onSyncRequest: () => this.table.sealedRecords(),

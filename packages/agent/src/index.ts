@@ -12,7 +12,7 @@
  * await agent.stoppedPromise()
  * ```
  */
-export { Agent, DEFAULT_STATE_DIR, type AgentInit } from './agent.js'
+export { Agent, DEFAULT_STATE_DIR, meshTopic, type AgentInit } from './agent.js'
 export { StateStore, parseMeshKey, writeFileAtomic, type PersistedState, type KnownMember } from './state-store.js'
 export { StateError, MeshKeyError, ControlError } from './errors.js'
 export { callControl, serveControl, type ControlRequest } from './control-socket.js'

@@ -1,0 +1,41 @@
+/**
+ * NAT type from STUN answers gathered on one socket. Pure.
+ *
+ * - `public`: every server saw one of our own addresses and our own port: no NAT.
+ * - `cone`: ≥2 servers saw the same address:port: endpoint-independent mapping; a peer that
+ *   learns it can reach us there (after we punch), so direct paths work.
+ * - `symmetric`: servers saw different ports or addresses: the mapping depends on the
+ *   destination; what one peer learns is useless to another. Direct only if the other side is
+ *   public/cone and punching lands; else relay.
+ * - `unknown`: fewer than 2 servers answered (and the one answer was not our own address).
+ */
+import { canonicalIP, formatEndpoint } from '@wgmesh/core'
+
+export type NatType = 'public' | 'cone' | 'symmetric' | 'unknown'
+
+/** The part of a STUN mapping classification needs. */
+export interface ObservedMapping {
+  server: { host: string, port: number }
+  address: string
+  port: number
+}
+
+const canon = (a: string): string => canonicalIP(a) ?? a
+
+export function classifyNat (localAddrs: string[], localPort: number, mappings: ObservedMapping[]): NatType {
+  if (mappings.length === 0) return 'unknown'
+  const locals = new Set(localAddrs.map(canon))
+  if (mappings.every(m => locals.has(canon(m.address)) && m.port === localPort)) return 'public'
+  const servers = new Set(mappings.map(m => formatEndpoint(canon(m.server.host), m.server.port)))
+  const seen = new Set(mappings.map(m => formatEndpoint(canon(m.address), m.port)))
+  // Two different answers prove destination-dependence even if they came from one server
+  // (which would be a NAT rebinding mid-probe: treat it as hostile, i.e. symmetric).
+  if (seen.size > 1) return 'symmetric'
+  if (servers.size < 2) return 'unknown'
+  return 'cone'
+}
+
+/** Whether the NAT kept our local port (every answer shows `localPort`). False with no answers. */
+export function portPreserved (localPort: number, mappings: Array<{ port: number }>): boolean {
+  return mappings.length > 0 && mappings.every(m => m.port === localPort)
+}
