@@ -161,20 +161,21 @@ export class Agent {
       logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
     })
     this.refreshSelf()
+    // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
     const firstApply = this.scheduleApply()
+    this.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
     await firstApply
     this.servingAt = this.now()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
-      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt
+      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000)
     })
     void this.publish()
-    this.redial()
     const hb = this.settings.heartbeatMs
     this.every(hb, () => { this.refreshSelf(); void this.publish() })
     this.every(Math.max(50, Math.min(250, Math.floor(hb / 4))), () => { this.onTick() })
-    this.every(1000, () => { this.redial() })
+    this.every(250, () => { this.redial() })
     this.every(10_000, () => { void this.syncRandomPeer() })
     this.every(60_000, () => { this.persist() })
   }

@@ -6,13 +6,14 @@
  * - fewer than `degree` connections: enough random unconnected members to reach it;
  * - every `healEveryMs`: one random unconnected member regardless, so that two halves that
  *   each have enough connections still find each other (the split brain wesher had).
- * A failed address waits 1 s, doubling to 30 s; success resets it.
+ * A failed address waits 250 ms, doubling to 30 s; success resets it (a seed that is still
+ * starting is retried quickly; a dead one costs little).
  */
 export interface DialTarget { key: string, addr: string, peerId?: string }
 
 export interface DialPolicyInit { degree?: number, healEveryMs?: number, random?: () => number }
 
-const BACKOFF_MIN_MS = 1000
+const BACKOFF_MIN_MS = 250
 const BACKOFF_MAX_MS = 30_000
 
 export class DialPolicy {

@@ -25,11 +25,14 @@ test('at the degree, one extra dial per heal interval joins split halves', () =>
   assert.equal(p.choose(20_000, new Set(['P1']), [], [t(1), t(2)]).length, 1)
 })
 
-test('failures back off exponentially up to 30 s, success resets', () => {
+test('failures back off exponentially (250 ms doubling) up to 30 s, success resets', () => {
   const p = new DialPolicy()
   p.failed(seed.key, 0)
-  assert.equal(p.choose(500, new Set(), [seed], []).length, 0)
-  assert.equal(p.choose(1000, new Set(), [seed], []).length, 1)
+  assert.equal(p.choose(249, new Set(), [seed], []).length, 0)
+  assert.equal(p.choose(250, new Set(), [seed], []).length, 1)
+  p.failed(seed.key, 250)
+  assert.equal(p.choose(749, new Set(), [seed], []).length, 0)
+  assert.equal(p.choose(750, new Set(), [seed], []).length, 1)
   for (let i = 0; i < 10; i++) p.failed(seed.key, 0)
   assert.equal(p.choose(29_999, new Set(), [seed], []).length, 0)
   assert.equal(p.choose(30_000, new Set(), [seed], []).length, 1)
