@@ -81,6 +81,22 @@ test('bad flag values and their env twins give clear errors', () => {
   assert.match(r.stderr, /Allowed choices are auto, kernel, userspace, existing/)
 })
 
+test('tags and advertised endpoints are checked before anything starts', () => {
+  const safe = ['--state-dir', join(tmp, 'opts'), '--gossip-host', '127.0.0.1', '--gossip-port', '0', '--interface', 'wgmnone0', '--backend', 'existing']
+  let r = wgmesh(['up', ...safe, '--tag', 'has space'])
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /tag 'has space' is not valid/)
+  r = wgmesh(['up', ...safe, '--advertise', '203.0.113.7'])
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, /--advertise '203\.0\.113\.7' is not ip:port/)
+})
+
+test('up --peer without a key refuses instead of starting a second mesh', () => {
+  const r = wgmesh(['up', '--state-dir', join(tmp, 'uppeer'), '--peer', '198.18.1.1'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /--peer joins an existing mesh, which needs its key/)
+})
+
 test('info and leave without a running agent explain what to do', () => {
   for (const cmd of ['info', 'leave']) {
     const r = wgmesh([cmd, '--state-dir', join(tmp, 'none')])

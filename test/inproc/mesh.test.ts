@@ -63,3 +63,26 @@ test('leave removes the node from every other node at once', async () => {
   assert.ok(leaver.runner.interfaces.get(leaver.iface) === undefined, 'the leaver removed its interface')
   console.log(`# leave seen everywhere in ${ms} ms`)
 })
+
+test('backend existing: the interface\'s own key is advertised; a missing interface fails the start', async () => {
+  const { StateStore, Agent, silentLogger } = await import('@wgmesh/agent')
+  const { FakeWireGuardRunner } = await import('@wgmesh/wireguard')
+  const { tempDir } = await import('./harness.js')
+  const runner = new FakeWireGuardRunner()
+  const iface = runner.addInterface('wgexist0')
+  const priv = runner.privateKeyFor('/etc/wireguard/other.key')
+  iface.privateKey = priv
+  const { wgPublicKeyFromPrivate } = await import('@wgmesh/core')
+  iface.publicKey = wgPublicKeyFromPrivate(priv)
+  const dir = tempDir('existing')
+  const a = new Agent({ stateDir: dir, createMesh: true, backend: 'existing', interface: 'wgexist0', wgRunner: runner, gossipHost: '127.0.0.1', gossipPort: 0, logger: silentLogger })
+  await a.start()
+  try {
+    assert.equal(a.record.wgPublicKey, iface.publicKey)
+    assert.notEqual(a.record.wgPublicKey, wgPublicKeyFromPrivate(new StateStore(dir).wgPrivateKey()))
+    assert.ok(iface.addresses.some(x => x.startsWith(a.record.ipv4)), 'addresses managed on the existing interface')
+  } finally { await a.stop() }
+  const missing = new Agent({ stateDir: tempDir('missing'), createMesh: true, backend: 'existing', interface: 'wgnone0', wgRunner: new FakeWireGuardRunner(), gossipHost: '127.0.0.1', gossipPort: 0, logger: silentLogger })
+  await assert.rejects(missing.start(), (e: Error) => e.name === 'InvalidConfigError' && /interface wgnone0 does not exist/.test(e.message))
+  await missing.stop()
+})

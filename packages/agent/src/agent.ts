@@ -9,9 +9,10 @@ import { hostname } from 'node:os'
 import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
-  planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr,
+  planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, isValidTag, parseEndpoint, InvalidConfigError, MAX_TAGS,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
+import type { DesiredWireGuard } from '@wgmesh/core'
 import { createConfigurator, type CommandRunner, type WireGuardConfigurator, type BackendKind, type Dump } from '@wgmesh/wireguard'
 import { createGossipNode, type GossipNode } from './transport/index.js'
 import { StateStore, type PersistedState } from './state-store.js'
@@ -100,6 +101,13 @@ export class Agent {
     this.init = init
     this.now = init.now ?? Date.now
     this.log = init.logger ?? createLogger()
+    for (const t of init.tags ?? []) {
+      if (!isValidTag(t)) throw new InvalidConfigError(`tag '${t}' is not valid: 1..64 characters of A-Z a-z 0-9 _ . : = / -`)
+    }
+    if ((init.tags ?? []).length > MAX_TAGS) throw new InvalidConfigError(`at most ${MAX_TAGS} tags`)
+    for (const e of init.advertise ?? []) {
+      if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)
+    }
     this.store = new StateStore(init.stateDir)
     this.metrics = new AgentMetrics(async () => await this.peerSamples())
   }
@@ -135,17 +143,25 @@ export class Agent {
       tags: init.tags ?? [],
       relay: false
     }
-    this.addressing = this.initialAddressing()
-    this.seq = nextSeq(this.persisted.seq, this.now())
-    this.seeds = (init.peers ?? []).map(p => { const addr = seedToMultiaddr(p, init.gossipPort ?? 51821); return { key: addr, addr, peerId: peerIdOf(addr) } })
-    this.persist()
-
     this.wg = createConfigurator({
       interface: init.interface ?? 'wgmesh0',
       backend: init.backend ?? 'auto',
       runner: init.wgRunner,
       expectedPublicKey: this.identity.wgPublicKey
     })
+    if (init.backend === 'existing') {
+      // someone else owns the interface and its private key: advertise the key it really has
+      const ifname = init.interface ?? 'wgmesh0'
+      const dump = await this.wg.show().catch(() => undefined)
+      if (dump === undefined) throw new InvalidConfigError(`interface ${ifname} does not exist: --backend existing only manages the peers and addresses of an interface someone else created; create it first, or use --backend auto`)
+      const key = dump.interface.publicKey
+      if (key === undefined) throw new InvalidConfigError(`interface ${init.interface ?? 'wgmesh0'} has no private key set; set one (wg set … private-key …) or use --backend auto`)
+      this.identity.wgPublicKey = key
+    }
+    this.addressing = this.initialAddressing()
+    this.seq = nextSeq(this.persisted.seq, this.now())
+    this.seeds = (init.peers ?? []).map(p => { const addr = seedToMultiaddr(p, init.gossipPort ?? 51821); return { key: addr, addr, peerId: peerIdOf(addr) } })
+    this.persist()
 
     this.gossip = await createGossipNode({
       identitySeed: seed,
@@ -162,7 +178,7 @@ export class Agent {
     })
     this.refreshSelf()
     // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
-    const firstApply = this.scheduleApply()
+    const firstApply = this.applyOnce()
     this.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
     await firstApply
@@ -200,7 +216,7 @@ export class Agent {
     if (this.init.createMesh === true) {
       const key = new Uint8Array(randomBytes(32))
       this.store.saveMeshKey(key)
-      this.log.info('created a new mesh', { meshKeyFile: this.store.path('mesh.key') })
+      this.log.info('created a new mesh', { file: this.store.path('mesh.key') })
       return key
     }
     throw new MeshKeyError('no mesh key: pass --mesh-key-file FILE or set WGMESH_MESH_KEY (copy mesh.key from a member\'s state directory), or run \'wgmesh up\' to create a new mesh')
@@ -353,22 +369,32 @@ export class Agent {
     try { await this.gossip!.sync(p) } catch (err) { this.log.debug('periodic sync failed', { peer: p, error: (err as Error).message }) }
   }
 
+  /** The first apply: its failure (no WireGuard, missing 'existing' interface…) fails the start. */
+  private async applyOnce (): Promise<void> {
+    this.applying = this.wg.apply(this.desired()).then(() => {})
+    await this.applying
+  }
+
+  private desired (): DesiredWireGuard {
+    return planWireGuardState(this.table, {
+      interface: this.init.interface ?? 'wgmesh0',
+      privateKeyFile: this.store.wgKeyPath(),
+      mtu: this.init.mtu ?? 1420,
+      keepaliveS: this.settings.keepaliveS,
+      cidr4: this.settings.cidr4,
+      ula: this.ula,
+      self: this.selfRecord
+    })
+  }
+
   /** Coalesce plan+apply: at most one running, at most one queued. */
   private scheduleApply (): Promise<void> {
     if (this.applyQueued) return this.applying
     this.applyQueued = true
-    this.applying = this.applying.then(async () => {
+    this.applying = this.applying.catch(() => {}).then(async () => {
       this.applyQueued = false
       if (this.stopped) return
-      const desired = planWireGuardState(this.table, {
-        interface: this.init.interface ?? 'wgmesh0',
-        privateKeyFile: this.store.wgKeyPath(),
-        mtu: this.init.mtu ?? 1420,
-        keepaliveS: this.settings.keepaliveS,
-        cidr4: this.settings.cidr4,
-        ula: this.ula,
-        self: this.selfRecord
-      })
+      const desired = this.desired()
       try {
         const { steps } = await this.wg.apply(desired)
         if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
@@ -462,7 +488,7 @@ export class Agent {
     this.clearTimers()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
     await this.applying.catch(() => {})
-    if (!removeInterface) this.persist()
+    if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
     await this.gossip?.stop().catch(() => {})
     if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })

@@ -1,6 +1,7 @@
 /**
  * winston logger: JSON lines when stdout is not a TTY (journald, files), text otherwise.
- * Stable field names: msg, level, ts, and the event's own fields (peer, reason, ...).
+ * Stable field names: level, message, ts (ISO 8601), node (when named) and the event's own
+ * fields (peer, nodeId, reason, error, ...).
  * Secrets never reach it: nothing that holds a key is ever passed as a field, and `redact`
  * masks any field named like one, as a second line of defence.
  */
@@ -23,12 +24,17 @@ const redact = winston.format((info) => {
   return info
 })
 
+const stamp = winston.format((info) => {
+  info.ts = new Date().toISOString()
+  return info
+})
+
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
 export function createLogger (opts: { level?: LogLevel, json?: boolean, name?: string } = {}): Logger {
   const json = opts.json ?? !process.stdout.isTTY
   const format = json
-    ? winston.format.combine(redact(), winston.format.timestamp({ alias: 'ts' }), winston.format.json())
+    ? winston.format.combine(redact(), stamp(), winston.format.json())
     : winston.format.combine(redact(), winston.format.timestamp({ format: 'HH:mm:ss.SSS' }), winston.format.printf((i) => {
       const { level, message, timestamp, ...rest } = i
       const extra = Object.keys(rest).length > 0 ? ' ' + Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : ''

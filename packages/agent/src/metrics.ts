@@ -28,7 +28,7 @@ export class AgentMetrics {
     const collect = async (): Promise<void> => {
       const samples = await collectPeers()
       peers.reset(); rx.reset(); tx.reset(); hs.reset()
-      for (const status of ['alive', 'dead']) peers.set({ status }, samples.filter(s => s.status === status).length)
+      for (const status of ['alive', 'dead', 'conflict']) peers.set({ status }, samples.filter(s => s.status === status).length)
       for (const s of samples) {
         const l = { peer: s.name, node_id: s.nodeId }
         rx.set(l, s.rxBytes); tx.set(l, s.txBytes); hs.set(l, s.latestHandshake)

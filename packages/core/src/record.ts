@@ -12,6 +12,11 @@ export const MAX_ROUTES = 64
 export const MAX_TAGS = 32
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 const TAG_RE = /^[A-Za-z0-9_.:=/-]{1,64}$/
+
+/** Whether `s` is a valid tag ([A-Za-z0-9_.:=/-], 1..64 chars). */
+export function isValidTag (s: string): boolean {
+  return TAG_RE.test(s)
+}
 const KNOWN_KEYS = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
   'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving'])
 

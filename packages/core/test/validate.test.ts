@@ -84,7 +84,7 @@ test('clock skew beyond the limit → clock-skew', () => {
 
 test('IPs outside the mesh ranges → ip-outside-mesh', () => {
   const a = testNode('a')
-  assert.equal(rejectReason(table(), sealRecord(a, recordOf(a, { ipv4: '10.0.0.1' }))), 'ip-outside-mesh')
+  assert.equal(rejectReason(table(), sealRecord(a, recordOf(a, { ipv4: '192.0.2.1' }))), 'ip-outside-mesh')
   assert.equal(rejectReason(table(), sealRecord(a, recordOf(a, { ipv4: '100.96.0.0' }))), 'ip-outside-mesh')
   assert.equal(rejectReason(table(), sealRecord(a, recordOf(a, { ipv6: 'fd00::1' }))), 'ip-outside-mesh')
 })

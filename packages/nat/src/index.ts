@@ -13,7 +13,7 @@
  *
  * const server = await startStunServer({ host: '0.0.0.0', port: 3478 })
  * const probe = await probeNat([{ host: '198.51.100.7', port: 3478 }, { host: '203.0.113.9', port: 3478 }])
- * const type = classifyNat(['192.168.1.7'], probe.localPort, probe.mappings) // 'cone'
+ * const type = classifyNat(['192.0.2.7'], probe.localPort, probe.mappings) // 'cone'
  * const lease = await mapWireGuardPort({ localPort: 51820, protocol: 'UDP', ttlS: 3600, signal: AbortSignal.timeout(10_000) })
  * // lease.externalAddress:lease.externalPort is a candidate endpoint; lease.refresh() before ttlS runs out
  * ```

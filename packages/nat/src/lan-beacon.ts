@@ -25,8 +25,8 @@ export interface LanSubnet {
 }
 
 /**
- * The directed broadcast address of `address`/`netmask` ("192.168.1.7", "255.255.255.0" →
- * "192.168.1.255"). Undefined for non-IPv4 input, non-contiguous masks, and /31 or /32
+ * The directed broadcast address of `address`/`netmask` ("192.0.2.7", "255.255.255.0" →
+ * "192.0.2.255"). Undefined for non-IPv4 input, non-contiguous masks, and /31 or /32
  * (point-to-point links have no broadcast address).
  */
 export function broadcastAddress (address: string, netmask: string): string | undefined {

@@ -31,7 +31,7 @@ export interface MapPortRequest {
   ttlS: number
   /**
    * The router: an IPv4 address (NAT-PMP to it, then UPnP discovery), or a UPnP device
-   * description URL like 'http://192.168.1.1:5000/rootDesc.xml' (no SSDP discovery).
+   * description URL like 'http://192.0.2.1:5000/rootDesc.xml' (no SSDP discovery).
    * Default: the IPv4 default gateway from /proc/net/route, plus UPnP discovery.
    */
   gateway?: string
@@ -134,9 +134,20 @@ async function routeSourceAddress (host: string): Promise<string | undefined> {
   }
 }
 
-function withDeadline (signal: AbortSignal | undefined, ms: number): AbortSignal {
-  const t = AbortSignal.timeout(ms)
-  return signal === undefined ? t : AbortSignal.any([signal, t])
+/**
+ * `signal` plus a deadline. Not `AbortSignal.timeout`: its timer is unref'd, so a gateway that
+ * never answers would let a short-lived process exit with the promise pending. Call `clear()`.
+ */
+function deadline (signal: AbortSignal | undefined, ms: number): { signal: AbortSignal, clear: () => void } {
+  const ac = new AbortController()
+  const timer = setTimeout(() => { ac.abort(new DOMException(`deadline of ${ms} ms passed`, 'TimeoutError')) }, ms)
+  const onAbort = (): void => { ac.abort(signal?.reason) }
+  if (signal?.aborted === true) onAbort()
+  else signal?.addEventListener('abort', onAbort, { once: true })
+  return {
+    signal: ac.signal,
+    clear: () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort) }
+  }
 }
 
 /** Swallow (but surface as a rejection) 'error' events of EventEmitter gateways (PMP). */
@@ -148,7 +159,9 @@ function guardErrors (gw: Gateway): Promise<never> {
 }
 
 async function stopQuietly (gw: Gateway | undefined): Promise<void> {
-  try { await gw?.stop({ signal: AbortSignal.timeout(2000) }) } catch { /* best effort */ }
+  if (gw === undefined) return
+  const d = deadline(undefined, 2000)
+  try { await gw.stop({ signal: d.signal }) } catch { /* best effort */ } finally { d.clear() }
 }
 
 function describe (err: unknown): string {
@@ -176,16 +189,19 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
     })
     // One short-lived gateway object per operation: it binds UDP 5350 until stopped.
     const once = async <T>(signal: AbortSignal | undefined, fn: (gw: Gateway, s: AbortSignal) => Promise<T>): Promise<T> => {
-      const s = withDeadline(signal, req.pmpTimeoutMs ?? 3000)
-      const gw = client.pmpNat(gatewayIp, { autoRefresh: false })
+      const d = deadline(signal, req.pmpTimeoutMs ?? 3000)
+      const s = d.signal
+      let gw: Gateway | undefined
       try {
+        gw = client.pmpNat(gatewayIp, { autoRefresh: false })
         return await Promise.race([fn(gw, s), guardErrors(gw)])
       } catch (err) {
-        if (s.aborted && req.signal?.aborted !== true) {
+        if (s.aborted && signal?.aborted !== true) {
           throw new GatewayNotFoundError(`NAT-PMP gateway ${gatewayIp} did not answer`, { cause: err })
         }
         throw new PortMappingError('pmp', `NAT-PMP mapping via ${gatewayIp} failed: ${describe(err)}`, { cause: err })
       } finally {
+        d.clear()
         await stopQuietly(gw)
       }
     }
@@ -198,7 +214,9 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
 
   async function viaUpnp (req: MapPortRequest, gateway: string | undefined): Promise<PortMappingLease> {
     const upnp = client.upnpNat({ autoRefresh: false })
-    const s = withDeadline(req.signal, req.upnpTimeoutMs ?? 5000)
+    const timeoutMs = req.upnpTimeoutMs ?? 5000
+    const d = deadline(req.signal, timeoutMs)
+    const s = d.signal
     let gw: Gateway | undefined
     try {
       if (gateway !== undefined && /^https?:\/\//i.test(gateway)) {
@@ -211,35 +229,41 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
         }
       }
     } catch (err) {
+      d.clear()
       await stopQuietly(gw)
       throw new GatewayNotFoundError(`UPnP gateway lookup failed: ${describe(err)}`, { cause: err })
     }
-    if (gw === undefined) throw new GatewayNotFoundError('no UPnP IGDv2 gateway answered SSDP discovery')
+    if (gw === undefined) { d.clear(); throw new GatewayNotFoundError('no UPnP IGDv2 gateway answered SSDP discovery') }
     const found = gw
-    const internalAddress = await internalFor(req, found.host).catch(async (err) => { await stopQuietly(found); throw err })
+    const internalAddress = await internalFor(req, found.host).catch(async (err) => { d.clear(); await stopQuietly(found); throw err })
     const opts = (signal: AbortSignal): MapPortOptions => ({
       protocol: 'UDP', externalPort: req.localPort, ttl: req.ttlS * 1000, autoRefresh: false, signal, description: req.description ?? 'wgmesh'
     })
-    const map = async (signal: AbortSignal): Promise<{ externalHost: string, externalPort: number }> => {
+    const map = async (signal: AbortSignal | undefined, dl?: { signal: AbortSignal, clear: () => void }): Promise<{ externalHost: string, externalPort: number }> => {
+      const op = dl ?? deadline(signal, timeoutMs)
       try {
-        return await found.map(req.localPort, internalAddress, opts(signal))
+        return await found.map(req.localPort, internalAddress, opts(op.signal))
       } catch (err) {
         throw new PortMappingError('upnp', `UPnP mapping via ${found.host} failed: ${describe(err)}`, { cause: err })
+      } finally {
+        op.clear()
       }
     }
     let m: { externalHost: string, externalPort: number }
     try {
-      m = await map(s)
+      m = await map(undefined, d)
     } catch (err) {
       await stopQuietly(found)
       throw err
     }
     return lease('upnp', m.externalHost, m.externalPort, internalAddress, req.localPort, {
-      refresh: async (signal) => { await map(withDeadline(signal, req.upnpTimeoutMs ?? 5000)) },
+      refresh: async (signal) => { await map(signal) },
       unmap: async (signal) => {
+        const op = deadline(signal, timeoutMs)
         try {
-          await found.unmap(req.localPort, { signal: withDeadline(signal, req.upnpTimeoutMs ?? 5000) })
+          await found.unmap(req.localPort, { signal: op.signal })
         } finally {
+          op.clear()
           await stopQuietly(found)
         }
       }

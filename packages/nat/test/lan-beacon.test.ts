@@ -5,7 +5,7 @@ import { broadcastAddress, lanBroadcastTargets, startLanBeacon } from '../src/la
 
 describe('broadcastAddress', () => {
   it('computes the directed broadcast address', () => {
-    assert.equal(broadcastAddress('192.168.1.7', '255.255.255.0'), '192.168.1.255')
+    assert.equal(broadcastAddress('192.0.2.7', '255.255.255.0'), '192.0.2.255')
     assert.equal(broadcastAddress('10.1.2.3', '255.0.0.0'), '10.255.255.255')
     assert.equal(broadcastAddress('198.18.5.130', '255.255.255.128'), '198.18.5.255')
     assert.equal(broadcastAddress('198.18.5.10', '255.255.255.252'), '198.18.5.11')
@@ -25,14 +25,14 @@ describe('lanBroadcastTargets', () => {
   it('skips loopback, IPv6, excluded interfaces and point-to-point addresses', () => {
     const table = {
       lo: [nic('127.0.0.1', '255.0.0.0', true)],
-      eth0: [nic('192.168.1.7', '255.255.255.0'), nic('fd00::7', 'ffff:ffff:ffff:ffff::', false, 'IPv6')],
+      eth0: [nic('192.0.2.7', '255.255.255.0'), nic('fd00::7', 'ffff:ffff:ffff:ffff::', false, 'IPv6')],
       eth1: [nic('198.18.3.4', '255.255.0.0')],
       wgmesh0: [nic('100.96.0.1', '255.255.0.0')],
       docker0: [nic('172.17.0.1', '255.255.0.0')],
       ppp0: [nic('203.0.113.9', '255.255.255.255')]
     }
     assert.deepEqual(lanBroadcastTargets(['wgmesh0', /^docker/], table).map(t => [t.interface, t.broadcast]), [
-      ['eth0', '192.168.1.255'], ['eth1', '198.18.255.255']
+      ['eth0', '192.0.2.255'], ['eth1', '198.18.255.255']
     ])
   })
 })

@@ -8,16 +8,16 @@ const m = (server: typeof A, address: string, port: number): { server: typeof A,
 
 describe('classifyNat', () => {
   const cases: Array<[string, string[], number, ReturnType<typeof m>[], string]> = [
-    ['no answers', ['192.168.1.7'], 40000, [], 'unknown'],
-    ['one NATed answer', ['192.168.1.7'], 40000, [m(A, '198.18.0.9', 40000)], 'unknown'],
+    ['no answers', ['192.0.2.7'], 40000, [], 'unknown'],
+    ['one NATed answer', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 40000)], 'unknown'],
     ['own address and port', ['198.18.0.9'], 40000, [m(A, '198.18.0.9', 40000), m(B, '198.18.0.9', 40000)], 'public'],
     ['own address, one answer', ['198.18.0.9'], 40000, [m(A, '198.18.0.9', 40000)], 'public'],
     ['own IPv6 address, non-canonical text', ['2001:DB8:0:0::1'], 5, [m(A, '2001:db8::1', 5), m(B, '2001:db8::1', 5)], 'public'],
     ['own address but port rewritten', ['198.18.0.9'], 40000, [m(A, '198.18.0.9', 1234), m(B, '198.18.0.9', 1234)], 'cone'],
-    ['same mapping from two servers', ['192.168.1.7'], 40000, [m(A, '198.18.0.9', 40000), m(B, '198.18.0.9', 40000)], 'cone'],
-    ['port differs per destination', ['192.168.1.7'], 40000, [m(A, '198.18.0.9', 1111), m(B, '198.18.0.9', 2222)], 'symmetric'],
-    ['address differs per destination', ['192.168.1.7'], 40000, [m(A, '198.18.0.9', 1111), m(B, '198.18.0.10', 1111)], 'symmetric'],
-    ['two answers from one server', ['192.168.1.7'], 40000, [m(A, '198.18.0.9', 1111), m(A, '198.18.0.9', 1111)], 'unknown']
+    ['same mapping from two servers', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 40000), m(B, '198.18.0.9', 40000)], 'cone'],
+    ['port differs per destination', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(B, '198.18.0.9', 2222)], 'symmetric'],
+    ['address differs per destination', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(B, '198.18.0.10', 1111)], 'symmetric'],
+    ['two answers from one server', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(A, '198.18.0.9', 1111)], 'unknown']
   ]
   for (const [name, locals, port, mappings, want] of cases) {
     it(`${name} → ${want}`, () => { assert.equal(classifyNat(locals, port, mappings), want) })

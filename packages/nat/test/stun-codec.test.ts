@@ -54,7 +54,7 @@ describe('stun codec', () => {
     const mut = (f: (b: Uint8Array) => void): Uint8Array => { const c = good.slice(); f(c); return c }
     assert.equal(parseBindingResponse(mut(b => { b[4] = 0 })), undefined) // cookie
     assert.equal(parseBindingResponse(mut(b => { b[3] = (b[3] as number) + 4 })), undefined) // length
-    assert.equal(parseBindingResponse(mut(b => { b[b.length - 1] ^= 1 })), undefined) // fingerprint
+    assert.equal(parseBindingResponse(mut(b => { b[b.length - 1]! ^= 1 })), undefined) // fingerprint
     assert.equal(parseBindingResponse(mut(b => { b[0] = 0x01; b[1] = 0x11 })), undefined) // error response
     assert.equal(parseBindingResponse(mut(b => { b[0] = 0xc1 })), undefined) // top bits set
     assert.equal(parseBindingResponse(Buffer.from('0101000c2112a442000102030405060708090a0b002000080003a147e112a643', 'hex')), undefined)
@@ -77,7 +77,7 @@ describe('stun codec', () => {
     }
     for (let i = 0; i < 2000; i++) { // bit flips of a valid message
       const b = Buffer.from(good)
-      b[Math.floor(Math.random() * b.length)] ^= 1 << Math.floor(Math.random() * 8)
+      b[Math.floor(Math.random() * b.length)]! ^= 1 << Math.floor(Math.random() * 8)
       assert.doesNotThrow(() => parseBindingResponse(b))
     }
   })

@@ -1,12 +1,28 @@
 /** Run the agent in the foreground until `leave`, SIGTERM or SIGINT. Shared by `up` and `join`. */
 import { Agent, createLogger, type AgentInit } from '@wgmesh/agent'
-import { InvalidConfigError } from '@wgmesh/core'
 import { agentInit, readMeshKey, type AgentFlags } from '../options.js'
 import { ExitError } from '../errors.js'
 
+/** Errors whose message tells the user what to do: printed as they are, exit 1. */
+const USER_ERRORS = new Set(['MeshKeyError', 'StateError', 'ControlError', 'InvalidConfigError', 'InterfaceMissingError', 'CommandFailedError', 'InterfaceMismatchError'])
+
+function asExitError (err: unknown): unknown {
+  const e = err as Error & { code?: string }
+  if (USER_ERRORS.has(e.name)) return new ExitError(e.message, 1)
+  if (e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)) {
+    return new ExitError(`the gossip port is in use (${e.message}); is another agent running? Use --gossip-port`, 1)
+  }
+  return err
+}
+
 export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, onServing?: (agent: Agent) => void): Promise<void> {
   const logger = createLogger({ level: flags.logLevel, json: flags.logFormat === 'auto' ? undefined : flags.logFormat === 'json' })
-  const agent = new Agent({ ...agentInit(flags), meshKey: readMeshKey(flags), ...extra, logger })
+  let agent: Agent
+  try {
+    agent = new Agent({ ...agentInit(flags), meshKey: readMeshKey(flags), ...extra, logger })
+  } catch (err) {
+    throw asExitError(err)
+  }
   let signalled = false
   const onSignal = (sig: string): void => {
     if (signalled) return
@@ -20,14 +36,7 @@ export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, on
     await agent.start()
   } catch (err) {
     await agent.stop().catch(() => {})
-    const e = err as Error
-    if (['MeshKeyError', 'StateError', 'ControlError', 'InvalidConfigError', 'InterfaceMissingError', 'CommandFailedError'].includes(e.name) || e instanceof InvalidConfigError) {
-      throw new ExitError(e.message, 1)
-    }
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)) {
-      throw new ExitError(`the gossip port is in use (${e.message}); is another agent running? Use --gossip-port`, 1)
-    }
-    throw err
+    throw asExitError(err)
   }
   onServing?.(agent)
   await agent.stoppedPromise()

@@ -1,11 +1,17 @@
 import { Command } from 'commander'
-import { agentOptions, type AgentFlags } from '../options.js'
+import { StateStore } from '@wgmesh/agent'
+import { agentOptions, readMeshKey, type AgentFlags } from '../options.js'
+import { ExitError } from '../errors.js'
 import { runAgent } from './run-agent.js'
 
 export function upCommand (): Command {
   return agentOptions(new Command('up')
     .description('start this node; creates a new mesh (and its key) when the state directory has none, and prints the command for others to join')
   ).action(async (flags: AgentFlags) => {
+    // `up --peer X` with no key would silently start a second, separate mesh
+    if ((flags.peer ?? []).length > 0 && readMeshKey(flags) === undefined && new StateStore(flags.stateDir).meshKey() === undefined) {
+      throw new ExitError('--peer joins an existing mesh, which needs its key: pass --mesh-key-file FILE or WGMESH_MESH_KEY (or use \'wgmesh join\'); without --peer, \'up\' creates a new mesh', 2)
+    }
     await runAgent(flags, { createMesh: true }, (agent) => {
       const addr = agent.record.gossipAddrs.map(a => /^\/ip[46]\/([^/]+)\/tcp\/([0-9]+)/.exec(a)).find(m => m !== null)
       const target = addr != null ? `${addr[1]!.includes(':') ? `[${addr[1]!}]` : addr[1]!}:${addr[2]!}` : '<this-host>'
