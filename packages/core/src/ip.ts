@@ -34,14 +34,20 @@ export function parseIPv4 (s: string): bigint | undefined {
 }
 
 export function parseIPv6 (s: string): bigint | undefined {
-  if (s.length === 0 || s.length > 39 || !/^[0-9a-fA-F:]+$/.test(s)) return undefined
+  if (s.length === 0 || s.length > 45 || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined
   const halves = s.split('::')
   if (halves.length > 2) return undefined
   const parse = (h: string): number[] | undefined => {
     if (h === '') return []
     const groups = h.split(':')
     const out: number[] = []
-    for (const g of groups) {
+    for (const [i, g] of groups.entries()) {
+      if (i === groups.length - 1 && g.includes('.')) { // embedded IPv4 (::ffff:192.0.2.1)
+        const v4 = parseIPv4(g)
+        if (v4 === undefined) return undefined
+        out.push(Number(v4 >> 16n), Number(v4 & 0xffffn))
+        continue
+      }
       if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined
       out.push(parseInt(g, 16))
     }

@@ -30,3 +30,9 @@ test('endpoints parse in both families', () => {
   assert.deepEqual(parseEndpoint('[FD00::1]:1'), { host: 'fd00::1', port: 1, family: 6 })
   for (const bad of ['198.18.1.1', '198.18.1.1:0', '198.18.1.1:65536', 'host:80', '[fd00::1:80']) assert.equal(parseEndpoint(bad), undefined, bad)
 })
+
+test('IPv6 with an embedded IPv4 tail', () => {
+  assert.equal(canonicalIP('::ffff:192.0.2.1'), '::ffff:c000:201')
+  assert.equal(parseIPv6('::ffff:192.0.2.256'), undefined)
+  assert.equal(parseIPv6('1.2.3.4'), undefined)
+})

@@ -1,8 +1,6 @@
 /** WireGuard (X25519) key helpers on node:crypto. */
-import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { wgPublicKeyFromPrivate } from '@wgmesh/core'
 import { InvalidKeyError } from './errors.js'
-
-const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
 
 /** Decodes a base64 WireGuard key, insisting on exactly 32 bytes. */
 export function decodeWireGuardKey (b64: string): Buffer {
@@ -16,8 +14,6 @@ export function decodeWireGuardKey (b64: string): Buffer {
  * Pass the result as `expectedPublicKey` so the configurator notices a wrong key on the interface.
  */
 export function publicKeyFromPrivateKey (privateKeyB64: string): string {
-  const raw = decodeWireGuardKey(privateKeyB64)
-  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' })
-  const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' })
-  return spki.subarray(spki.length - 32).toString('base64')
+  decodeWireGuardKey(privateKeyB64)
+  return wgPublicKeyFromPrivate(privateKeyB64.trim())
 }
