@@ -7,6 +7,15 @@ import { formatCidr, parseEndpoint, type Cidr } from './ip.js'
 import type { Membership } from './membership.js'
 import type { DesiredPeer, DesiredWireGuard, NodeRecord } from './types.js'
 
+/** Per-peer routing decided by the path tracker (see paths.ts). */
+export interface PeerRoute {
+  /** Endpoint to configure; undefined = leave WireGuard's. */
+  endpoint?: string
+  keepaliveS: number
+  /** nodeId of the relay that carries this peer's addresses; undefined = direct. */
+  via?: string
+}
+
 export interface PlanInput {
   interface: string
   privateKeyFile: string
@@ -15,6 +24,8 @@ export interface PlanInput {
   cidr4: Cidr
   ula: Cidr
   self: NodeRecord
+  /** Routing per peer nodeId; peers without an entry get their first endpoint, direct. */
+  routes?: ReadonlyMap<string, PeerRoute>
 }
 
 /**
@@ -27,18 +38,42 @@ export function chooseEndpoint (peer: NodeRecord): string | undefined {
 }
 
 export function planPeers (table: Membership, input: PlanInput): DesiredPeer[] {
-  const peers: DesiredPeer[] = []
+  const peers = new Map<string, DesiredPeer>()
+  const byId = new Map<string, DesiredPeer>()
+  const relayed: Array<{ via: string, ips: string[] }> = []
   for (const m of table.active()) {
     const r = m.record
     if (r.nodeId === input.self.nodeId || m.conflict !== undefined) continue
     if (r.wgPublicKey === input.self.wgPublicKey) continue
-    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: [`${r.ipv4}/32`, `${r.ipv6}/128`].sort() }
-    const ep = chooseEndpoint(r)
+    const route = input.routes?.get(r.nodeId)
+    const ips = [`${r.ipv4}/32`, `${r.ipv6}/128`]
+    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: route?.via === undefined ? ips : [] }
+    const ep = route === undefined ? chooseEndpoint(r) : route.endpoint
     if (ep !== undefined) p.endpoint = ep
-    if (input.keepaliveS > 0) p.persistentKeepalive = input.keepaliveS
-    peers.push(p)
+    const keepalive = route?.keepaliveS ?? input.keepaliveS
+    if (keepalive > 0) p.persistentKeepalive = keepalive
+    if (route?.via !== undefined) relayed.push({ via: route.via, ips })
+    peers.set(p.publicKey, p)
+    byId.set(r.nodeId, p)
   }
-  return peers.sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0))
+  for (const { via, ips } of relayed) {
+    const relay = byId.get(via)
+    if (relay === undefined || relay.allowedIps.length === 0) {
+      // the relay is gone (or itself relayed): fall back to direct rather than black-holing
+      continue
+    }
+    relay.allowedIps.push(...ips)
+  }
+  // a relayed peer whose relay vanished gets its own addresses back
+  for (const m of table.active()) {
+    const route = input.routes?.get(m.record.nodeId)
+    const p = byId.get(m.record.nodeId)
+    if (route?.via === undefined || p === undefined) continue
+    const relay = byId.get(route.via)
+    if (relay === undefined || !relay.allowedIps.includes(`${m.record.ipv4}/32`)) p.allowedIps = [`${m.record.ipv4}/32`, `${m.record.ipv6}/128`]
+  }
+  for (const p of peers.values()) p.allowedIps.sort()
+  return [...peers.values()].sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0))
 }
 
 export function planWireGuardState (table: Membership, input: PlanInput): DesiredWireGuard {

@@ -18,7 +18,9 @@ export function isValidTag (s: string): boolean {
   return TAG_RE.test(s)
 }
 const KNOWN_KEYS = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
-  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving'])
+  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'seen'])
+export const MAX_SEEN = 32
+const NAT_TYPES = new Set(['public', 'cone', 'symmetric', 'unknown'])
 
 export function encodeRecord (r: NodeRecord): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(r))
@@ -57,6 +59,16 @@ export function checkRecordShape (x: unknown): string | undefined {
   if (!strArray(x.tags, MAX_TAGS, s => TAG_RE.test(s))) return 'tags must be short [A-Za-z0-9_.:=/-] strings'
   if (x.relay !== undefined && typeof x.relay !== 'boolean') return 'relay must be boolean'
   if (x.leaving !== undefined && typeof x.leaving !== 'boolean') return 'leaving must be boolean'
+  if (x.nat !== undefined && !NAT_TYPES.has(x.nat as string)) return 'nat must be public|cone|symmetric|unknown'
+  if (x.stunPort !== undefined && (!isUint(x.stunPort, 65534) || x.stunPort === 0)) return 'stunPort must be 1..65534'
+  if (x.seen !== undefined) {
+    if (!isObj(x.seen)) return 'seen must be an object'
+    const entries = Object.entries(x.seen)
+    if (entries.length > MAX_SEEN) return `seen has more than ${MAX_SEEN} entries`
+    for (const [k, v] of entries) {
+      if (!/^[A-Za-z0-9_-]{11}$/.test(k) || typeof v !== 'string' || parseEndpoint(v) === undefined) return 'seen must map short node ids to ip:port'
+    }
+  }
   return undefined
 }
 

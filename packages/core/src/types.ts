@@ -36,9 +36,25 @@ export interface NodeRecord {
   tags: string[]
   /** Willing to relay for others. */
   relay?: boolean
+  /** This node's NAT type as its own STUN probes classify it. */
+  nat?: NatType
+  /** UDP port of the STUN server this node runs (it answers on this port and the next). */
+  stunPort?: number
+  /**
+   * Endpoints this node observes for its direct peers in `wg show dump` (the true mapping of
+   * their WireGuard sockets), keyed by the peer's short id (first 11 chars of its nodeId).
+   * Only entries that differ from the peer's own advertised endpoints are sent.
+   */
+  seen?: Record<string, string>
   /** Graceful departure: remove at once. */
   leaving?: boolean
 }
+
+/** How a node's address is translated, from its STUN probes. */
+export type NatType = 'public' | 'cone' | 'symmetric' | 'unknown'
+
+/** How traffic to a peer travels. */
+export type PathKind = 'direct' | 'lan' | 'relay' | 'punching' | 'down'
 
 /** A WireGuard peer as the configurator should make it. */
 export interface DesiredPeer {

@@ -1,0 +1,163 @@
+/**
+ * Per-peer path state: punch → direct, or → relay when no direct path forms; direct → relay
+ * when a direct path dies; relay → direct as soon as background punching succeeds. Pure:
+ * time and WireGuard's counters come in, the endpoint/keepalive to set and the path come out.
+ *
+ * Punching is done by WireGuard itself (it owns the UDP port): both ends learn each other's
+ * record through gossip at about the same moment, set the peer's current candidate endpoint
+ * with a 1 s persistent keepalive, and step through the candidates until a handshake shows.
+ * A direct path is alive while WireGuard receives from the peer: both ends keep a persistent
+ * keepalive, so silence longer than a few keepalive intervals means the path is gone.
+ */
+import type { PathKind } from './types.js'
+
+export interface PathPolicy {
+  /** Time on each candidate while punching. @default 1000 */
+  punchStepMs: number
+  /** Punching this long without a handshake → relay (if one is available). @default 3000 */
+  relayAfterMs: number
+  /** Time on each candidate while relayed (background punching). @default 2000 */
+  probeStepMs: number
+  /** Keepalive while punching or probing, seconds. @default 1 */
+  probeKeepaliveS: number
+  /** Keepalive on a working direct path, seconds (the `--keepalive` setting). */
+  steadyKeepaliveS: number
+  /** No packet from the peer for this long → the direct path is dead. */
+  pathDeadMs: number
+}
+
+export function pathPolicy (steadyKeepaliveS: number, over: Partial<PathPolicy> = {}): PathPolicy {
+  const k = Math.max(1, steadyKeepaliveS)
+  return {
+    punchStepMs: 1000,
+    relayAfterMs: 3000,
+    probeStepMs: 2000,
+    probeKeepaliveS: 1,
+    steadyKeepaliveS: k,
+    pathDeadMs: Math.round(k * 2500 + 1000),
+    ...over
+  }
+}
+
+export interface PeerCounters {
+  /** Unix seconds of the latest handshake; 0 = never. */
+  latestHandshake: number
+  rxBytes: number
+}
+
+export type PathPhase = 'punching' | 'direct' | 'relay'
+
+export interface PathState {
+  phase: PathPhase
+  /** Candidate being tried (index into the candidate list given on each step). */
+  index: number
+  /** The endpoint last chosen (kept while direct: WireGuard may roam away from it). */
+  endpoint?: string
+  stepAt: number
+  punchStart: number
+  lastRx: number
+  lastRxAt: number
+  /** When the current phase began. */
+  since: number
+}
+
+export interface PathInput {
+  now: number
+  candidates: string[]
+  counters: PeerCounters | undefined
+  /** A relay both ends would choose exists. */
+  relayAvailable: boolean
+  /** Both ends are behind symmetric NATs: no direct path can form, relay at once. */
+  hopeless: boolean
+}
+
+export interface PathDecision {
+  state: PathState
+  /** Endpoint to configure (undefined: none known). */
+  endpoint?: string
+  keepaliveS: number
+  /** Route this peer's addresses through the relay. */
+  relayed: boolean
+}
+
+const HANDSHAKE_FRESH_S = 180 // WireGuard rejects sessions older than this
+
+function fresh (c: PeerCounters | undefined, now: number): boolean {
+  return c !== undefined && c.latestHandshake > 0 && now / 1000 - c.latestHandshake < HANDSHAKE_FRESH_S
+}
+
+export function initialPathState (now: number, counters: PeerCounters | undefined): PathState {
+  // an agent restarted under live tunnels: keep what works instead of punching over it
+  if (fresh(counters, now)) return { phase: 'direct', index: 0, stepAt: now, punchStart: now, lastRx: counters!.rxBytes, lastRxAt: now, since: now }
+  return { phase: 'punching', index: 0, stepAt: now, punchStart: now, lastRx: counters?.rxBytes ?? 0, lastRxAt: -Infinity, since: now }
+}
+
+export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy): PathDecision {
+  const { now, candidates, counters } = input
+  const s: PathState = { ...prev }
+  if (counters !== undefined && counters.rxBytes !== s.lastRx) {
+    // a counter that went down means the peer entry was re-created: count it as news too
+    s.lastRx = counters.rxBytes
+    s.lastRxAt = now
+  }
+  const alive = fresh(counters, now) && now - s.lastRxAt < policy.pathDeadMs
+  const heardSincePunch = s.lastRxAt >= s.punchStart
+
+  switch (s.phase) {
+    case 'direct':
+      if (!alive) {
+        s.punchStart = now
+        s.stepAt = now
+        s.since = now
+        s.phase = input.relayAvailable ? 'relay' : 'punching'
+      }
+      break
+    case 'punching':
+      if (alive && heardSincePunch) {
+        s.phase = 'direct'
+        s.since = now
+      } else if (input.relayAvailable && (input.hopeless || now - s.punchStart >= policy.relayAfterMs)) {
+        s.phase = 'relay'
+        s.since = now
+      }
+      break
+    case 'relay':
+      if (alive && heardSincePunch) {
+        s.phase = 'direct'
+        s.since = now
+      } else if (!input.relayAvailable) {
+        s.phase = 'punching'
+        s.since = now
+      }
+      break
+  }
+
+  if (s.phase !== 'direct' && candidates.length > 0) {
+    const step = s.phase === 'punching' ? policy.punchStepMs : policy.probeStepMs
+    if (s.endpoint === undefined || !candidates.includes(s.endpoint)) {
+      s.index = Math.min(s.index, candidates.length - 1)
+    } else if (now - s.stepAt >= step) {
+      s.index = (candidates.indexOf(s.endpoint) + 1) % candidates.length
+      s.stepAt = now
+    } else {
+      s.index = candidates.indexOf(s.endpoint)
+    }
+    s.endpoint = candidates[s.index]
+  } else if (s.endpoint === undefined) {
+    s.endpoint = candidates[0]
+  }
+  return {
+    state: s,
+    endpoint: s.endpoint,
+    keepaliveS: s.phase === 'direct' ? policy.steadyKeepaliveS : policy.probeKeepaliveS,
+    relayed: s.phase === 'relay'
+  }
+}
+
+/** What `wgmesh info` shows. */
+export function pathKind (s: PathState | undefined, onLan: boolean, now: number, policy: PathPolicy): PathKind {
+  if (s === undefined) return 'punching'
+  if (s.phase === 'direct') return onLan ? 'lan' : 'direct'
+  if (s.phase === 'relay') return 'relay'
+  return now - s.punchStart < policy.relayAfterMs ? 'punching' : 'down'
+}
