@@ -34,7 +34,8 @@ test('every agent flag names its WGMESH_* twin in --help', () => {
   assert.ok(flags.length >= 15, flags.join(' '))
   const text = r.stdout.replace(/\s+/g, ' ')
   for (const f of flags) {
-    const twin = f === 'peer' ? 'WGMESH_PEERS' : f === 'tag' ? 'WGMESH_TAGS' : `WGMESH_${f.replace(/-/g, '_').toUpperCase()}`
+    const plural: Record<string, string> = { peer: 'WGMESH_PEERS', tag: 'WGMESH_TAGS', 'stun-server': 'WGMESH_STUN_SERVERS' }
+    const twin = plural[f] ?? `WGMESH_${f.replace(/-/g, '_').toUpperCase()}`
     assert.ok(text.includes(`env: ${twin}`), `--${f} documents ${twin}`)
   }
 })

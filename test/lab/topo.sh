@@ -21,6 +21,10 @@
 #   topo.sh gc [ROOT]                 `down` every lab state dir under ROOT (default
 #                                     test/lab/state/runs, where lab.ts keeps its labs) whose
 #                                     owner process (file "owner": PID STARTTIME) is gone
+#   topo.sh upnp HOST|r-natK on|off|status
+#                                     real UPnP IGD v2 + NAT-PMP gateway (Debian's miniupnpd,
+#                                     nftables backend) in the router; `on` prints KEY=VALUE
+#                                     lines (router, lan_ip, wan_ip, http_port, desc_url, pid...)
 #
 # LIST: comma list of NAT types for nat1,nat2,... (the last one repeats), e.g. cone,symmetric.
 #   cone      = nft "masquerade" (Linux keeps the source port when free: endpoint-independent
@@ -324,6 +328,9 @@ cmd_nat() {
   local rns
   rns=$(lab_ns "$r")
   apply_nat "$rns" "$type"
+  # apply_nat flushed the whole ruleset, miniupnpd's chains included: restart it (it restores
+  # its mappings from its lease file)
+  if upnp_enabled "$r"; then upnp_stop "$r"; upnp_start "$r" >/dev/null; fi
   awk -F'\t' -v OFS='\t' -v r="$r" -v t="$type" '($2=="nat" && $6==r){$7=t} ($1==r){$7=t} {print}' \
     "$LAB_STATE/hosts.tsv" >"$LAB_STATE/hosts.tsv.tmp" && mv "$LAB_STATE/hosts.tsv.tmp" "$LAB_STATE/hosts.tsv"
   log "$r is now $type (conntrack flushed)"
@@ -400,6 +407,7 @@ cmd_down() {
     done <"$LAB_STATE/namespaces"
   fi
   if ((rc == 0)); then
+    rm -rf -- "$LAB_STATE/upnp" # miniupnpd configs, lease files, pid files (processes are gone)
     rm -f "$LAB_STATE/topo.env" "$LAB_STATE/hosts.tsv" "$LAB_STATE/namespaces" "$LAB_STATE/pids" \
       "$LAB_STATE"/*.tmp "$LAB_STATE/owner"
     rmdir "$LAB_STATE" 2>/dev/null || true
@@ -443,7 +451,192 @@ cmd_gc() {
   return $rc
 }
 
+# --- UPnP IGD v2 / NAT-PMP gateway in a router (Debian's miniupnpd) -------------------------
+# State per router: $LAB_STATE/upnp/r-natK/ (miniupnpd.conf, leases, miniupnpd.pid, enabled).
+# Logs: $LAB_UPNP_LOGDIR (default the same dir) /upnp-miniupnpd-r-natK.log, upnp-stun-r-natK.log.
+# Processes (recorded like every lab process, killed only by PID):
+#   upnp-stun-r-natK       test/lab/upnp/stun-responder.mjs on WAN_IP:3478 inside the router.
+#                          miniupnpd >= 2.2 refuses to map when its WAN address is private or
+#                          reserved (all lab addresses are: 198.18.0.0/15); with
+#                          ext_perform_stun=yes it asks this STUN server, which answers from
+#                          inside the router itself (over lo), and then enables forwarding.
+#   upnp-miniupnpd-r-natK  miniupnpd -d (foreground), HTTP on LAN_IP:5000, NAT-PMP/PCP on
+#                          LAN_IP:5351, SSDP on the LAN interface only.
+# Firewall: miniupnpd (nftables backend) only adds rules to existing chains, so `on` creates
+# `table inet labupnp` (base chains jumping to miniupnpd, prerouting_miniupnpd,
+# postrouting_miniupnpd) and inserts `ct status dnat accept` at the top of labfw's forward chain:
+# without it the lab firewall (policy drop for unsolicited inbound) would drop every mapped
+# packet; with it exactly the connections miniupnpd DNATed pass (the lab has no other DNAT).
+UPNP_HTTP_PORT=5000
+UPNP_STUN_PORT=3478
+UPNP_FW_COMMENT="upnp: mapped ports"
+
+upnp_router() { # WHO -> r-natK (natK, natK-b, r-natK, prefixed or not)
+  local who=${1#"$LAB_PREFIX"} r
+  if [[ $who == r-* ]]; then r=$who; else
+    r=$(awk -F'\t' -v h="$who" '($1==h && $2=="nat"){print $6}' "$LAB_STATE/hosts.tsv")
+  fi
+  [[ -n $r ]] && awk -F'\t' -v r="$r" '($1==r && $2=="router"){f=1} END{exit !f}' "$LAB_STATE/hosts.tsv" ||
+    die "'$1' is neither a router nor a NATted host of this lab"
+  echo "$r"
+}
+upnp_enabled() { [[ -f $LAB_STATE/upnp/$1/enabled ]]; }
+upnp_alive() { tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null | grep -q .; } # false for zombies too
+upnp_logdir() { echo "${LAB_UPNP_LOGDIR:-$LAB_STATE/upnp/$1}"; }
+
+upnp_fw_on() { # RNS
+  local rns=$1
+  nsx "$rns" nft list table inet labupnp >/dev/null 2>&1 && nsx "$rns" nft delete table inet labupnp
+  nsx "$rns" nft -f - <<'EOF'
+table inet labupnp {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    jump miniupnpd
+  }
+  chain miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump postrouting_miniupnpd
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+EOF
+  if ! nsx "$rns" nft list chain inet labfw forward | grep -qF "$UPNP_FW_COMMENT"; then
+    nsx "$rns" nft insert rule inet labfw forward ct status dnat accept comment "\"$UPNP_FW_COMMENT\""
+  fi
+}
+
+upnp_fw_off() { # RNS
+  local rns=$1 h
+  nsx "$rns" nft list table inet labupnp >/dev/null 2>&1 && nsx "$rns" nft delete table inet labupnp
+  for h in $(nsx "$rns" nft -a list chain inet labfw forward 2>/dev/null |
+    awk -v c="$UPNP_FW_COMMENT" 'index($0, c) { print $NF }'); do
+    nsx "$rns" nft delete rule inet labfw forward handle "$h"
+  done
+  # forget DNATed flows, so nothing mapped earlier still gets through
+  nsx "$rns" conntrack -D --dst-nat >/dev/null 2>&1 || true
+}
+
+# upnp_start r-natK: firewall scaffolding, STUN responder, miniupnpd; wait until it serves
+upnp_start() {
+  local r=$1 rns rip wip subnet dir logd node mu uuid t
+  rns=$(lab_ns "$r")
+  read -r rip wip < <(awk -F'\t' -v r="$r" '($1==r && $2=="router"){print $4, $5}' "$LAB_STATE/hosts.tsv")
+  subnet=$(nsx "$rns" ip -4 -o route show dev lan scope link | awk '{print $1; exit}')
+  [[ -n $rip && -n $wip && -n $subnet ]] || die "upnp: cannot work out the addresses of $r"
+  mu=${LAB_MINIUPNPD:-$(command -v miniupnpd || echo /usr/sbin/miniupnpd)}
+  [[ -x $mu ]] || die "upnp: miniupnpd not found (apt-get install miniupnpd miniupnpd-nftables)"
+  node=${LAB_NODE:-$(command -v node)} || die "upnp: node not found (set LAB_NODE)"
+  dir=$LAB_STATE/upnp/$r
+  logd=$(upnp_logdir "$r")
+  mkdir -p "$dir" "$logd"
+  if [[ -s $dir/uuid ]]; then uuid=$(<"$dir/uuid"); else
+    uuid=$(cat /proc/sys/kernel/random/uuid); echo "$uuid" >"$dir/uuid"
+  fi
+  cat >"$dir/miniupnpd.conf" <<EOF
+# written by test/lab/topo.sh upnp $r on
+ext_ifname=wan
+listening_ip=lan
+http_port=$UPNP_HTTP_PORT
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=yes
+system_uptime=yes
+ipv6_disable=yes
+uuid=$uuid
+friendly_name=wgmesh lab $r
+# every lab address is reserved (198.18.0.0/15): learn the "public" address from the lab's
+# STUN responder inside this router, otherwise miniupnpd refuses to map anything
+ext_perform_stun=yes
+ext_stun_host=$wip
+ext_stun_port=$UPNP_STUN_PORT
+# nftables backend: chains created by topo.sh (table inet labupnp)
+upnp_table_name=labupnp
+upnp_nat_table_name=labupnp
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+lease_file=$dir/leases
+minissdpdsocket=$dir/minissdpd.sock
+allow 1024-65535 $subnet 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOF
+  upnp_fw_on "$rns"
+  : >"$logd/upnp-stun-$r.log"
+  lab_spawn "upnp-stun-$r" "$rns" "$logd/upnp-stun-$r.log" "$node" "$LAB_DIR/upnp/stun-responder.mjs" "$wip" "$UPNP_STUN_PORT"
+  local stun_pid=$LAB_SPAWNED_PID
+  for ((t = 0; t < 100; t++)); do
+    grep -q '^ready ' "$logd/upnp-stun-$r.log" 2>/dev/null && break
+    upnp_alive "$stun_pid" || die "upnp: STUN responder in $r died: $(cat "$logd/upnp-stun-$r.log")"
+    sleep 0.05
+  done
+  grep -q '^ready ' "$logd/upnp-stun-$r.log" || die "upnp: STUN responder in $r did not start"
+  : >"$logd/upnp-miniupnpd-$r.log"
+  lab_spawn "upnp-miniupnpd-$r" "$rns" "$logd/upnp-miniupnpd-$r.log" "$mu" -d -f "$dir/miniupnpd.conf" -P "$dir/miniupnpd.pid"
+  local mu_pid=$LAB_SPAWNED_PID ml=$logd/upnp-miniupnpd-$r.log
+  for ((t = 0; t < 200; t++)); do # STUN takes a few ms here; miniupnpd's own timeout is 3 s
+    grep -q 'Listening for NAT-PMP/PCP traffic' "$ml" && grep -q 'Port forwarding is now enabled' "$ml" && break
+    upnp_alive "$mu_pid" || die "upnp: miniupnpd in $r exited: $(tail -20 "$ml")"
+    sleep 0.05
+  done
+  grep -q 'Port forwarding is now enabled' "$ml" ||
+    die "upnp: miniupnpd in $r did not enable port forwarding: $(grep -vE 'parse_stun|table_cb' "$ml" | tail -20)"
+  : >"$dir/enabled"
+  echo "router=$r"
+  echo "ns=$rns"
+  echo "lan_ip=$rip"
+  echo "wan_ip=$wip"
+  echo "lan_subnet=$subnet"
+  echo "http_port=$UPNP_HTTP_PORT"
+  echo "desc_url=http://$rip:$UPNP_HTTP_PORT/rootDesc.xml"
+  echo "pmp=$rip:5351"
+  echo "pid=$mu_pid"
+  echo "stun_pid=$stun_pid"
+  echo "log=$ml"
+  echo "config=$dir/miniupnpd.conf"
+}
+
+upnp_stop() { # r-natK: kill by recorded PID, remove the firewall scaffolding
+  local r=$1 rns
+  rns=$(lab_ns "$r")
+  lab_kill "^upnp-(miniupnpd|stun)-$r\$"
+  upnp_fw_off "$rns"
+}
+
+cmd_upnp() {
+  lab_load_topo
+  local usage="usage: upnp HOST|r-natK on|off|status" r
+  r=$(upnp_router "${1:?$usage}")
+  case ${2:?$usage} in
+    on)
+      if upnp_enabled "$r"; then upnp_stop "$r"; fi # restart: fresh config, same uuid/leases
+      upnp_start "$r"
+      log "upnp: miniupnpd running in $r (UPnP IGDv2 + NAT-PMP)"
+      ;;
+    off)
+      upnp_stop "$r"
+      rm -f -- "$LAB_STATE/upnp/$r/enabled" "$LAB_STATE/upnp/$r/leases" "$LAB_STATE/upnp/$r/miniupnpd.pid"
+      log "upnp: off in $r"
+      ;;
+    status)
+      if upnp_enabled "$r"; then echo "upnp=on"; else echo "upnp=off"; fi
+      nsx "$(lab_ns "$r")" nft list chain inet labupnp prerouting_miniupnpd 2>/dev/null |
+        awk '/dnat/ { print "mapping=" $0 }' | sed 's/^mapping=\s*/mapping=/'
+      ;;
+    *) die "$usage" ;;
+  esac
+}
+
 case ${1:-} in
+  upnp) shift; cmd_upnp "$@" ;;
   gc) shift; cmd_gc "$@" ;;
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;

@@ -10,6 +10,7 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
   planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, isValidTag, parseEndpoint, InvalidConfigError, MAX_TAGS,
+  pathPolicy, formatEndpoint,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
@@ -24,6 +25,12 @@ import { DialPolicy, seedToMultiaddr, type DialTarget } from './dial-policy.js'
 import { buildSelfRecord, nextSeq, peerIdOf, type SelfAddressing, type SelfIdentity } from './self-record.js'
 import { endpointCandidates, localAddresses } from './local-addresses.js'
 import { buildInfo, type AgentInfo } from './info.js'
+import { NatService } from './nat-service.js'
+import { PathManager } from './path-manager.js'
+import { startLanDiscovery } from './lan-discovery.js'
+import { enableForwarding } from './forwarding.js'
+import { execRunner } from '@wgmesh/wireguard'
+import type { LanBeacon } from '@wgmesh/nat'
 
 export interface AgentInit {
   /** State directory (keys, addresses, known members). @default '/var/lib/wgmesh' */
@@ -50,6 +57,18 @@ export interface AgentInit {
   expireAfterMs?: number
   keepaliveS?: number
   mtu?: number
+  /** UDP port of this node's STUN server (it also answers on port + 1); 0 = none. @default 3478 */
+  stunPort?: number
+  /** Extra STUN servers (host:port) to probe besides the members' own. */
+  stunServers?: string[]
+  /** Relay for others: 'auto' = when this node turns out to be public. @default 'auto' */
+  relay?: 'auto' | 'on' | 'off'
+  /** Ask the router for a UPnP-IGD / NAT-PMP mapping of the WireGuard port. @default true */
+  upnp?: boolean
+  /** UDP port for LAN discovery beacons; 0 = off. @default gossipPort + 1 (51822) */
+  lanPort?: number
+  /** How often paths are re-evaluated from WireGuard's counters. @default 500 */
+  pathTickMs?: number
   /** Control socket path. @default '<stateDir>/wgmesh.sock' */
   controlSocket?: string
   logger?: Logger
@@ -94,6 +113,12 @@ export class Agent {
   private stopped = false
   private readonly stoppedWaiters: Array<() => void> = []
   private seeds: DialTarget[] = []
+  private nat!: NatService
+  private paths!: PathManager
+  private beacon?: LanBeacon
+  private readonly lanFound = new Map<string, string>()
+  private seen: Record<string, string> = {}
+  private forwarding = false
   startedAt = 0
   servingAt = 0
 
@@ -159,6 +184,16 @@ export class Agent {
       this.identity.wgPublicKey = key
     }
     this.addressing = this.initialAddressing()
+    this.paths = new PathManager(pathPolicy(this.settings.keepaliveS))
+    this.nat = new NatService({
+      stunPort: init.stunPort ?? 3478,
+      wgPort: this.identity.wgPort,
+      extraStunServers: (init.stunServers ?? []).map(s => { const e = parseEndpoint(s); if (e === undefined) throw new InvalidConfigError(`--stun-server '${s}' is not ip:port`); return { host: e.host, port: e.port } }),
+      upnp: init.upnp ?? true,
+      log: this.log,
+      onChange: () => { this.refreshSelf(); void this.publish() }
+    })
+    await this.nat.start()
     this.seq = nextSeq(this.persisted.seq, this.now())
     this.seeds = (init.peers ?? []).map(p => { const addr = seedToMultiaddr(p, init.gossipPort ?? 51821); return { key: addr, addr, peerId: peerIdOf(addr) } })
     this.persist()
@@ -193,6 +228,25 @@ export class Agent {
     this.every(Math.max(50, Math.min(250, Math.floor(hb / 4))), () => { this.onTick() })
     this.every(250, () => { this.redial() })
     this.every(10_000, () => { void this.syncRandomPeer() })
+    this.every(init.pathTickMs ?? 500, () => { void this.pathTick() })
+    let probes = 0
+    this.every(2000, () => { if (this.nat.natType === 'unknown' || ++probes % 8 === 0) void this.probeNat() })
+    const lanPort = init.lanPort ?? ((init.gossipPort ?? 51821) === 0 ? 0 : (init.gossipPort ?? 51821) + 1)
+    if (lanPort !== 0) {
+      this.beacon = await startLanDiscovery({
+        port: lanPort,
+        meshKey: this.meshKey,
+        signer: this.signer,
+        wgPort: this.identity.wgPort,
+        excludeInterfaces: [init.interface ?? 'wgmesh0', 'lo'],
+        intervalMs: 5000,
+        log: this.log,
+        onFound: (nodeId, endpoint) => {
+          if (this.lanFound.get(nodeId) !== endpoint) this.log.info('peer found on the LAN', { nodeId, endpoint })
+          this.lanFound.set(nodeId, endpoint)
+        }
+      }).catch((err: Error) => { this.log.warn('LAN discovery off: cannot bind its port', { port: lanPort, error: err.message }); return undefined })
+    }
     this.every(60_000, () => { this.persist() })
   }
 
@@ -245,8 +299,23 @@ export class Agent {
     const now = this.now()
     this.seq = nextSeq(this.seq, now)
     const iface = this.init.interface ?? 'wgmesh0'
-    const endpoints = endpointCandidates(localAddresses({ iface, ranges: [this.settings.cidr4, this.ula] }), this.identity.wgPort, this.init.advertise)
+    const locals = localAddresses({ iface, ranges: [this.settings.cidr4, this.ula] })
+    const advertised = [...(this.init.advertise ?? [])]
+    const mapped = this.nat?.mappedEndpoint()
+    if (mapped !== undefined) advertised.push(mapped)
+    const pub = this.nat?.publicAddress
+    if (pub !== undefined && !locals.some(l => l.address === pub)) advertised.push(formatEndpoint(pub, this.identity.wgPort))
+    const endpoints = endpointCandidates(locals, this.identity.wgPort, advertised)
+    const mode = this.init.relay ?? 'auto'
+    this.identity.relay = mode === 'on' || (mode === 'auto' && this.nat?.natType === 'public')
     this.selfRecord = buildSelfRecord(this.identity, this.addressing, this.seq, now, endpoints, this.gossipAddrs(), leaving)
+    if (this.nat !== undefined) {
+      this.selfRecord.nat = this.nat.natType
+      const stun = this.nat.stunPort
+      if (stun !== undefined) this.selfRecord.stunPort = stun
+    }
+    if (Object.keys(this.seen).length > 0) this.selfRecord.seen = this.seen
+    if (this.identity.relay && !this.forwarding && this.servingAt > 0) void this.enableRelayForwarding()
     this.table.accept(this.selfRecord, this.sealSelf(), now, 'self')
   }
 
@@ -383,8 +452,49 @@ export class Agent {
       keepaliveS: this.settings.keepaliveS,
       cidr4: this.settings.cidr4,
       ula: this.ula,
-      self: this.selfRecord
+      self: this.selfRecord,
+      routes: this.paths.current
     })
+  }
+
+  private localSubnets (): Cidr[] {
+    return localAddresses({ iface: this.init.interface ?? 'wgmesh0', ranges: [this.settings.cidr4, this.ula] })
+      .flatMap(l => l.subnet === undefined ? [] : [l.subnet])
+  }
+
+  /** Re-evaluate every peer's path from WireGuard's counters; apply when routes change. */
+  private async pathTick (): Promise<void> {
+    if (this.stopped) return
+    const dump = await this.dump()
+    const changed = this.paths.step(this.now(), this.table, this.selfRecord, this.nat.natType, dump, this.localSubnets(), this.lanFound)
+    const seen = this.paths.observations(this.table, dump)
+    if (JSON.stringify(seen) !== JSON.stringify(this.seen)) this.seen = seen // goes out with the next heartbeat
+    if (changed) void this.scheduleApply()
+  }
+
+  private async probeNat (): Promise<void> {
+    const servers: Array<{ host: string, port: number }> = []
+    for (const m of this.table.active()) {
+      const r = m.record
+      if (r.nodeId === this.nodeId || r.stunPort === undefined || m.status !== 'alive') continue
+      if (r.nat !== undefined && r.nat !== 'public' && r.nat !== 'unknown') continue
+      const host = parseEndpoint(r.endpoints[0] ?? '')?.host
+      if (host === undefined) continue
+      servers.push({ host, port: r.stunPort }, { host, port: r.stunPort + 1 })
+      if (servers.length >= 4) break
+    }
+    const locals = localAddresses({ iface: this.init.interface ?? 'wgmesh0', ranges: [this.settings.cidr4, this.ula] }).map(l => l.address)
+    await this.nat.probe(servers, locals)
+  }
+
+  private async enableRelayForwarding (): Promise<void> {
+    this.forwarding = true
+    try {
+      await enableForwarding(this.init.wgRunner ?? execRunner(), this.init.interface ?? 'wgmesh0')
+      this.log.info('relaying for peers that cannot reach each other directly (forwarding on the mesh interface)')
+    } catch (err) {
+      this.log.warn('cannot enable forwarding; this node will not relay', { error: (err as Error).message })
+    }
   }
 
   /** Coalesce plan+apply: at most one running, at most one queued. */
@@ -452,7 +562,9 @@ export class Agent {
       gossipPeers: this.gossip?.connectedPeers() ?? [],
       rejected: this.metrics.rejections(),
       cidr4: formatCidr(this.settings.cidr4),
-      ula: formatCidr(this.ula)
+      ula: formatCidr(this.ula),
+      nat: this.nat?.natType ?? 'unknown',
+      paths: this.paths
     })
   }
 
@@ -491,6 +603,8 @@ export class Agent {
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
     await this.gossip?.stop().catch(() => {})
+    await this.beacon?.close().catch(() => {})
+    await this.nat?.stop().catch(() => {})
     if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })
     for (const w of this.stoppedWaiters.splice(0)) w()
   }

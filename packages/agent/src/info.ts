@@ -1,7 +1,8 @@
 /**
  * What `wgmesh info` shows: the membership view joined with what WireGuard reports. Pure.
  */
-import type { Membership, NodeRecord } from '@wgmesh/core'
+import type { Membership, NatType, NodeRecord, PathKind } from '@wgmesh/core'
+import type { PathManager } from './path-manager.js'
 import type { Dump } from '@wgmesh/wireguard'
 import { peerIdOf } from './self-record.js'
 
@@ -24,6 +25,12 @@ export interface PeerInfo {
   tags: string[]
   /** Whether we hold a gossip connection to it right now. */
   gossip: boolean
+  /** How traffic to it travels now. */
+  path: PathKind
+  /** The relay's name when path is 'relay'. */
+  via?: string
+  /** Its NAT type, as it reports it. */
+  nat?: NatType
 }
 
 export interface AgentInfo {
@@ -38,6 +45,10 @@ export interface AgentInfo {
   gossipAddrs: string[]
   meshCidr4: string
   meshUla: string
+  /** This node's NAT type from its STUN probes. */
+  nat: NatType
+  /** Whether this node relays for others. */
+  relay: boolean
   peers: PeerInfo[]
   rejected: Record<string, number>
 }
@@ -52,6 +63,8 @@ export interface InfoInput {
   rejected: Record<string, number>
   cidr4: string
   ula: string
+  nat: NatType
+  paths?: PathManager
 }
 
 export function buildInfo (i: InfoInput): AgentInfo {
@@ -73,8 +86,12 @@ export function buildInfo (i: InfoInput): AgentInfo {
       rxBytes: wg?.transferRx ?? 0,
       txBytes: wg?.transferTx ?? 0,
       tags: r.tags,
-      gossip: r.gossipAddrs.some(a => { const id = peerIdOf(a); return id !== undefined && connected.has(id) })
+      gossip: r.gossipAddrs.some(a => { const id = peerIdOf(a); return id !== undefined && connected.has(id) }),
+      path: i.paths?.view(r.nodeId)?.path ?? 'punching'
     }
+    const via = i.paths?.view(r.nodeId)?.via
+    if (via !== undefined) p.via = via
+    if (r.nat !== undefined) p.nat = r.nat
     if (wg?.endpoint !== undefined) p.endpoint = wg.endpoint
     if (hs !== undefined) {
       p.latestHandshake = hs
@@ -95,6 +112,8 @@ export function buildInfo (i: InfoInput): AgentInfo {
     gossipAddrs: i.self.gossipAddrs,
     meshCidr4: i.cidr4,
     meshUla: i.ula,
+    nat: i.nat,
+    relay: i.self.relay === true,
     peers,
     rejected: i.rejected
   }
@@ -114,11 +133,12 @@ export function formatInfo (info: AgentInfo): string {
     `overlay   ${info.ipv4}  ${info.ipv6}`,
     `interface ${info.interface}  port ${info.listenPort}  mesh ${info.meshCidr4} ${info.meshUla}`,
     `endpoints ${info.endpoints.join(' ') || '-'}`,
+    `nat       ${info.nat}${info.relay ? '  (relays for others)' : ''}`,
     ''
   ]
-  const header = ['NAME', 'IPV4', 'IPV6', 'STATUS', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', 'GOSSIP']
+  const header = ['NAME', 'IPV4', 'IPV6', 'STATUS', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', 'GOSSIP']
   const rows = info.peers.map(p => [
-    p.name, p.ipv4, p.ipv6, p.status, p.endpoint ?? '-',
+    p.name, p.ipv4, p.ipv6, p.status, p.via === undefined ? p.path : `relay:${p.via}`, p.endpoint ?? '-',
     p.handshakeAgeS === undefined ? 'never' : `${p.handshakeAgeS}s ago`,
     bytes(p.rxBytes), bytes(p.txBytes), p.gossip ? 'yes' : 'no'
   ])

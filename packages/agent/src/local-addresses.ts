@@ -3,9 +3,9 @@
  * address that is not on the mesh interface or inside the overlay ranges.
  */
 import { networkInterfaces } from 'node:os'
-import { cidrContainsText, formatEndpoint, type Cidr } from '@wgmesh/core'
+import { cidrContainsText, formatEndpoint, tryParseCidr, type Cidr } from '@wgmesh/core'
 
-export interface LocalAddress { iface: string, address: string, family: 4 | 6 }
+export interface LocalAddress { iface: string, address: string, family: 4 | 6, subnet?: Cidr }
 
 export function localAddresses (exclude: { iface: string, ranges: Cidr[] }): LocalAddress[] {
   const out: LocalAddress[] = []
@@ -15,7 +15,8 @@ export function localAddresses (exclude: { iface: string, ranges: Cidr[] }): Loc
       if (a.internal) continue
       if (a.family === 'IPv6' && (a.address.startsWith('fe80:') || a.scopeid !== 0)) continue
       if (exclude.ranges.some(r => cidrContainsText(r, a.address))) continue
-      out.push({ iface: name, address: a.address, family: a.family === 'IPv4' ? 4 : 6 })
+      const subnet = a.cidr === null ? undefined : tryParseCidr(a.cidr)
+      out.push({ iface: name, address: a.address, family: a.family === 'IPv4' ? 4 : 6, ...(subnet === undefined ? {} : { subnet }) })
     }
   }
   // IPv4 first: most underlays route it, and it is what NATs map.

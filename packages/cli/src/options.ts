@@ -51,6 +51,11 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--expire-after <duration>', 'silence after which a dead member is removed').env('WGMESH_EXPIRE_AFTER').argParser(parseDuration).default(DEFAULT_EXPIRE_AFTER_MS, '1h'))
     .addOption(new Option('--keepalive <seconds>', 'WireGuard persistent keepalive (0 = off)').env('WGMESH_KEEPALIVE').argParser(intIn('--keepalive', 0, 65535)).default(DEFAULT_KEEPALIVE_S))
     .addOption(new Option('--mtu <bytes>', 'interface MTU').env('WGMESH_MTU').argParser(intIn('--mtu', 1280, 9000)).default(DEFAULT_MTU))
+    .addOption(new Option('--stun-port <port>', 'UDP port of this node\'s STUN server, which also answers on port+1 (0 = none)').env('WGMESH_STUN_PORT').argParser(intIn('--stun-port', 0, 65534)).default(3478))
+    .addOption(new Option('--stun-server <ip:port>', 'extra STUN server to probe besides the members\' own (repeatable)').env('WGMESH_STUN_SERVERS').argParser(list))
+    .addOption(new Option('--relay <mode>', 'relay traffic for peers that cannot reach each other directly').choices(['auto', 'on', 'off']).env('WGMESH_RELAY').default('auto', 'auto: when this node is public'))
+    .addOption(new Option('--upnp <mode>', 'ask the router for a UPnP-IGD/NAT-PMP mapping of the WireGuard port').choices(['on', 'off']).env('WGMESH_UPNP').default('on'))
+    .addOption(new Option('--lan-port <port>', 'UDP port of LAN discovery beacons (0 = off)').env('WGMESH_LAN_PORT').argParser(intIn('--lan-port', 0, 65535)).default(undefined, 'gossip port + 1'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).env('WGMESH_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log format').choices(['auto', 'json', 'text']).env('WGMESH_LOG_FORMAT').default('auto', 'json unless stdout is a terminal'))
 }
@@ -73,6 +78,11 @@ export interface AgentFlags {
   expireAfter: number
   keepalive: number
   mtu: number
+  stunPort: number
+  stunServer?: string[]
+  relay: 'auto' | 'on' | 'off'
+  upnp: 'on' | 'off'
+  lanPort?: number
   logLevel: 'error' | 'warn' | 'info' | 'debug'
   logFormat: 'auto' | 'json' | 'text'
 }
@@ -114,6 +124,11 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     deadAfterMs: flags.deadAfter,
     expireAfterMs: flags.expireAfter,
     keepaliveS: flags.keepalive,
-    mtu: flags.mtu
+    mtu: flags.mtu,
+    stunPort: flags.stunPort,
+    stunServers: flags.stunServer,
+    relay: flags.relay,
+    upnp: flags.upnp === 'on',
+    lanPort: flags.lanPort
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * Keeps one PathState per peer and turns WireGuard's counters into routes for the planner.
+ * Thin: every decision is core's (candidates.ts, paths.ts, relay.ts).
+ */
+import {
+  chooseRelay, initialPathState, isOnLan, pathKind, peerCandidates, shortId, stepPath,
+  type Cidr, type Membership, type NatType, type NodeRecord, type PathKind, type PathPolicy, type PathState, type PeerRoute
+} from '@wgmesh/core'
+import type { Dump } from '@wgmesh/wireguard'
+
+export interface PathView { path: PathKind, via?: string, candidates: string[] }
+
+export class PathManager {
+  private readonly states = new Map<string, PathState>()
+  private routes = new Map<string, PeerRoute>()
+  private readonly views = new Map<string, PathView>()
+  private readonly policy: PathPolicy
+
+  constructor (policy: PathPolicy) {
+    this.policy = policy
+  }
+
+  /** One step for every peer. Returns true when the routes changed (→ apply). */
+  step (now: number, table: Membership, self: NodeRecord, selfNat: NatType, dump: Dump | undefined,
+    localSubnets: Cidr[], lanDiscovered: ReadonlyMap<string, string>): boolean {
+    const byKey = new Map((dump?.peers ?? []).map(p => [p.publicKey, p]))
+    const active = table.active().filter(m => m.record.nodeId !== self.nodeId && m.conflict === undefined)
+    const alive = active.filter(m => m.status === 'alive').map(m => m.record)
+    const records = table.all().map(m => m.record)
+    const next = new Map<string, PeerRoute>()
+    for (const m of active) {
+      const r = m.record
+      const wg = byKey.get(r.wgPublicKey)
+      const counters = wg === undefined ? undefined : { latestHandshake: wg.latestHandshake, rxBytes: wg.transferRx }
+      const lan = lanDiscovered.get(r.nodeId)
+      const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan] })
+      const relay = chooseRelay(self.nodeId, r.nodeId, alive)
+      const prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
+      const d = stepPath(prev, {
+        now,
+        candidates,
+        counters,
+        relayAvailable: relay !== undefined,
+        hopeless: selfNat === 'symmetric' && r.nat === 'symmetric'
+      }, this.policy)
+      this.states.set(r.nodeId, d.state)
+      const route: PeerRoute = { keepaliveS: d.keepaliveS }
+      if (d.endpoint !== undefined) route.endpoint = d.endpoint
+      if (d.relayed && relay !== undefined) route.via = relay.nodeId
+      next.set(r.nodeId, route)
+      const view: PathView = { path: pathKind(d.state, wg?.endpoint !== undefined && isOnLan(wg.endpoint, localSubnets), now, this.policy), candidates }
+      if (route.via !== undefined) view.via = relay!.name
+      this.views.set(r.nodeId, view)
+    }
+    for (const id of [...this.states.keys()]) if (!next.has(id)) { this.states.delete(id); this.views.delete(id) }
+    const changed = !sameRoutes(this.routes, next)
+    this.routes = next
+    return changed
+  }
+
+  get current (): ReadonlyMap<string, PeerRoute> { return this.routes }
+  view (nodeId: string): PathView | undefined { return this.views.get(nodeId) }
+
+  /**
+   * What we observe for our direct peers that they do not advertise themselves (their NAT's
+   * real mapping), for the `seen` field of our record.
+   */
+  observations (table: Membership, dump: Dump | undefined): Record<string, string> {
+    const out: Record<string, string> = {}
+    const byKey = new Map((dump?.peers ?? []).map(p => [p.publicKey, p]))
+    for (const m of table.active()) {
+      const st = this.states.get(m.record.nodeId)
+      const ep = byKey.get(m.record.wgPublicKey)?.endpoint
+      if (st?.phase !== 'direct' || ep === undefined || m.record.endpoints.includes(ep)) continue
+      out[shortId(m.record.nodeId)] = ep
+      if (Object.keys(out).length >= 32) break
+    }
+    return out
+  }
+}
+
+function sameRoutes (a: ReadonlyMap<string, PeerRoute>, b: ReadonlyMap<string, PeerRoute>): boolean {
+  if (a.size !== b.size) return false
+  for (const [k, x] of a) {
+    const y = b.get(k)
+    if (y === undefined || x.endpoint !== y.endpoint || x.keepaliveS !== y.keepaliveS || x.via !== y.via) return false
+  }
+  return true
+}
