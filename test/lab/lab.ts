@@ -118,6 +118,31 @@ export interface WgInterface {
   dump(): Promise<string>
 }
 
+/** a real UPnP IGD v2 + NAT-PMP gateway (Debian's miniupnpd) running in a router, see
+ *  `Lab.enableUpnp` and `topo.sh upnp` */
+export interface UpnpGateway {
+  /** r-natK */
+  router: string
+  ns: string
+  /** the router's LAN address: NAT-PMP gateway (port 5351) and UPnP HTTP server */
+  lanIp: string
+  /** the router's WAN address (what GetExternalIPAddress / NAT-PMP report) */
+  wanIp: string
+  /** e.g. 192.0.2.0/28: miniupnpd only maps 1024-65535 for this subnet (secure_mode) */
+  lanSubnet: string
+  httpPort: number
+  /** http://<lanIp>:<httpPort>/rootDesc.xml (usable as `gateway` of createPortMapper().map) */
+  descUrl: string
+  /** miniupnpd's PID (recorded; killed by PID by disableUpnp()/down()) */
+  pid: number
+  /** PID of the lab STUN responder miniupnpd asks for its "public" address */
+  stunPid: number
+  logFile: string
+  configFile: string
+  /** current content of miniupnpd's log */
+  log(): string
+}
+
 const LAB_DIR = dirname(fileURLToPath(import.meta.url))
 const TOPO = join(LAB_DIR, 'topo.sh')
 const REQUIRED_TOOLS = ['ip', 'nft', 'sysctl', 'conntrack', 'wireguard-go', 'wg', 'ping', 'bash']
@@ -434,6 +459,55 @@ export class Lab {
         await lab.run(host, argv)
       },
       async dump (): Promise<string> { return await lab.run(host, ['wg', 'show', ifname, 'dump']) }
+    }
+  }
+
+  /** Start a real UPnP IGD v2 + NAT-PMP gateway (Debian's miniupnpd, `-d`, recorded PID) in
+   *  the router of `hostOrRouter` (natK, natK-b or r-natK): `topo.sh upnp ROUTER on`. Mapped
+   *  ports (DNAT) become reachable from the internet. Enabling it again restarts it. */
+  async enableUpnp (hostOrRouter: string): Promise<UpnpGateway> {
+    this.assertUp()
+    const r = await runAsync('bash', [TOPO, 'upnp', hostOrRouter, 'on'], {
+      env: { ...this.env, LAB_NODE: process.execPath, LAB_UPNP_LOGDIR: this.logDir }
+    })
+    if (r.code !== 0) throw new Error(`topo.sh upnp ${hostOrRouter} on failed (code ${r.code}): ${r.stderr}${r.stdout}`)
+    const kv = Object.fromEntries(r.stdout.split('\n').map(l => /^([a-z_]+)=(.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null).map(m => [m[1] as string, m[2] as string]))
+    const logFile = kv.log ?? ''
+    return {
+      router: kv.router ?? '',
+      ns: kv.ns ?? '',
+      lanIp: kv.lan_ip ?? '',
+      wanIp: kv.wan_ip ?? '',
+      lanSubnet: kv.lan_subnet ?? '',
+      httpPort: Number(kv.http_port),
+      descUrl: kv.desc_url ?? '',
+      pid: Number(kv.pid),
+      stunPid: Number(kv.stun_pid),
+      logFile,
+      configFile: kv.config ?? '',
+      log: () => { try { return readFileSync(logFile, 'utf8') } catch { return '' } }
+    }
+  }
+
+  /** stop the router's miniupnpd (by recorded PID), remove its nft chains and DNATed conntrack
+   *  entries, forget its leases */
+  async disableUpnp (hostOrRouter: string): Promise<void> {
+    this.assertUp()
+    const r = await runAsync('bash', [TOPO, 'upnp', hostOrRouter, 'off'], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh upnp ${hostOrRouter} off failed (code ${r.code}): ${r.stderr}`)
+  }
+
+  /** whether miniupnpd runs in the router, and its current DNAT rules (one string per mapping,
+   *  e.g. 'iif "wan" @nh,72,8 0x11 th dport 51820 dnat ip to 192.0.2.2:51820') */
+  async upnpStatus (hostOrRouter: string): Promise<{ enabled: boolean, mappings: string[] }> {
+    this.assertUp()
+    const r = await runAsync('bash', [TOPO, 'upnp', hostOrRouter, 'status'], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh upnp ${hostOrRouter} status failed (code ${r.code}): ${r.stderr}`)
+    const lines = r.stdout.split('\n')
+    return {
+      enabled: lines.includes('upnp=on'),
+      mappings: lines.filter(l => l.startsWith('mapping=')).map(l => l.slice('mapping='.length).trim())
     }
   }
 

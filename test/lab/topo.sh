@@ -482,7 +482,13 @@ upnp_router() { # WHO -> r-natK (natK, natK-b, r-natK, prefixed or not)
 }
 upnp_enabled() { [[ -f $LAB_STATE/upnp/$1/enabled ]]; }
 upnp_alive() { tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null | grep -q .; } # false for zombies too
-upnp_logdir() { echo "${LAB_UPNP_LOGDIR:-$LAB_STATE/upnp/$1}"; }
+# LAB_UPNP_LOGDIR / LAB_NODE given to `upnp on` are remembered for restarts (`nat` switch)
+upnp_logdir() {
+  local f=$LAB_STATE/upnp/$1/logdir
+  if [[ -n ${LAB_UPNP_LOGDIR:-} ]]; then echo "$LAB_UPNP_LOGDIR" >"$f"; echo "$LAB_UPNP_LOGDIR"
+  elif [[ -s $f ]]; then cat "$f"
+  else echo "$LAB_STATE/upnp/$1"; fi
+}
 
 upnp_fw_on() { # RNS
   local rns=$1
@@ -534,10 +540,13 @@ upnp_start() {
   [[ -n $rip && -n $wip && -n $subnet ]] || die "upnp: cannot work out the addresses of $r"
   mu=${LAB_MINIUPNPD:-$(command -v miniupnpd || echo /usr/sbin/miniupnpd)}
   [[ -x $mu ]] || die "upnp: miniupnpd not found (apt-get install miniupnpd miniupnpd-nftables)"
-  node=${LAB_NODE:-$(command -v node)} || die "upnp: node not found (set LAB_NODE)"
   dir=$LAB_STATE/upnp/$r
+  mkdir -p "$dir"
+  if [[ -n ${LAB_NODE:-} ]]; then node=$LAB_NODE; echo "$node" >"$dir/node"
+  elif [[ -s $dir/node ]]; then node=$(<"$dir/node")
+  else node=$(command -v node) || die "upnp: node not found (set LAB_NODE)"; fi
   logd=$(upnp_logdir "$r")
-  mkdir -p "$dir" "$logd"
+  mkdir -p "$logd"
   if [[ -s $dir/uuid ]]; then uuid=$(<"$dir/uuid"); else
     uuid=$(cat /proc/sys/kernel/random/uuid); echo "$uuid" >"$dir/uuid"
   fi

@@ -231,6 +231,7 @@ export class Agent {
     this.every(init.pathTickMs ?? 500, () => { void this.pathTick() })
     let probes = 0
     this.every(2000, () => { if (this.nat.natType === 'unknown' || ++probes % 8 === 0) void this.probeNat() })
+    setTimeout(() => { void this.probeNat() }, 200).unref() // after the first sync: records of public members
     const lanPort = init.lanPort ?? ((init.gossipPort ?? 51821) === 0 ? 0 : (init.gossipPort ?? 51821) + 1)
     if (lanPort !== 0) {
       this.beacon = await startLanDiscovery({
@@ -373,6 +374,7 @@ export class Agent {
         this.log.info(`peer ${c.kind}`, { peer: name ?? c.nodeId, nodeId: c.nodeId })
       }
       if (c.kind === 'joined' || c.kind === 'left' || c.kind === 'expired') known = true
+      if (c.kind === 'joined' && this.nat?.natType === 'unknown' && this.table.get(c.nodeId)?.record.stunPort !== undefined) void this.probeNat()
       plan = true
     }
     if (known) this.persistSoon()
@@ -473,14 +475,14 @@ export class Agent {
   }
 
   private async probeNat (): Promise<void> {
+    // members known to be public first; 'unknown' ones (still classifying) only to bootstrap
     const servers: Array<{ host: string, port: number }> = []
-    for (const m of this.table.active()) {
-      const r = m.record
-      if (r.nodeId === this.nodeId || r.stunPort === undefined || m.status !== 'alive') continue
-      if (r.nat !== undefined && r.nat !== 'public' && r.nat !== 'unknown') continue
-      const host = parseEndpoint(r.endpoints[0] ?? '')?.host
+    const members = this.table.active().filter(m => m.record.nodeId !== this.nodeId && m.record.stunPort !== undefined && m.status === 'alive')
+    const pub = members.filter(m => m.record.nat === 'public')
+    for (const m of pub.length > 0 ? pub : members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown')) {
+      const host = parseEndpoint(m.record.endpoints[0] ?? '')?.host
       if (host === undefined) continue
-      servers.push({ host, port: r.stunPort }, { host, port: r.stunPort + 1 })
+      servers.push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
       if (servers.length >= 4) break
     }
     const locals = localAddresses({ iface: this.init.interface ?? 'wgmesh0', ranges: [this.settings.cidr4, this.ula] }).map(l => l.address)

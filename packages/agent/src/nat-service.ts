@@ -59,7 +59,7 @@ export class NatService {
     if (this.probing || this.stopped || all.length === 0) return
     this.probing = true
     try {
-      const p = await probeNat(all, { timeoutMs: 1000, retries: 2, maxServers: 4 })
+      const p = await probeNat(all, { timeoutMs: 800, retries: 2, maxServers: 4 })
       const type = classifyNat(localAddresses, p.localPort, p.mappings)
       // one answer cannot tell cone from symmetric: keep what we knew rather than flap to unknown
       const next = type === 'unknown' && p.mappings.length > 0 ? this.natType : type

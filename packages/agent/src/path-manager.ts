@@ -48,7 +48,9 @@ export class PathManager {
       if (d.endpoint !== undefined) route.endpoint = d.endpoint
       if (d.relayed && relay !== undefined) route.via = relay.nodeId
       next.set(r.nodeId, route)
-      const view: PathView = { path: pathKind(d.state, wg?.endpoint !== undefined && isOnLan(wg.endpoint, localSubnets), now, this.policy), candidates }
+      // 'lan' is a private network behind our NAT; public hosts sharing a subnet are 'direct'
+      const onLan = selfNat !== 'public' && wg?.endpoint !== undefined && isOnLan(wg.endpoint, localSubnets)
+      const view: PathView = { path: pathKind(d.state, onLan, now, this.policy), candidates }
       if (route.via !== undefined) view.via = relay!.name
       this.views.set(r.nodeId, view)
     }

@@ -12,11 +12,14 @@
 import type { PathKind } from './types.js'
 
 export interface PathPolicy {
-  /** Time on each candidate while punching. @default 1000 */
+  /**
+   * Time on each candidate. @default 5000 — WireGuard sends at most one handshake initiation
+   * per 5 s (REKEY_TIMEOUT), so a faster rotation would skip candidates unheard.
+   */
   punchStepMs: number
   /** Punching this long without a handshake → relay (if one is available). @default 3000 */
   relayAfterMs: number
-  /** Time on each candidate while relayed (background punching). @default 2000 */
+  /** Time on each candidate while relayed (background punching). @default 5000 */
   probeStepMs: number
   /** Keepalive while punching or probing, seconds. @default 1 */
   probeKeepaliveS: number
@@ -29,9 +32,9 @@ export interface PathPolicy {
 export function pathPolicy (steadyKeepaliveS: number, over: Partial<PathPolicy> = {}): PathPolicy {
   const k = Math.max(1, steadyKeepaliveS)
   return {
-    punchStepMs: 1000,
+    punchStepMs: 5000,
     relayAfterMs: 3000,
-    probeStepMs: 2000,
+    probeStepMs: 5000,
     probeKeepaliveS: 1,
     steadyKeepaliveS: k,
     pathDeadMs: Math.round(k * 2500 + 1000),
@@ -53,6 +56,8 @@ export interface PathState {
   index: number
   /** The endpoint last chosen (kept while direct: WireGuard may roam away from it). */
   endpoint?: string
+  /** The best candidate when last stepped: a new best one is tried at once. */
+  best?: string
   stepAt: number
   punchStart: number
   lastRx: number
@@ -134,6 +139,13 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
 
   if (s.phase !== 'direct' && candidates.length > 0) {
     const step = s.phase === 'punching' ? policy.punchStepMs : policy.probeStepMs
+    if (candidates[0] !== s.best) {
+      // a better candidate appeared (e.g. the peer learnt its public address): try it now
+      s.index = 0
+      s.stepAt = now
+      s.endpoint = undefined
+    }
+    s.best = candidates[0]
     if (s.endpoint === undefined || !candidates.includes(s.endpoint)) {
       s.index = Math.min(s.index, candidates.length - 1)
     } else if (now - s.stepAt >= step) {

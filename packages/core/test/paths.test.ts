@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { initialPathState, pathKind, pathPolicy, stepPath, type PathState, type PeerCounters } from '../src/paths.js'
 
-const policy = pathPolicy(5)
+// faster rotation than the default (5 s, WireGuard's handshake retry) keeps the tables short
+const policy = pathPolicy(5, { punchStepMs: 1000, probeStepMs: 2000 })
 const C = ['192.0.2.2:51820', '198.18.2.1:51820', '198.18.2.1:40000']
 const T = 1_800_000_000_000
 
@@ -57,4 +58,19 @@ test('a direct path that goes silent falls back to relay, then upgrades again wh
   const back = step(2000, { latestHandshake: now / 1000, rxBytes: 1200 })
   assert.equal(back.state.phase, 'direct', 'background punching found a path again')
   assert.equal(pathKind(back.state, true, now, policy), 'lan')
+})
+
+test('defaults follow WireGuard: one candidate per handshake retry (5 s); dead after 2.5 keepalives + 1 s', () => {
+  const p = pathPolicy(2)
+  assert.equal(p.punchStepMs, 5000)
+  assert.equal(p.probeStepMs, 5000)
+  assert.equal(p.pathDeadMs, 6000)
+})
+
+test('a new best candidate (the peer learnt its public address) is tried at once', () => {
+  let s = initialPathState(T, undefined)
+  const d1 = stepPath(s, { now: T, candidates: ['192.0.2.2:51820'], counters: undefined, relayAvailable: true, hopeless: false }, policy)
+  s = d1.state
+  const d2 = stepPath(s, { now: T + 200, candidates: ['198.18.2.1:51820', '192.0.2.2:51820'], counters: undefined, relayAvailable: true, hopeless: false }, policy)
+  assert.equal(d2.endpoint, '198.18.2.1:51820')
 })
