@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(wireguard-go wireguard-tools iproute2 nftables iputils-ping conntrack procps)
+APT_PACKAGES=(wireguard-go wireguard-tools iproute2 nftables iputils-ping conntrack procps miniupnpd miniupnpd-nftables)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -18,6 +18,8 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # --no-install-recommends: wireguard-tools would otherwise pull in a kernel image
+  # miniupnpd (a real UPnP-IGD/NAT-PMP router for the lab) starts no daemon on install
+  echo 'miniupnpd miniupnpd/start_daemon boolean false' | debconf-set-selections 2>/dev/null || true
   RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -17,8 +17,8 @@ import { WgmeshLab, type InfoJson } from './wgmesh-lab.js'
 // nat1, nat2: cone; nat3, nat4: symmetric; nat5 + nat5-b: cone, one LAN (no hairpin needed)
 const NAT_TYPES = ['cone', 'cone', 'symmetric', 'symmetric', 'cone'] as const
 const HOSTS = ['pub1', 'pub2', 'nat1', 'nat2', 'nat3', 'nat4', 'nat5', 'nat5-b']
-const BURST = 40
-const SIZE = 1000 // ping payload: the burst's bytes dwarf keepalives and STUN
+const BURST = 100
+const SIZE = 1400 // ping payload: the burst's bytes dwarf keepalives and STUN
 const CARRIED = BURST * SIZE * 0.9 // bytes one direction must show to count as carrying the burst
 
 interface Flow { src: string, dst: string, bytes: number }
@@ -73,7 +73,7 @@ async function peerView (src: string, dst: string): Promise<{ path: string, via?
 /** Ping burst from src to dst; returns the underlay counters it caused. */
 async function burst (src: string, dst: string): Promise<{ ok: boolean, flows: Flow[] }> {
   assert.equal((await lab.exec('internet', ['nft', 'flush', 'set', 'bridge', 'wgmudp', 'flows'])).code, 0)
-  const r = await lab.exec(src, ['ping', '-n', '-q', '-c', String(BURST), '-s', String(SIZE), '-i', '0.01', '-W', '1', infos.get(dst)!.ipv4], { timeoutMs: 10_000 })
+  const r = await lab.exec(src, ['ping', '-n', '-q', '-c', String(BURST), '-s', String(SIZE), '-i', '0.005', '-W', '1', infos.get(dst)!.ipv4], { timeoutMs: 10_000 })
   const flows = await udpFlows()
   return { ok: /(\d+) received/.exec(r.stdout)?.[1] === String(BURST), flows }
 }
@@ -84,9 +84,11 @@ function matches (view: { path: string, via?: string }, src: string, dst: string
   const there = bytes(flows, s, d)
   const back = bytes(flows, d, s)
   if (view.path === 'lan') {
+    // background traffic (gossip rides the overlay too) goes to many peers; a burst that
+    // left the LAN would show as one destination carrying all of it
     const out = flows.filter(f => f.src === s)
-    const total = out.reduce((n, f) => n + f.bytes, 0)
-    return total < CARRIED ? undefined : `lan reported, but ${total} bytes left through the router (${out.map(f => `${f.dst}:${f.bytes}`).join(' ')})`
+    const worst = Math.max(0, ...out.map(f => f.bytes))
+    return worst < CARRIED ? undefined : `lan reported, but the burst left through the router (${out.map(f => `${f.dst}:${f.bytes}`).join(' ')})`
   }
   if (view.path === 'direct') return there >= CARRIED && back >= CARRIED ? undefined : `direct reported, but only ${there}/${back} bytes between ${s} and ${d}`
   if (view.path === 'relay') {

@@ -40,7 +40,9 @@ export class PathManager {
         now,
         candidates,
         counters,
-        relayAvailable: relay !== undefined,
+        // a public end can always be reached by the other one initiating: never relay such a
+        // pair (both ends see the same nat fields, so both decide alike)
+        relayAvailable: relay !== undefined && selfNat !== 'public' && r.nat !== 'public',
         hopeless: selfNat === 'symmetric' && r.nat === 'symmetric'
       }, this.policy)
       this.states.set(r.nodeId, d.state)

@@ -208,7 +208,8 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
     const m = await once(req.signal, async (gw, s) => await gw.map(req.localPort, internalAddress, opts(s, req.ttlS)))
     return lease('pmp', m.externalHost, m.externalPort, internalAddress, req.localPort, {
       refresh: async (signal) => { await once(signal, async (gw, s) => await gw.map(req.localPort, internalAddress, opts(s, req.ttlS))) },
-      unmap: async (signal) => { await once(signal, async (gw, s) => { await gw.unmap(req.localPort, { signal: s }) }) }
+      // the library's unmap() defaults to TCP; its options go through to map(), so say UDP
+      unmap: async (signal) => { await once(signal, async (gw, s) => { await gw.unmap(req.localPort, { signal: s, protocol: 'udp' } as unknown as { signal: AbortSignal }) }) }
     })
   }
 
