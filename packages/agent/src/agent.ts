@@ -469,6 +469,9 @@ export class Agent {
     if (this.stopped) return
     const dump = await this.dump()
     const changed = this.paths.step(this.now(), this.table, this.selfRecord, this.nat.natType, dump, this.localSubnets(), this.lanFound)
+    for (const c of this.paths.changes) {
+      if (c.path !== 'punching') this.log.info('peer path', { peer: c.name, nodeId: c.nodeId, path: c.path, ...(c.via === undefined ? {} : { via: c.via }) })
+    }
     const seen = this.paths.observations(this.table, dump)
     if (JSON.stringify(seen) !== JSON.stringify(this.seen)) this.seen = seen // goes out with the next heartbeat
     if (changed) void this.scheduleApply()

@@ -15,6 +15,8 @@ export class PathManager {
   private routes = new Map<string, PeerRoute>()
   private readonly views = new Map<string, PathView>()
   private readonly policy: PathPolicy
+  /** Path changes of the last step (for the session log). */
+  changes: Array<{ nodeId: string, name: string, path: PathKind, via?: string }> = []
 
   constructor (policy: PathPolicy) {
     this.policy = policy
@@ -28,6 +30,7 @@ export class PathManager {
     const alive = active.filter(m => m.status === 'alive').map(m => m.record)
     const records = table.all().map(m => m.record)
     const next = new Map<string, PeerRoute>()
+    this.changes = []
     for (const m of active) {
       const r = m.record
       const wg = byKey.get(r.wgPublicKey)
@@ -54,6 +57,12 @@ export class PathManager {
       const onLan = selfNat !== 'public' && wg?.endpoint !== undefined && isOnLan(wg.endpoint, localSubnets)
       const view: PathView = { path: pathKind(d.state, onLan, now, this.policy), candidates }
       if (route.via !== undefined) view.via = relay!.name
+      const before = this.views.get(r.nodeId)
+      if (before?.path !== view.path || before?.via !== view.via) {
+        const c: { nodeId: string, name: string, path: PathKind, via?: string } = { nodeId: r.nodeId, name: r.name, path: view.path }
+        if (view.via !== undefined) c.via = view.via
+        this.changes.push(c)
+      }
       this.views.set(r.nodeId, view)
     }
     for (const id of [...this.states.keys()]) if (!next.has(id)) { this.states.delete(id); this.views.delete(id) }
