@@ -6,13 +6,10 @@
  *   - agent RSS after settling, and start → serving (from the agent's own log line)
  * Prints the median of RUNS runs (default 3). Usage: bench/run.sh [RUNS]
  */
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
-import { allocate, meshSettings, ulaPrefix, wgPublicKeyFromPrivate } from '@wgmesh/core'
-import { StateStore } from '@wgmesh/agent'
+import { readFileSync } from 'node:fs'
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
+import { prepareIdentities } from './identities.js'
 
 const RUNS = Number(process.argv[2] ?? 3)
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
@@ -39,19 +36,7 @@ async function oneRun (run: number): Promise<RunResult> {
   const mesh = new WgmeshLab(lab)
   try {
     const hosts = ['pub1', 'pub2', 'pub3', 'pub4', 'pub5', 'pub6']
-    const meshKey = new Uint8Array(randomBytes(32))
-    const keyFile = join(mesh.root, 'mesh.key')
-    writeFileSync(keyFile, Buffer.from(meshKey).toString('base64') + '\n', { mode: 0o600 })
-    // pre-create identities so the overlay addresses are known before the agents start
-    const settings = meshSettings({})
-    const ula = ulaPrefix(meshKey)
-    const ip = new Map<string, string>()
-    for (const h of hosts) {
-      const store = new StateStore(mesh.node(h).stateDir)
-      store.ensureDir()
-      store.nodeSeed()
-      ip.set(h, allocate(settings.cidr4, ula, wgPublicKeyFromPrivate(store.wgPrivateKey()), new Set()).ipv4)
-    }
+    const { keyFile, ip } = prepareIdentities(mesh, hosts)
     const agentArgs = (h: string): string[] => [process.execPath, BUNDLE, h === 'pub1' ? 'up' : 'join', '--state-dir', mesh.node(h).stateDir,
       '--interface', mesh.node(h).iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json',
       ...(h === 'pub1' ? [] : ['--peer', lab.host('pub1').ip])]

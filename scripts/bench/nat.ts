@@ -5,13 +5,9 @@
  * 'peer path' log line of the source agent within the settle window). Median over RUNS runs,
  * plus the count of direct / lan / relay pairs.
  */
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
-import { allocate, meshSettings, ulaPrefix, wgPublicKeyFromPrivate } from '@wgmesh/core'
-import { StateStore } from '@wgmesh/agent'
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
+import { prepareIdentities } from './identities.js'
 
 const RUNS = Number(process.argv[2] ?? 3)
 const SETTLE_MS = 30_000
@@ -24,18 +20,7 @@ async function oneRun (run: number): Promise<Run> {
   const lab = await Lab.up({ public: 2, natted: 5, nat: ['cone', 'cone', 'symmetric', 'symmetric', 'cone'], sharedLan: { 5: 1 } })
   const mesh = new WgmeshLab(lab)
   try {
-    const meshKey = new Uint8Array(randomBytes(32))
-    const keyFile = join(mesh.root, 'mesh.key')
-    writeFileSync(keyFile, Buffer.from(meshKey).toString('base64') + '\n', { mode: 0o600 })
-    const settings = meshSettings({})
-    const ula = ulaPrefix(meshKey)
-    const ip = new Map<string, string>()
-    for (const h of HOSTS) {
-      const store = new StateStore(mesh.node(h).stateDir)
-      store.ensureDir()
-      store.nodeSeed()
-      ip.set(h, allocate(settings.cidr4, ula, wgPublicKeyFromPrivate(store.wgPrivateKey()), new Set()).ipv4)
-    }
+    const { keyFile, ip } = prepareIdentities(mesh, HOSTS)
     const t0 = Date.now()
     const procs = new Map<string, LabProcess>()
     for (const h of HOSTS) {
