@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fail=0
-if git grep -nE '\b(pkill|killall)\b' -- ':!*.md' ':!scripts/check-rules.sh'; then
+by_name="p""kill|kill""all" # spelt in pieces so this file does not match itself
+if git grep -nE "\\b($by_name)\\b" -- ':!*.md'; then
   echo "rule: kill only recorded PIDs, never by name" >&2; fail=1
 fi
 if git grep -nEi 'stun[0-9]?\.l\.google\.com|stun\.cloudflare\.com|stunserver\.|stun\.ekiga' -- test scripts packages/*/test; then

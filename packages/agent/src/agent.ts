@@ -10,7 +10,6 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
   planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, isValidTag, parseEndpoint, InvalidConfigError, MAX_TAGS,
-  pathPolicy, formatEndpoint,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
@@ -21,16 +20,14 @@ import { MeshKeyError } from './errors.js'
 import { createLogger, type Logger } from './logger.js'
 import { AgentMetrics, type PeerSample } from './metrics.js'
 import { serveControl, type ControlRequest } from './control-socket.js'
-import { DialPolicy, seedToMultiaddr, type DialTarget } from './dial-policy.js'
-import { buildSelfRecord, nextSeq, peerIdOf, type SelfAddressing, type SelfIdentity } from './self-record.js'
-import { endpointCandidates, localAddresses } from './local-addresses.js'
+import { seedToMultiaddr } from './dial-policy.js'
+import { Redialer } from './redialer.js'
+import { nextPersisted, restoreAddressing } from './persisted.js'
+import { buildSelfRecord, nextSeq, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import { endpointCandidates } from './local-addresses.js'
 import { buildInfo, type AgentInfo } from './info.js'
-import { NatService } from './nat-service.js'
-import { PathManager } from './path-manager.js'
-import { startLanDiscovery } from './lan-discovery.js'
-import { enableForwarding } from './forwarding.js'
+import { Traversal } from './traversal.js'
 import { execRunner } from '@wgmesh/wireguard'
-import type { LanBeacon } from '@wgmesh/nat'
 
 export interface AgentInit {
   /** State directory (keys, addresses, known members). @default '/var/lib/wgmesh' */
@@ -104,21 +101,14 @@ export class Agent {
   private gossip?: GossipNode
   private wg!: WireGuardConfigurator
   private control?: Server
-  private readonly dialer = new DialPolicy()
-  private readonly dialing = new Set<string>()
+  private redialer!: Redialer
   private readonly timers: NodeJS.Timeout[] = []
   private applyQueued = false
   private applying: Promise<void> = Promise.resolve()
   private persistTimer?: NodeJS.Timeout
   private stopped = false
   private readonly stoppedWaiters: Array<() => void> = []
-  private seeds: DialTarget[] = []
-  private nat!: NatService
-  private paths!: PathManager
-  private beacon?: LanBeacon
-  private readonly lanFound = new Map<string, string>()
-  private seen: Record<string, string> = {}
-  private forwarding = false
+  private traversal!: Traversal
   startedAt = 0
   servingAt = 0
 
@@ -183,19 +173,40 @@ export class Agent {
       if (key === undefined) throw new InvalidConfigError(`interface ${init.interface ?? 'wgmesh0'} has no private key set; set one (wg set … private-key …) or use --backend auto`)
       this.identity.wgPublicKey = key
     }
-    this.addressing = this.initialAddressing()
-    this.paths = new PathManager(pathPolicy(this.settings.keepaliveS))
-    this.nat = new NatService({
-      stunPort: init.stunPort ?? 3478,
+    this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
+    const gossipPort = init.gossipPort ?? 51821
+    this.traversal = new Traversal({
+      iface: init.interface ?? 'wgmesh0',
+      overlay: [this.settings.cidr4, this.ula],
       wgPort: this.identity.wgPort,
-      extraStunServers: (init.stunServers ?? []).map(s => { const e = parseEndpoint(s); if (e === undefined) throw new InvalidConfigError(`--stun-server '${s}' is not ip:port`); return { host: e.host, port: e.port } }),
+      keepaliveS: this.settings.keepaliveS,
+      stunPort: init.stunPort ?? 3478,
+      stunServers: init.stunServers ?? [],
+      relay: init.relay ?? 'auto',
       upnp: init.upnp ?? true,
-      log: this.log,
-      onChange: () => { this.refreshSelf(); void this.publish() }
+      lanPort: init.lanPort ?? (gossipPort === 0 ? 0 : gossipPort + 1),
+      meshKey: this.meshKey,
+      signer: this.signer,
+      runner: init.wgRunner ?? execRunner(),
+      log: this.log
+    }, {
+      now: this.now,
+      table: () => this.table,
+      self: () => this.selfRecord,
+      dump: async () => await this.dump(),
+      recordChanged: () => { this.refreshSelf(); void this.publish() },
+      routesChanged: () => { void this.scheduleApply() }
     })
-    await this.nat.start()
+    await this.traversal.startStun()
     this.seq = nextSeq(this.persisted.seq, this.now())
-    this.seeds = (init.peers ?? []).map(p => { const addr = seedToMultiaddr(p, init.gossipPort ?? 51821); return { key: addr, addr, peerId: peerIdOf(addr) } })
+    this.redialer = new Redialer((init.peers ?? []).map(p => seedToMultiaddr(p, init.gossipPort ?? 51821)), {
+      now: this.now,
+      gossip: () => this.stopped ? undefined : this.gossip,
+      table: () => this.table,
+      selfId: () => this.nodeId,
+      known: () => this.persisted.known,
+      log: this.log
+    })
     this.persist()
 
     this.gossip = await createGossipNode({
@@ -214,7 +225,7 @@ export class Agent {
     this.refreshSelf()
     // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
     const firstApply = this.applyOnce()
-    this.redial()
+    this.redialer.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
     await firstApply
     this.servingAt = this.now()
@@ -226,28 +237,11 @@ export class Agent {
     const hb = this.settings.heartbeatMs
     this.every(hb, () => { this.refreshSelf(); void this.publish() })
     this.every(Math.max(50, Math.min(250, Math.floor(hb / 4))), () => { this.onTick() })
-    this.every(250, () => { this.redial() })
-    this.every(10_000, () => { void this.syncRandomPeer() })
-    this.every(init.pathTickMs ?? 500, () => { void this.pathTick() })
-    let probes = 0
-    this.every(2000, () => { if (this.nat.natType === 'unknown' || ++probes % 8 === 0) void this.probeNat() })
-    setTimeout(() => { void this.probeNat() }, 200).unref() // after the first sync: records of public members
-    const lanPort = init.lanPort ?? ((init.gossipPort ?? 51821) === 0 ? 0 : (init.gossipPort ?? 51821) + 1)
-    if (lanPort !== 0) {
-      this.beacon = await startLanDiscovery({
-        port: lanPort,
-        meshKey: this.meshKey,
-        signer: this.signer,
-        wgPort: this.identity.wgPort,
-        excludeInterfaces: [init.interface ?? 'wgmesh0', 'lo'],
-        intervalMs: 5000,
-        log: this.log,
-        onFound: (nodeId, endpoint) => {
-          if (this.lanFound.get(nodeId) !== endpoint) this.log.info('peer found on the LAN', { nodeId, endpoint })
-          this.lanFound.set(nodeId, endpoint)
-        }
-      }).catch((err: Error) => { this.log.warn('LAN discovery off: cannot bind its port', { port: lanPort, error: err.message }); return undefined })
-    }
+    this.every(250, () => { this.redialer.redial() })
+    this.every(10_000, () => { void this.redialer.syncRandomPeer() })
+    this.every(init.pathTickMs ?? 500, () => { if (!this.stopped) void this.traversal.tick() })
+    this.every(2000, () => { this.traversal.periodicProbe() })
+    await this.traversal.startDiscovery()
     this.every(60_000, () => { this.persist() })
   }
 
@@ -277,16 +271,6 @@ export class Agent {
     throw new MeshKeyError('no mesh key: pass --mesh-key-file FILE or set WGMESH_MESH_KEY (copy mesh.key from a member\'s state directory), or run \'wgmesh up\' to create a new mesh')
   }
 
-  private initialAddressing (): SelfAddressing {
-    const p = this.persisted
-    const cidr = formatCidr(this.settings.cidr4)
-    if (p.ipv4 !== undefined && p.ipv6 !== undefined && p.cidr4 === cidr && p.ipSalt !== undefined && p.ipSince !== undefined) {
-      return { ipv4: p.ipv4, ipv6: p.ipv6, ipSalt: p.ipSalt, ipSince: p.ipSince }
-    }
-    const a = allocate(this.settings.cidr4, this.ula, this.identity.wgPublicKey, new Set())
-    return { ipv4: a.ipv4, ipv6: a.ipv6, ipSalt: a.salt, ipSince: this.now() }
-  }
-
   private gossipAddrs (): string[] {
     const all = this.gossip?.listenAddrs() ?? []
     const loopbackOnly = (this.init.gossipHost ?? '').startsWith('127.')
@@ -299,24 +283,12 @@ export class Agent {
   private refreshSelf (leaving = false): void {
     const now = this.now()
     this.seq = nextSeq(this.seq, now)
-    const iface = this.init.interface ?? 'wgmesh0'
-    const locals = localAddresses({ iface, ranges: [this.settings.cidr4, this.ula] })
-    const advertised = [...(this.init.advertise ?? [])]
-    const mapped = this.nat?.mappedEndpoint()
-    if (mapped !== undefined) advertised.push(mapped)
-    const pub = this.nat?.publicAddress
-    if (pub !== undefined && !locals.some(l => l.address === pub)) advertised.push(formatEndpoint(pub, this.identity.wgPort))
-    const endpoints = endpointCandidates(locals, this.identity.wgPort, advertised)
-    const mode = this.init.relay ?? 'auto'
-    this.identity.relay = mode === 'on' || (mode === 'auto' && this.nat?.natType === 'public')
+    const t = this.traversal
+    const locals = t?.locals() ?? []
+    const endpoints = endpointCandidates(locals, this.identity.wgPort, t?.advertised(this.init.advertise ?? [], locals) ?? this.init.advertise)
+    this.identity.relay = t?.relays() ?? false
     this.selfRecord = buildSelfRecord(this.identity, this.addressing, this.seq, now, endpoints, this.gossipAddrs(), leaving)
-    if (this.nat !== undefined) {
-      this.selfRecord.nat = this.nat.natType
-      const stun = this.nat.stunPort
-      if (stun !== undefined) this.selfRecord.stunPort = stun
-    }
-    if (Object.keys(this.seen).length > 0) this.selfRecord.seen = this.seen
-    if (this.identity.relay && !this.forwarding && this.servingAt > 0) void this.enableRelayForwarding()
+    t?.decorate(this.selfRecord, this.servingAt > 0)
     this.table.accept(this.selfRecord, this.sealSelf(), now, 'self')
   }
 
@@ -374,7 +346,7 @@ export class Agent {
         this.log.info(`peer ${c.kind}`, { peer: name ?? c.nodeId, nodeId: c.nodeId })
       }
       if (c.kind === 'joined' || c.kind === 'left' || c.kind === 'expired') known = true
-      if (c.kind === 'joined' && this.nat?.natType === 'unknown' && this.table.get(c.nodeId)?.record.stunPort !== undefined) void this.probeNat()
+      if (c.kind === 'joined') this.traversal?.memberJoined(this.table.get(c.nodeId)?.record)
       plan = true
     }
     if (known) this.persistSoon()
@@ -399,47 +371,6 @@ export class Agent {
     if (changes.length > 0) this.onChanges(changes)
   }
 
-  private memberTargets (): DialTarget[] {
-    const out: DialTarget[] = []
-    const seen = new Set<string>()
-    for (const m of this.table.all()) {
-      if (m.record.nodeId === this.nodeId || m.status === 'left') continue
-      for (const addr of m.record.gossipAddrs) {
-        const peerId = peerIdOf(addr)
-        if (seen.has(addr)) continue
-        seen.add(addr)
-        out.push({ key: addr, addr, peerId })
-      }
-    }
-    for (const k of this.persisted.known) {
-      for (const addr of k.gossipAddrs) {
-        if (!seen.has(addr)) { seen.add(addr); out.push({ key: addr, addr, peerId: peerIdOf(addr) }) }
-      }
-    }
-    return out
-  }
-
-  private redial (): void {
-    if (this.gossip === undefined || this.stopped) return
-    const connected = new Set(this.gossip.connectedPeers())
-    const targets = this.dialer.choose(this.now(), connected, this.seeds, this.memberTargets())
-    for (const t of targets) {
-      if (this.dialing.has(t.key) || (t.peerId !== undefined && t.peerId === this.peerId)) continue
-      this.dialing.add(t.key)
-      this.gossip.dial(t.addr).then(
-        () => { this.dialer.succeeded(t.key) },
-        (err: Error) => { this.dialer.failed(t.key, this.now()); this.log.debug('dial failed', { addr: t.addr, error: err.message }) }
-      ).finally(() => { this.dialing.delete(t.key) })
-    }
-  }
-
-  private async syncRandomPeer (): Promise<void> {
-    const peers = this.gossip?.connectedPeers() ?? []
-    const p = peers[Math.floor(Math.random() * peers.length)]
-    if (p === undefined) return
-    try { await this.gossip!.sync(p) } catch (err) { this.log.debug('periodic sync failed', { peer: p, error: (err as Error).message }) }
-  }
-
   /** The first apply: its failure (no WireGuard, missing 'existing' interface…) fails the start. */
   private async applyOnce (): Promise<void> {
     this.applying = this.wg.apply(this.desired()).then(() => {})
@@ -455,51 +386,8 @@ export class Agent {
       cidr4: this.settings.cidr4,
       ula: this.ula,
       self: this.selfRecord,
-      routes: this.paths.current
+      routes: this.traversal.routes
     })
-  }
-
-  private localSubnets (): Cidr[] {
-    return localAddresses({ iface: this.init.interface ?? 'wgmesh0', ranges: [this.settings.cidr4, this.ula] })
-      .flatMap(l => l.subnet === undefined ? [] : [l.subnet])
-  }
-
-  /** Re-evaluate every peer's path from WireGuard's counters; apply when routes change. */
-  private async pathTick (): Promise<void> {
-    if (this.stopped) return
-    const dump = await this.dump()
-    const changed = this.paths.step(this.now(), this.table, this.selfRecord, this.nat.natType, dump, this.localSubnets(), this.lanFound)
-    for (const c of this.paths.changes) {
-      if (c.path !== 'punching') this.log.info('peer path', { peer: c.name, nodeId: c.nodeId, path: c.path, ...(c.via === undefined ? {} : { via: c.via }) })
-    }
-    const seen = this.paths.observations(this.table, dump)
-    if (JSON.stringify(seen) !== JSON.stringify(this.seen)) this.seen = seen // goes out with the next heartbeat
-    if (changed) void this.scheduleApply()
-  }
-
-  private async probeNat (): Promise<void> {
-    // members known to be public first; 'unknown' ones (still classifying) only to bootstrap
-    const servers: Array<{ host: string, port: number }> = []
-    const members = this.table.active().filter(m => m.record.nodeId !== this.nodeId && m.record.stunPort !== undefined && m.status === 'alive')
-    const pub = members.filter(m => m.record.nat === 'public')
-    for (const m of pub.length > 0 ? pub : members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown')) {
-      const host = parseEndpoint(m.record.endpoints[0] ?? '')?.host
-      if (host === undefined) continue
-      servers.push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
-      if (servers.length >= 4) break
-    }
-    const locals = localAddresses({ iface: this.init.interface ?? 'wgmesh0', ranges: [this.settings.cidr4, this.ula] }).map(l => l.address)
-    await this.nat.probe(servers, locals)
-  }
-
-  private async enableRelayForwarding (): Promise<void> {
-    this.forwarding = true
-    try {
-      await enableForwarding(this.init.wgRunner ?? execRunner(), this.init.interface ?? 'wgmesh0')
-      this.log.info('relaying for peers that cannot reach each other directly (forwarding on the mesh interface)')
-    } catch (err) {
-      this.log.warn('cannot enable forwarding; this node will not relay', { error: (err as Error).message })
-    }
   }
 
   /** Coalesce plan+apply: at most one running, at most one queued. */
@@ -528,21 +416,7 @@ export class Agent {
   }
 
   private persist (): void {
-    const known = this.table?.active()
-      .filter(m => m.record.nodeId !== this.signer?.nodeId)
-      .map(m => ({ nodeId: m.record.nodeId, name: m.record.name, gossipAddrs: m.record.gossipAddrs })) ?? []
-    this.persisted = {
-      ...this.persisted,
-      version: 1,
-      // a floor comfortably above anything published before the next persist
-      seq: Math.max(this.persisted.seq, this.seq + 120_000),
-      ipv4: this.addressing.ipv4,
-      ipv6: this.addressing.ipv6,
-      ipSalt: this.addressing.ipSalt,
-      ipSince: this.addressing.ipSince,
-      cidr4: formatCidr(this.settings.cidr4),
-      known: known.length > 0 || this.persisted.left === true ? known : this.persisted.known
-    }
+    this.persisted = nextPersisted(this.persisted, this.seq, this.addressing, this.settings.cidr4, this.table, this.signer?.nodeId)
     try { this.store.save(this.persisted) } catch (err) { this.log.error('saving state failed', { error: (err as Error).message }) }
   }
 
@@ -568,8 +442,8 @@ export class Agent {
       rejected: this.metrics.rejections(),
       cidr4: formatCidr(this.settings.cidr4),
       ula: formatCidr(this.ula),
-      nat: this.nat?.natType ?? 'unknown',
-      paths: this.paths
+      nat: this.traversal?.natType ?? 'unknown',
+      paths: this.traversal?.pathManager
     })
   }
 
@@ -608,8 +482,7 @@ export class Agent {
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
     await this.gossip?.stop().catch(() => {})
-    await this.beacon?.close().catch(() => {})
-    await this.nat?.stop().catch(() => {})
+    await this.traversal?.stop()
     if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })
     for (const w of this.stoppedWaiters.splice(0)) w()
   }

@@ -1,0 +1,71 @@
+/**
+ * Keeps the gossip layer connected: dials seeds and known members as DialPolicy says (never
+ * forgetting seeds or members that went away), and runs a periodic push-pull sync with a
+ * random connected peer (anti-entropy beside gossipsub).
+ */
+import type { Membership } from '@wgmesh/core'
+import { DialPolicy, type DialTarget } from './dial-policy.js'
+import { peerIdOf } from './self-record.js'
+import type { KnownMember } from './state-store.js'
+import type { GossipNode } from './transport/index.js'
+import type { Logger } from './logger.js'
+
+export interface RedialerHost {
+  now: () => number
+  gossip: () => GossipNode | undefined
+  table: () => Membership
+  selfId: () => string
+  /** Members remembered in the state dir (a restarted node dials them without --peer). */
+  known: () => KnownMember[]
+  log: Logger
+}
+
+export class Redialer {
+  private readonly policy = new DialPolicy()
+  private readonly dialing = new Set<string>()
+  private readonly seeds: DialTarget[]
+  private readonly host: RedialerHost
+
+  constructor (seeds: string[], host: RedialerHost) {
+    this.seeds = seeds.map(addr => ({ key: addr, addr, peerId: peerIdOf(addr) }))
+    this.host = host
+  }
+
+  private memberTargets (): DialTarget[] {
+    const out: DialTarget[] = []
+    const seen = new Set<string>()
+    const add = (addr: string): void => {
+      if (seen.has(addr)) return
+      seen.add(addr)
+      out.push({ key: addr, addr, peerId: peerIdOf(addr) })
+    }
+    for (const m of this.host.table().all()) {
+      if (m.record.nodeId === this.host.selfId() || m.status === 'left') continue
+      m.record.gossipAddrs.forEach(add)
+    }
+    for (const k of this.host.known()) k.gossipAddrs.forEach(add)
+    return out
+  }
+
+  redial (): void {
+    const gossip = this.host.gossip()
+    if (gossip === undefined) return
+    const connected = new Set(gossip.connectedPeers())
+    for (const t of this.policy.choose(this.host.now(), connected, this.seeds, this.memberTargets())) {
+      if (this.dialing.has(t.key) || (t.peerId !== undefined && t.peerId === gossip.peerId)) continue
+      this.dialing.add(t.key)
+      gossip.dial(t.addr).then(
+        () => { this.policy.succeeded(t.key) },
+        (err: Error) => { this.policy.failed(t.key, this.host.now()); this.host.log.debug('dial failed', { addr: t.addr, error: err.message }) }
+      ).finally(() => { this.dialing.delete(t.key) })
+    }
+  }
+
+  async syncRandomPeer (): Promise<void> {
+    const gossip = this.host.gossip()
+    const peers = gossip?.connectedPeers() ?? []
+    const p = peers[Math.floor(Math.random() * peers.length)]
+    if (p === undefined || gossip === undefined) return
+    try { await gossip.sync(p) } catch (err) { this.host.log.debug('periodic sync failed', { peer: p, error: (err as Error).message }) }
+  }
+}

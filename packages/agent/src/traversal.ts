@@ -1,0 +1,187 @@
+/**
+ * The agent's NAT traversal: its own NAT (STUN server + probes, port mapping), LAN discovery,
+ * the per-peer paths (punch / direct / relay) and relay forwarding. The agent hands in a
+ * narrow host interface and gets back what goes into its record and its WireGuard plan.
+ */
+import {
+  formatEndpoint, InvalidConfigError, parseEndpoint, pathPolicy,
+  type Cidr, type Membership, type NatType, type NodeRecord, type PeerRoute, type RecordSigner
+} from '@wgmesh/core'
+import type { CommandRunner, Dump } from '@wgmesh/wireguard'
+import type { LanBeacon } from '@wgmesh/nat'
+import { NatService } from './nat-service.js'
+import { PathManager } from './path-manager.js'
+import { startLanDiscovery } from './lan-discovery.js'
+import { enableForwarding } from './forwarding.js'
+import { localAddresses, type LocalAddress } from './local-addresses.js'
+import type { Logger } from './logger.js'
+
+export interface TraversalInit {
+  iface: string
+  /** Overlay ranges: never endpoint candidates. */
+  overlay: Cidr[]
+  wgPort: number
+  keepaliveS: number
+  stunPort: number
+  stunServers: string[]
+  relay: 'auto' | 'on' | 'off'
+  upnp: boolean
+  /** UDP port of LAN beacons; 0 = off. */
+  lanPort: number
+  meshKey: Uint8Array
+  signer: RecordSigner
+  runner: CommandRunner
+  log: Logger
+}
+
+/** What the traversal needs from the agent. */
+export interface TraversalHost {
+  now: () => number
+  table: () => Membership
+  self: () => NodeRecord
+  dump: () => Promise<Dump | undefined>
+  /** Our record should change (NAT type, public address, mapping): rebuild and publish it. */
+  recordChanged: () => void
+  /** Routes changed: re-plan and apply WireGuard. */
+  routesChanged: () => void
+}
+
+export class Traversal {
+  private readonly init: TraversalInit
+  private readonly host: TraversalHost
+  private readonly nat: NatService
+  private readonly paths: PathManager
+  private beacon?: LanBeacon
+  private readonly lanFound = new Map<string, string>()
+  private seen: Record<string, string> = {}
+  private forwarding = false
+  private probes = 0
+
+  constructor (init: TraversalInit, host: TraversalHost) {
+    this.init = init
+    this.host = host
+    this.paths = new PathManager(pathPolicy(init.keepaliveS))
+    this.nat = new NatService({
+      stunPort: init.stunPort,
+      wgPort: init.wgPort,
+      extraStunServers: init.stunServers.map(s => {
+        const e = parseEndpoint(s)
+        if (e === undefined) throw new InvalidConfigError(`--stun-server '${s}' is not ip:port`)
+        return { host: e.host, port: e.port }
+      }),
+      upnp: init.upnp,
+      log: init.log,
+      onChange: () => { host.recordChanged() }
+    })
+  }
+
+  get natType (): NatType { return this.nat.natType }
+  get routes (): ReadonlyMap<string, PeerRoute> { return this.paths.current }
+  get pathManager (): PathManager { return this.paths }
+
+  /** The STUN server (before the first record goes out). */
+  async startStun (): Promise<void> {
+    await this.nat.start()
+  }
+
+  /** LAN beacons and the first NAT probe (once the agent serves and has synced). */
+  async startDiscovery (): Promise<void> {
+    setTimeout(() => { void this.probe() }, 200).unref() // after the first sync: records of public members
+    if (this.init.lanPort === 0) return
+    this.beacon = await startLanDiscovery({
+      port: this.init.lanPort,
+      meshKey: this.init.meshKey,
+      signer: this.init.signer,
+      wgPort: this.init.wgPort,
+      excludeInterfaces: [this.init.iface, 'lo'],
+      intervalMs: 5000,
+      log: this.init.log,
+      onFound: (nodeId, endpoint) => {
+        if (this.lanFound.get(nodeId) !== endpoint) this.init.log.info('peer found on the LAN', { nodeId, endpoint })
+        this.lanFound.set(nodeId, endpoint)
+      }
+    }).catch((err: Error) => { this.init.log.warn('LAN discovery off: cannot bind its port', { port: this.init.lanPort, error: err.message }); return undefined })
+  }
+
+  locals (): LocalAddress[] {
+    return localAddresses({ iface: this.init.iface, ranges: this.init.overlay })
+  }
+
+  /** Endpoints to advertise before the interface addresses: --advertise, the router's mapping, the STUN address. */
+  advertised (extra: string[], locals: LocalAddress[]): string[] {
+    const out = [...extra]
+    const mapped = this.nat.mappedEndpoint()
+    if (mapped !== undefined) out.push(mapped)
+    const pub = this.nat.publicAddress
+    if (pub !== undefined && !locals.some(l => l.address === pub)) out.push(formatEndpoint(pub, this.init.wgPort))
+    return out
+  }
+
+  /** Whether this node relays for others now. */
+  relays (): boolean {
+    return this.init.relay === 'on' || (this.init.relay === 'auto' && this.nat.natType === 'public')
+  }
+
+  /** Fill the traversal fields of our record; switch forwarding on once we relay. */
+  decorate (r: NodeRecord, serving: boolean): void {
+    r.nat = this.nat.natType
+    const stun = this.nat.stunPort
+    if (stun !== undefined) r.stunPort = stun
+    if (Object.keys(this.seen).length > 0) r.seen = this.seen
+    if (r.relay === true && !this.forwarding && serving) void this.enableRelayForwarding()
+  }
+
+  /** Every path tick: re-evaluate each peer's path from WireGuard's counters. */
+  async tick (): Promise<void> {
+    const dump = await this.host.dump()
+    const table = this.host.table()
+    const subnets = this.locals().flatMap(l => l.subnet === undefined ? [] : [l.subnet])
+    const changed = this.paths.step(this.host.now(), table, this.host.self(), this.nat.natType, dump, subnets, this.lanFound)
+    for (const c of this.paths.changes) {
+      if (c.path !== 'punching') this.init.log.info('peer path', { peer: c.name, nodeId: c.nodeId, path: c.path, ...(c.via === undefined ? {} : { via: c.via }) })
+    }
+    const seen = this.paths.observations(table, dump)
+    if (JSON.stringify(seen) !== JSON.stringify(this.seen)) this.seen = seen // goes out with the next heartbeat
+    if (changed) this.host.routesChanged()
+  }
+
+  /** Every 2 s: probe while unclassified, then every 16 s. */
+  periodicProbe (): void {
+    if (this.nat.natType === 'unknown' || ++this.probes % 8 === 0) void this.probe()
+  }
+
+  /** A member joined: if it serves STUN and we are still unclassified, probe now. */
+  memberJoined (r: NodeRecord | undefined): void {
+    if (this.nat.natType === 'unknown' && r?.stunPort !== undefined) void this.probe()
+  }
+
+  private async probe (): Promise<void> {
+    // members known to be public first; 'unknown' ones (still classifying) only to bootstrap
+    const self = this.host.self().nodeId
+    const members = this.host.table().active().filter(m => m.record.nodeId !== self && m.record.stunPort !== undefined && m.status === 'alive')
+    const pub = members.filter(m => m.record.nat === 'public')
+    const servers: Array<{ host: string, port: number }> = []
+    for (const m of pub.length > 0 ? pub : members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown')) {
+      const host = parseEndpoint(m.record.endpoints[0] ?? '')?.host
+      if (host === undefined) continue
+      servers.push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
+      if (servers.length >= 4) break
+    }
+    await this.nat.probe(servers, this.locals().map(l => l.address))
+  }
+
+  private async enableRelayForwarding (): Promise<void> {
+    this.forwarding = true
+    try {
+      await enableForwarding(this.init.runner, this.init.iface)
+      this.init.log.info('relaying for peers that cannot reach each other directly (forwarding on the mesh interface)')
+    } catch (err) {
+      this.init.log.warn('cannot enable forwarding; this node will not relay', { error: (err as Error).message })
+    }
+  }
+
+  async stop (): Promise<void> {
+    await this.beacon?.close().catch(() => {})
+    await this.nat.stop().catch(() => {})
+  }
+}
