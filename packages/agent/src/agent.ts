@@ -13,67 +13,23 @@ import {
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
-import { createConfigurator, type CommandRunner, type WireGuardConfigurator, type BackendKind, type Dump } from '@wgmesh/wireguard'
+import { createConfigurator, type WireGuardConfigurator, type Dump } from '@wgmesh/wireguard'
 import { createGossipNode, type GossipNode } from './transport/index.js'
-import { StateStore, type PersistedState } from './state-store.js'
-import { MeshKeyError } from './errors.js'
+import { StateStore, resolveMeshKey, type PersistedState } from './state-store.js'
 import { createLogger, type Logger } from './logger.js'
 import { AgentMetrics, type PeerSample } from './metrics.js'
 import { serveControl, type ControlRequest } from './control-socket.js'
 import { seedToMultiaddr } from './dial-policy.js'
 import { Redialer } from './redialer.js'
 import { nextPersisted, restoreAddressing } from './persisted.js'
-import { buildSelfRecord, nextSeq, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import { buildSelfRecord, nextSeq, orderGossipAddrs, type SelfAddressing, type SelfIdentity } from './self-record.js'
 import { endpointCandidates } from './local-addresses.js'
 import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
-import { execRunner } from '@wgmesh/wireguard'
+import type { AgentInit } from './agent-init.js'
 
-export interface AgentInit {
-  /** State directory (keys, addresses, known members). @default '/var/lib/wgmesh' */
-  stateDir: string
-  /** Mesh key to use (join). Must match a stored one if the state dir has one. */
-  meshKey?: Uint8Array
-  /** Create a new mesh key when none is given or stored (`wgmesh up`). */
-  createMesh?: boolean
-  /** Seeds: host[:port] or multiaddrs of any member. */
-  peers?: string[]
-  name?: string
-  interface?: string
-  wgPort?: number
-  gossipPort?: number
-  /** Address the gossip listener binds. @default '0.0.0.0' */
-  gossipHost?: string
-  cidr4?: string
-  backend?: BackendKind | 'auto'
-  /** Extra endpoint candidates to advertise first ("ip:port"), e.g. a public address. */
-  advertise?: string[]
-  tags?: string[]
-  heartbeatMs?: number
-  deadAfterMs?: number
-  expireAfterMs?: number
-  keepaliveS?: number
-  mtu?: number
-  /** UDP port of this node's STUN server (it also answers on port + 1); 0 = none. @default 3478 */
-  stunPort?: number
-  /** Extra STUN servers (host:port) to probe besides the members' own. */
-  stunServers?: string[]
-  /** Relay for others: 'auto' = when this node turns out to be public. @default 'auto' */
-  relay?: 'auto' | 'on' | 'off'
-  /** Ask the router for a UPnP-IGD / NAT-PMP mapping of the WireGuard port. @default true */
-  upnp?: boolean
-  /** UDP port for LAN discovery beacons; 0 = off. @default gossipPort + 1 (51822) */
-  lanPort?: number
-  /** How often paths are re-evaluated from WireGuard's counters. @default 500 */
-  pathTickMs?: number
-  /** Control socket path. @default '<stateDir>/wgmesh.sock' */
-  controlSocket?: string
-  logger?: Logger
-  /** Seam for tests: a fake WireGuard host. */
-  wgRunner?: CommandRunner
-  /** Injected clock. @default Date.now */
-  now?: () => number
-}
+export type { AgentInit } from './agent-init.js'
+import { execRunner } from '@wgmesh/wireguard'
 
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 
@@ -103,8 +59,6 @@ export class Agent {
   private control?: Server
   private redialer!: Redialer
   private readonly timers: NodeJS.Timeout[] = []
-  private applyQueued = false
-  private applying: Promise<void> = Promise.resolve()
   private persistTimer?: NodeJS.Timeout
   private stopped = false
   private readonly stoppedWaiters: Array<() => void> = []
@@ -139,7 +93,7 @@ export class Agent {
     this.startedAt = this.now()
     const init = this.init
     this.store.ensureDir()
-    this.meshKey = this.resolveMeshKey()
+    this.meshKey = resolveMeshKey(this.store, init.meshKey, init.createMesh === true, this.log)
     this.settings = meshSettings({
       cidr4: init.cidr4, heartbeatMs: init.heartbeatMs, deadAfterMs: init.deadAfterMs, expireAfterMs: init.expireAfterMs, keepaliveS: init.keepaliveS
     })
@@ -224,7 +178,8 @@ export class Agent {
     })
     this.refreshSelf()
     // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
-    const firstApply = this.applyOnce()
+    // the first apply is strict: no WireGuard, or a missing 'existing' interface, fails the start
+    const firstApply = this.wg.apply(this.desired())
     this.redialer.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
     await firstApply
@@ -251,32 +206,8 @@ export class Agent {
     await new Promise<void>(resolve => { this.stoppedWaiters.push(resolve) })
   }
 
-  private resolveMeshKey (): Uint8Array {
-    const stored = this.store.meshKey()
-    const given = this.init.meshKey
-    if (given !== undefined) {
-      if (stored !== undefined && Buffer.compare(Buffer.from(stored), Buffer.from(given)) !== 0) {
-        throw new MeshKeyError(`the state directory ${this.store.dir} belongs to another mesh (its mesh.key differs from the one given). Use another --state-dir, or delete it to leave that mesh for good.`)
-      }
-      if (stored === undefined) this.store.saveMeshKey(given)
-      return given
-    }
-    if (stored !== undefined) return stored
-    if (this.init.createMesh === true) {
-      const key = new Uint8Array(randomBytes(32))
-      this.store.saveMeshKey(key)
-      this.log.info('created a new mesh', { file: this.store.path('mesh.key') })
-      return key
-    }
-    throw new MeshKeyError('no mesh key: pass --mesh-key-file FILE or set WGMESH_MESH_KEY (copy mesh.key from a member\'s state directory), or run \'wgmesh up\' to create a new mesh')
-  }
-
   private gossipAddrs (): string[] {
-    const all = this.gossip?.listenAddrs() ?? []
-    const loopbackOnly = (this.init.gossipHost ?? '').startsWith('127.')
-    const overlay = (a: string): boolean => a.includes(`/ip4/${this.addressing.ipv4}/`) || a.includes(`/ip6/${this.addressing.ipv6}/`)
-    const usable = all.filter(a => loopbackOnly || !(a.includes('/ip4/127.') || a.includes('/ip6/::1/')))
-    return [...usable.filter(a => !overlay(a)), ...usable.filter(overlay)].slice(0, 8)
+    return orderGossipAddrs(this.gossip?.listenAddrs() ?? [], (this.init.gossipHost ?? '').startsWith('127.'), this.addressing)
   }
 
   /** Rebuild the own record (addresses may have changed) with a new seq, and take it into the table. */
@@ -371,12 +302,6 @@ export class Agent {
     if (changes.length > 0) this.onChanges(changes)
   }
 
-  /** The first apply: its failure (no WireGuard, missing 'existing' interface…) fails the start. */
-  private async applyOnce (): Promise<void> {
-    this.applying = this.wg.apply(this.desired()).then(() => {})
-    await this.applying
-  }
-
   private desired (): DesiredWireGuard {
     return planWireGuardState(this.table, {
       interface: this.init.interface ?? 'wgmesh0',
@@ -390,23 +315,20 @@ export class Agent {
     })
   }
 
-  /** Coalesce plan+apply: at most one running, at most one queued. */
-  private scheduleApply (): Promise<void> {
-    if (this.applyQueued) return this.applying
-    this.applyQueued = true
-    this.applying = this.applying.catch(() => {}).then(async () => {
-      this.applyQueued = false
-      if (this.stopped) return
-      const desired = this.desired()
-      try {
-        const { steps } = await this.wg.apply(desired)
-        if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
-      } catch (err) {
-        this.log.error('applying WireGuard state failed (will retry on the next change)', { error: (err as Error).message })
-        setTimeout(() => { void this.scheduleApply() }, 1000).unref()
-      }
-    })
-    return this.applying
+  /**
+   * Plan and apply. The configurator already coalesces: a call made while an apply runs waits
+   * and shares one apply of the latest desired state, so every change may simply call this.
+   */
+  private async scheduleApply (): Promise<void> {
+    if (this.stopped) return
+    const desired = this.desired()
+    try {
+      const { steps } = await this.wg.apply(desired)
+      if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
+    } catch (err) {
+      this.log.error('applying WireGuard state failed (will retry in 1 s)', { error: (err as Error).message })
+      setTimeout(() => { void this.scheduleApply() }, 1000).unref()
+    }
   }
 
   private persistSoon (): void {
@@ -478,7 +400,6 @@ export class Agent {
     this.stopped = true
     this.clearTimers()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
-    await this.applying.catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
     await this.gossip?.stop().catch(() => {})

@@ -48,3 +48,13 @@ export function peerIdOf (addr: string): string | undefined {
   const i = addr.lastIndexOf('/p2p/')
   return i < 0 ? undefined : addr.slice(i + 5)
 }
+
+/**
+ * The gossip addresses to advertise: loopback only when we listen on loopback (tests), the
+ * underlay first, our overlay addresses last (gossip also runs inside the mesh), at most 8.
+ */
+export function orderGossipAddrs (all: string[], loopbackOnly: boolean, self: { ipv4: string, ipv6: string }): string[] {
+  const overlay = (a: string): boolean => a.includes(`/ip4/${self.ipv4}/`) || a.includes(`/ip6/${self.ipv6}/`)
+  const usable = all.filter(a => loopbackOnly || !(a.includes('/ip4/127.') || a.includes('/ip6/::1/')))
+  return [...usable.filter(a => !overlay(a)), ...usable.filter(overlay)].slice(0, 8)
+}

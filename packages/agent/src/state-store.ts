@@ -11,7 +11,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeBase64Exact } from '@wgmesh/core'
-import { StateError } from './errors.js'
+import { MeshKeyError, StateError } from './errors.js'
+import type { Logger } from './logger.js'
 
 export interface KnownMember {
   nodeId: string
@@ -152,4 +153,27 @@ export class StateStore {
   save (s: PersistedState): void {
     writeFileAtomic(this.path('state.json'), JSON.stringify(s, null, 2) + '\n')
   }
+}
+
+/**
+ * The mesh key to run with: the one given (join) must match a stored one; else the stored one
+ * (restart); else a new one when creating a mesh (up). Saved 0600 in the state directory.
+ */
+export function resolveMeshKey (store: StateStore, given: Uint8Array | undefined, create: boolean, log: Logger): Uint8Array {
+  const stored = store.meshKey()
+  if (given !== undefined) {
+    if (stored !== undefined && Buffer.compare(Buffer.from(stored), Buffer.from(given)) !== 0) {
+      throw new MeshKeyError(`the state directory ${store.dir} belongs to another mesh (its mesh.key differs from the one given). Use another --state-dir, or delete it to leave that mesh for good.`)
+    }
+    if (stored === undefined) store.saveMeshKey(given)
+    return given
+  }
+  if (stored !== undefined) return stored
+  if (create) {
+    const key = new Uint8Array(randomBytes(32))
+    store.saveMeshKey(key)
+    log.info('created a new mesh', { file: store.path('mesh.key') })
+    return key
+  }
+  throw new MeshKeyError('no mesh key: pass --mesh-key-file FILE or set WGMESH_MESH_KEY (copy mesh.key from a member\'s state directory), or run \'wgmesh up\' to create a new mesh')
 }

@@ -6,19 +6,11 @@ import { createHash } from 'node:crypto'
 import { canonicalCidr } from './cidr.js'
 import type { CommandRunner, RunOptions, RunResult } from './command-runner.js'
 import { CommandFailedError } from './errors.js'
+import type { DumpPeer } from './dump.js'
 import { decodeWireGuardKey, publicKeyFromPrivateKey } from './keys.js'
 
-export interface FakePeer {
-  publicKey: string
-  presharedKey?: string
-  endpoint?: string
-  /** Canonical, host bits cleared (as the kernel stores them). */
-  allowedIps: string[]
-  latestHandshake: number
-  transferRx: number
-  transferTx: number
-  persistentKeepalive?: number
-}
+/** A simulated peer: what `wg show dump` reports for it (allowed-ips canonical, host bits cleared). */
+export type FakePeer = DumpPeer
 
 export interface FakeInterface {
   name: string

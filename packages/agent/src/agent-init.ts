@@ -1,0 +1,49 @@
+/** The agent's options (the CLI fills them from flags and WGMESH_* variables). */
+import type { BackendKind, CommandRunner } from '@wgmesh/wireguard'
+import type { Logger } from './logger.js'
+
+export interface AgentInit {
+  /** State directory (keys, addresses, known members). @default '/var/lib/wgmesh' */
+  stateDir: string
+  /** Mesh key to use (join). Must match a stored one if the state dir has one. */
+  meshKey?: Uint8Array
+  /** Create a new mesh key when none is given or stored (`wgmesh up`). */
+  createMesh?: boolean
+  /** Seeds: host[:port] or multiaddrs of any member. */
+  peers?: string[]
+  name?: string
+  interface?: string
+  wgPort?: number
+  gossipPort?: number
+  /** Address the gossip listener binds. @default '0.0.0.0' */
+  gossipHost?: string
+  cidr4?: string
+  backend?: BackendKind | 'auto'
+  /** Extra endpoint candidates to advertise first ("ip:port"), e.g. a public address. */
+  advertise?: string[]
+  tags?: string[]
+  heartbeatMs?: number
+  deadAfterMs?: number
+  expireAfterMs?: number
+  keepaliveS?: number
+  mtu?: number
+  /** UDP port of this node's STUN server (it also answers on port + 1); 0 = none. @default 3478 */
+  stunPort?: number
+  /** Extra STUN servers (host:port) to probe besides the members' own. */
+  stunServers?: string[]
+  /** Relay for others: 'auto' = when this node turns out to be public. @default 'auto' */
+  relay?: 'auto' | 'on' | 'off'
+  /** Ask the router for a UPnP-IGD / NAT-PMP mapping of the WireGuard port. @default true */
+  upnp?: boolean
+  /** UDP port for LAN discovery beacons; 0 = off. @default gossipPort + 1 (51822) */
+  lanPort?: number
+  /** How often paths are re-evaluated from WireGuard's counters. @default 500 */
+  pathTickMs?: number
+  /** Control socket path. @default '<stateDir>/wgmesh.sock' */
+  controlSocket?: string
+  logger?: Logger
+  /** Seam for tests: a fake WireGuard host. */
+  wgRunner?: CommandRunner
+  /** Injected clock. @default Date.now */
+  now?: () => number
+}
