@@ -14,7 +14,8 @@ test('below the degree it tops up with unconnected members only', () => {
   const p = new DialPolicy({ degree: 3, healEveryMs: 1e9, random: () => 0.5 })
   p.choose(0, new Set(['P1']), [], []) // consume the first heal slot
   const out = p.choose(1, new Set(['P1']), [seed], [t(1), t(2), t(3), t(4)])
-  assert.equal(out.length, 2)
+  assert.equal(out.length, 3) // the never-reached seed, and two members
+  assert.equal(out[0]!.key, seed.key)
   assert.ok(out.every(x => x.peerId !== 'P1'))
 })
 
@@ -25,8 +26,8 @@ test('at the degree, one extra dial per heal interval joins split halves', () =>
   assert.equal(p.choose(20_000, new Set(['P1']), [], [t(1), t(2)]).length, 1)
 })
 
-test('failures back off exponentially (250 ms doubling) up to 30 s, success resets', () => {
-  const p = new DialPolicy()
+test('member failures back off exponentially (250 ms doubling) up to 30 s, success resets', () => {
+  const p = new DialPolicy({ random: () => 1 })
   p.failed(seed.key, 0)
   assert.equal(p.choose(249, new Set(), [seed], []).length, 0)
   assert.equal(p.choose(250, new Set(), [seed], []).length, 1)
@@ -48,4 +49,30 @@ test('seeds: host[:port] forms become multiaddrs', () => {
   assert.equal(seedToMultiaddr('/ip4/1.2.3.4/tcp/5', 51821), '/ip4/1.2.3.4/tcp/5')
   assert.throws(() => seedToMultiaddr('1.2.3.4:99999', 51821), /port/)
   assert.throws(() => seedToMultiaddr('a b', 51821), /host\[:port\]/)
+})
+
+test('a seed that failed is dialed again after another node connected in (no split in two)', () => {
+  const p = new DialPolicy({ degree: 8, healEveryMs: 1e9, random: () => 0.5 })
+  p.choose(0, new Set(), [seed], []) // first heal slot
+  p.failed(seed.key, 0, true) // the seed was still starting
+  // a joiner connects in: we are no longer alone, but the seed's mesh was never reached
+  assert.deepEqual(p.choose(100, new Set(['P7']), [seed], []).map(x => x.key), [])
+  const again = p.choose(2000, new Set(['P7']), [seed], [])
+  assert.deepEqual(again.map(x => x.key), [seed.key])
+  // however many times it failed, a never-reached seed is retried within 2 s
+  for (let i = 0; i < 20; i++) p.failed(seed.key, 2000, true)
+  assert.equal(p.choose(4000, new Set(['P7']), [seed], []).length, 1)
+  // once reached it is an ordinary member: no longer dialed while enough peers are connected
+  p.succeeded(seed.key, true)
+  assert.equal(p.seedReached(seed.key), true)
+  assert.equal(p.choose(5000, new Set(['P7']), [seed], []).length, 0)
+})
+
+test('seed back-off is jittered so hosts started together do not retry in lockstep', () => {
+  const a = new DialPolicy({ random: () => 0 })
+  const b = new DialPolicy({ random: () => 0.99 })
+  for (const p of [a, b]) { p.failed(seed.key, 0, true); p.failed(seed.key, 0, true) } // 500 ms step
+  const firstReady = (p: DialPolicy): number => { let t = 0; while (p.choose(t, new Set(['X']), [seed], []).length === 0) t += 5; return t }
+  assert.notEqual(firstReady(a), firstReady(b))
+  assert.ok(firstReady(a) >= 375 && firstReady(b) <= 500)
 })
