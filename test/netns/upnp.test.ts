@@ -3,6 +3,10 @@
 // (test/lab/upnp/map-port.ts). Proves that a mapped port is reachable UNSOLICITED from the
 // internet (pub1), that refresh() keeps it and unmap() removes it. Needs root and miniupnpd;
 // FAILS (never skips) when they are missing.
+// Library bugs of @achingbrain/nat-port-mapper 4.0.x: NAT-PMP unmap() deletes TCP, not UDP —
+// port-mapping.ts works around it, so the test asserts the UDP mapping is gone. UPnP unmap()
+// sends DeletePortMapping with an empty NewProtocol, which miniupnpd ignores — not worked
+// around, so that test is a `todo` that really runs and fails until it is.
 //   cd /work/main && node scripts/run-tests.mjs netns upnp
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -101,8 +105,16 @@ describe('UPnP IGD v2 / NAT-PMP port mapping through a real miniupnpd', () => {
       return true
     } catch { return false }
   }
-  const arrives = async (l: LabProcess, port: number): Promise<boolean> => await probe(l, port, 3000)
-  const blocked = async (l: LabProcess, port: number): Promise<boolean> => !(await probe(l, port, 1000))
+  // generous: a loaded machine delays delivery, and a late probe must not read as "blocked"
+  const arrives = async (l: LabProcess, port: number): Promise<boolean> => await probe(l, port, 10_000)
+  const blocked = async (l: LabProcess, port: number): Promise<boolean> => !(await probe(l, port, 2000))
+
+  /** Test cleanup only (not a product check): delete a UDP mapping with a correct raw request. */
+  async function rawDelete (method: 'pmp' | 'upnp', port: number): Promise<void> {
+    if ((await mappingsFor(port)).length === 0) return
+    if (method === 'pmp') await lab.exec('nat1', [process.execPath, NATPMP, gw.lanIp, 'unmap', 'udp', String(port)])
+    else await lab.exec('nat1', [process.execPath, IGD_SOAP, gw.descUrl, 'DeletePortMapping', 'NewRemoteHost=', `NewExternalPort=${port}`, 'NewProtocol=UDP'])
+  }
 
   async function mappingsFor (port: number): Promise<string[]> {
     return (await lab.upnpStatus('nat1')).mappings.filter(m => m.includes(`dport ${port} `))
@@ -127,7 +139,7 @@ describe('UPnP IGD v2 / NAT-PMP port mapping through a real miniupnpd', () => {
     assert.deepEqual((await lab.upnpStatus('nat1')), { enabled: true, mappings: [] })
   })
 
-  it('NAT-PMP (the default first method): maps 51820 on the WAN address, reachable unsolicited; refresh keeps it; unmap', async (t) => {
+  it('NAT-PMP (the default first method): maps 51820 on the WAN address, reachable unsolicited; refresh keeps it; unmap() removes it', async () => {
     const port = 51820
     const l = await listen(port)
     assert.ok(await blocked(l, port), 'before mapping, unsolicited traffic must be dropped by the router')
@@ -152,27 +164,22 @@ describe('UPnP IGD v2 / NAT-PMP port mapping through a real miniupnpd', () => {
       const um = await nthEvent(m, 3)
       assert.equal(um.event, 'unmapped', JSON.stringify(um))
       console.log(`# NAT-PMP refresh ${rf.ms} ms, unmap ${um.ms} ms`)
-      if ((await mappingsFor(port)).length > 0) {
-        // @achingbrain/nat-port-mapper 4.0.x: PMPGateway.unmap(port, opts) re-uses map() without
-        // a protocol, so it defaults to TCP (miniupnpd logs "51820->... tcp lifetime=0s") and
-        // the UDP mapping stays until its lifetime runs out. Show that the gateway deletes it
-        // when asked with the UDP opcode and lifetime 0.
-        t.diagnostic('known bug: NAT-PMP unmap() sent a TCP delete (lifetime 0), the UDP mapping stayed')
-        console.log('# NAT-PMP unmap() did NOT remove the UDP mapping (deleted TCP); deleting it with a raw UDP lifetime-0 request')
-        assert.match(gw.log(), new RegExp(`NAT-PMP port mapping request : ${port}->\\S+ tcp lifetime=0s`))
-        assert.ok(await arrives(l, port), 'mapping left by unmap() still forwards')
-        const del = JSON.parse(await lab.run('nat1', [process.execPath, NATPMP, gw.lanIp, 'unmap', 'udp', String(port)])) as { result: number }
-        assert.equal(del.result, 0)
-      }
-      assert.deepEqual(await mappingsFor(port), [], 'NAT-PMP lifetime-0 request must delete the rule')
+      // @achingbrain/nat-port-mapper 4.0.x: PMPGateway.unmap(port, opts) re-uses map() without a
+      // protocol, so it deletes TCP ("51820->... tcp lifetime=0s") and the UDP mapping stays.
+      // port-mapping.ts passes protocol 'udp' through; this asserts the workaround still holds.
+      const tcpDelete = new RegExp(`NAT-PMP port mapping request : ${port}->\\S+ tcp lifetime=0s`).test(gw.log())
+      assert.deepEqual(await mappingsFor(port), [],
+        `NAT-PMP unmap() must delete the UDP mapping${tcpDelete ? ' (the gateway saw a TCP delete: the port-mapping.ts workaround is broken)' : ''}`)
+      assert.match(gw.log(), new RegExp(`NAT-PMP port mapping request : ${port}->\\S+ udp lifetime=0s`), 'unmap() sent a UDP lifetime-0 request')
       assert.ok(await blocked(l, port), 'after the mapping is deleted unsolicited traffic must be dropped again')
     } finally {
       await m.kill('SIGTERM')
       await l.kill('SIGTERM')
+      await rawDelete('pmp', port)
     }
   })
 
-  it('UPnP IGD v2 (SSDP discovery + AddAnyPortMapping): maps on the WAN address, reachable unsolicited; refresh keeps it; unmap', async (t) => {
+  it('UPnP IGD v2 (SSDP discovery + AddAnyPortMapping): maps on the WAN address, reachable unsolicited; refresh keeps it; the gateway deletes it on a correct request', async () => {
     const port = 51821
     const l = await listen(port)
     assert.ok(await blocked(l, port))
@@ -193,28 +200,42 @@ describe('UPnP IGD v2 / NAT-PMP port mapping through a real miniupnpd', () => {
       assert.equal(rf.event, 'refreshed', JSON.stringify(rf))
       assert.ok(await arrives(l, port), 'still reachable after refresh()')
       assert.equal((await mappingsFor(port)).length, 1)
+      console.log(`# UPnP refresh ${rf.ms} ms`)
 
-      await m.kill('SIGUSR2')
-      const um = await nthEvent(m, 3)
-      assert.equal(um.event, 'unmapped', JSON.stringify(um))
-      console.log(`# UPnP refresh ${rf.ms} ms, unmap ${um.ms} ms`)
-      assert.match(gw.log(), /WANIPConnection:2#DeletePortMapping/, 'unmap() must send DeletePortMapping')
-      if ((await mappingsFor(port)).length > 0) {
-        // @achingbrain/nat-port-mapper 4.0.x sends DeletePortMapping with NewProtocol='' and
-        // swallows the error (miniupnpd answers 402 Invalid Args): the mapping stays until its
-        // lease (>= 3600 s) runs out. Show that the gateway itself deletes it when asked right.
-        t.diagnostic('known library bug: UPnP unmap() left the mapping in place (DeletePortMapping with empty NewProtocol)')
-        console.log('# UPnP unmap() did NOT remove the mapping (library bug); deleting it with a correct SOAP call')
-        assert.ok(await arrives(l, port), 'mapping left by the broken unmap() still forwards')
-        const del = JSON.parse(await lab.run('nat1', [process.execPath, IGD_SOAP, gw.descUrl, 'DeletePortMapping',
-          'NewRemoteHost=', `NewExternalPort=${port}`, 'NewProtocol=UDP'])) as { status: number }
-        assert.equal(del.status, 200)
-      }
+      // the gateway side of unmap: a DeletePortMapping with NewProtocol=UDP removes the mapping
+      const del = JSON.parse(await lab.run('nat1', [process.execPath, IGD_SOAP, gw.descUrl, 'DeletePortMapping',
+        'NewRemoteHost=', `NewExternalPort=${port}`, 'NewProtocol=UDP'])) as { status: number }
+      assert.equal(del.status, 200)
       assert.deepEqual(await mappingsFor(port), [])
       assert.ok(await blocked(l, port), 'after the mapping is deleted unsolicited traffic must be dropped again')
     } finally {
       await m.kill('SIGTERM')
       await l.kill('SIGTERM')
+      await rawDelete('upnp', port)
+    }
+  })
+
+  it('UPnP unmap() removes the mapping', {
+    todo: '@achingbrain/nat-port-mapper 4.0.x sends DeletePortMapping with an empty NewProtocol and swallows the 402; ' +
+      'miniupnpd keeps the mapping for its lease (>= 3600 s). port-mapping.ts does not work around it (yet).'
+  }, async () => {
+    const port = 51822
+    const l = await listen(port)
+    const m = lab.spawn('map-upnp-unmap', 'nat1', [...NODE_TS, MAP_PORT, '--gateway', gw.lanIp, '--port', String(port), '--ttl', '3600', '--methods', 'upnp'])
+    try {
+      const ev = await nthEvent(m, 1)
+      assert.equal(ev.event, 'mapped', JSON.stringify(ev))
+      assert.equal((await mappingsFor(port)).length, 1)
+      await m.kill('SIGUSR2')
+      const um = await nthEvent(m, 2)
+      assert.equal(um.event, 'unmapped', JSON.stringify(um))
+      assert.match(gw.log(), /WANIPConnection:2#DeletePortMapping/, 'unmap() must send DeletePortMapping')
+      assert.deepEqual(await mappingsFor(port), [], 'UPnP unmap() must delete the mapping')
+      assert.ok(await blocked(l, port), 'after unmap() unsolicited traffic must be dropped again')
+    } finally {
+      await m.kill('SIGTERM')
+      await l.kill('SIGTERM')
+      await rawDelete('upnp', port)
     }
   })
 })
