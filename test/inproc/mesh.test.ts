@@ -1,5 +1,6 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
+import type { Logger } from '@wgmesh/agent'
 import { cleanupDirs, startAgent, viewOf, waitFor, type TestAgent } from './harness.js'
 
 const agents: TestAgent[] = []
@@ -8,23 +9,34 @@ after(async () => {
   cleanupDirs()
 })
 
+/** The 10-agent mesh, formed once (by the first test that needs it, so a later test does not
+ *  depend on an earlier one passing). */
+let formed: Promise<number> | undefined
+async function mesh (): Promise<number> {
+  formed ??= (async () => {
+    const first = await startAgent({ label: 'n0', createMesh: true })
+    agents.push(first)
+    const meshKey = first.agent.store.meshKey()!
+    // each joins a different existing node (the previous one)
+    for (let i = 1; i < 10; i++) {
+      const prev = agents[i - 1]!.agent
+      agents.push(await startAgent({ label: `n${i}`, meshKey, peers: [prev.listenAddrs()[0]!] }))
+    }
+    return await waitFor('identical tables of 10 alive members', () => {
+      const views = agents.slice(0, 10).map(a => viewOf(a.agent))
+      return views.every(v => v === views[0]) && views[0]!.split('\n').length === 10 && !views[0]!.includes(' dead')
+    }, 60_000)
+  })()
+  return await formed
+}
+
 test('10 agents on 127.0.0.1 converge to identical tables and full WireGuard peer sets', async () => {
   const t0 = Date.now()
-  const first = await startAgent({ label: 'n0', createMesh: true })
-  agents.push(first)
-  const meshKey = first.agent.store.meshKey()!
-  // each joins a different existing node (the previous one)
-  for (let i = 1; i < 10; i++) {
-    const prev = agents[i - 1]!.agent
-    agents.push(await startAgent({ label: `n${i}`, meshKey, peers: [prev.listenAddrs()[0]!] }))
-  }
-  const ms = await waitFor('identical tables of 10 alive members', () => {
-    const views = agents.map(a => viewOf(a.agent))
-    return views.every(v => v === views[0]) && views[0]!.split('\n').length === 10 && !views[0]!.includes(' dead')
-  })
+  const ms = await mesh()
+  const ten = agents.slice(0, 10)
   // the fake WireGuard host of every agent has the other 9 as peers with their overlay /32 and /128
-  await waitFor('WireGuard state applied everywhere', () => agents.every(a => a.runner.interfaces.get(a.iface)?.peers.size === 9))
-  for (const a of agents) {
+  await waitFor('WireGuard state applied everywhere', () => ten.every(a => a.runner.interfaces.get(a.iface)?.peers.size === 9), 30_000)
+  for (const a of ten) {
     const iface = a.runner.interfaces.get(a.iface)!
     for (const m of a.agent.members.active()) {
       if (m.record.nodeId === a.agent.nodeId) {
@@ -36,15 +48,25 @@ test('10 agents on 127.0.0.1 converge to identical tables and full WireGuard pee
       assert.deepEqual([...p.allowedIps].sort(), [`${m.record.ipv4}/32`, `${m.record.ipv6}/128`].sort())
     }
   }
-  const ips = agents.map(a => a.agent.record.ipv4)
+  const ips = ten.map(a => a.agent.record.ipv4)
   assert.equal(new Set(ips).size, 10, 'no duplicate overlay address')
   console.log(`# converged ${ms} ms after the 10th start (${Date.now() - t0} ms from the first)`)
 })
 
 test('a node with the wrong mesh key cannot connect or be seen', async () => {
-  const outsider = await startAgent({ label: 'outsider', createMesh: true, peers: [agents[0]!.agent.listenAddrs()[0]!], dialTimeoutMs: 1500 } as never)
+  await mesh()
+  const seed = agents[0]!.agent.listenAddrs()[0]!
+  // the outsider's failed dials to its seed are its log lines that name the seed and an error
+  const failures: string[] = []
+  const note = (msg: string, meta?: Record<string, unknown>): void => {
+    if (meta !== undefined && typeof meta.error === 'string' && Object.values(meta).includes(seed)) failures.push(`${msg}: ${meta.error}`)
+  }
+  const logger: Logger = { debug: note, info: note, warn: note, error: note }
+  const outsider = await startAgent({ label: 'outsider', createMesh: true, peers: [seed], logger })
   agents.push(outsider)
-  await new Promise(resolve => setTimeout(resolve, 2500))
+  // judged only after the outsider really tried: two dials to the seed have failed
+  await waitFor('two failed dials of the outsider to its seed', () => failures.length >= 2, 30_000)
+  console.log(`# outsider: ${failures.length} failed dials, first: ${failures[0]}`)
   assert.equal(outsider.agent.members.active().length, 1, 'the outsider sees only itself')
   for (const a of agents.slice(0, 10)) {
     assert.ok(!a.agent.members.all().some(m => m.record.nodeId === outsider.agent.nodeId), 'no member sees the outsider')
@@ -54,12 +76,13 @@ test('a node with the wrong mesh key cannot connect or be seen', async () => {
   assert.equal(outsider.runner.interfaces.get(outsider.iface)?.peers.size, 0)
 })
 
-test('leave removes the node from every other node at once', async () => {
+test('leave removes the node from every other node', async () => {
+  await mesh()
   const leaver = agents[5]!
   const id = leaver.agent.nodeId
   await leaver.agent.leave()
   const ms = await waitFor('departure seen everywhere', () => agents.slice(0, 10).filter(a => a !== leaver)
-    .every(a => a.agent.members.get(id)?.status === 'left' && a.runner.interfaces.get(a.iface)?.peers.size === 8), 3000)
+    .every(a => a.agent.members.get(id)?.status === 'left' && a.runner.interfaces.get(a.iface)?.peers.size === 8), 30_000)
   assert.ok(leaver.runner.interfaces.get(leaver.iface) === undefined, 'the leaver removed its interface')
   console.log(`# leave seen everywhere in ${ms} ms`)
 })
