@@ -65,3 +65,54 @@ export class InvalidKeyError extends Error {
     this.name = 'InvalidKeyError'
   }
 }
+
+/** A UAPI `get` response (wireguard-go's configuration protocol) is malformed or too large. */
+export class UapiParseError extends Error {
+  static override name = 'UapiParseError'
+  constructor (message = 'Malformed UAPI response') {
+    super(message)
+    this.name = 'UapiParseError'
+  }
+}
+
+/** A UAPI `set` request could not be encoded (bad endpoint, allowed-ip, port, ...). Never carries key material. */
+export class UapiEncodeError extends Error {
+  static override name = 'UapiEncodeError'
+  constructor (message = 'Cannot encode UAPI request') {
+    super(message)
+    this.name = 'UapiEncodeError'
+  }
+}
+
+/** The userspace WireGuard implementation answered a UAPI request with a non-zero `errno`. */
+export class UapiError extends Error {
+  static override name = 'UapiError'
+  /** The interface the request was for. */
+  readonly interface: string
+  readonly op: 'get' | 'set'
+  /** The `errno=` value as sent (wireguard-go sends negative errno values, e.g. -22 = EINVAL). */
+  readonly errno: number
+
+  constructor (ifname: string, op: 'get' | 'set', errno: number) {
+    super(`UAPI ${op} on ${ifname} failed: errno=${errno}`)
+    this.name = 'UapiError'
+    this.interface = ifname
+    this.op = op
+    this.errno = errno
+  }
+}
+
+/** The UAPI socket could not be reached, closed mid-request, or did not answer in time. */
+export class UapiConnectionError extends Error {
+  static override name = 'UapiConnectionError'
+  readonly interface: string
+  /** 'ETIMEDOUT', 'ECONNREFUSED', 'ENOENT', 'ECLOSED' (closed mid-request), ... */
+  readonly code: string
+
+  constructor (ifname: string, code: string, message: string, options?: { cause?: unknown }) {
+    super(`UAPI ${ifname}: ${message}`, options)
+    this.name = 'UapiConnectionError'
+    this.interface = ifname
+    this.code = code
+  }
+}
