@@ -2,11 +2,16 @@
  * The membership table: every member's latest record and its liveness, merged by seq.
  *
  * Pure: the clock comes in as `now` on every call, and changes come out as a list for the
- * caller to act on. Liveness rules:
- * - a newer record heard through gossip proves life now; one learned through sync (a table
- *   copied from another member) only proves life recently, so it counts as half-way to dead;
- * - silent for `deadAfterMs` → dead (still configured: its tunnels keep working, since the
- *   agent is not in the data path); silent for `expireAfterMs` → forgotten;
+ * caller to act on. Records go out when they change, not as heartbeats, so silence means
+ * nothing here: liveness comes from the failure detector (failure-detector.ts) as SWIM has it:
+ * - `suspect(id, seq, accuser)`: a member's probes went unanswered. It stays alive (and in the
+ *   plan) for a suspicion timeout that shrinks from `suspicionMaxMs` towards `suspicionMinMs`
+ *   as independent accusers confirm it (Lifeguard); then it is dead;
+ * - `declareDead(id, seq)`: another member's suspicion ran out. A dead mark covers the
+ *   member's records up to that seq, travels in sync digests, and only a newer record (the
+ *   member refuting) makes it alive again;
+ * - dead members stay configured (their tunnels keep working: the agent is not in the data
+ *   path) and are forgotten `expireAfterMs` after their last proof of life;
  * - a record with `leaving` → left at once (removed from the plan), kept as a tombstone until
  *   expiry so an older copy cannot resurrect it.
  * Address contests: an incoming record that loses a contest (see `claimWins`) is rejected; one
@@ -28,7 +33,16 @@ export interface Member {
   status: MemberStatus
   /** Set when this member lost an address or key contest; cleared by its next record. */
   conflict?: 'ip' | 'wg-key'
+  /** Our clock when this member first entered the table. */
+  firstSeen: number
+  /** Its probes went unanswered: dead at `since + timeout` unless it refutes. */
+  suspect?: { since: number, accusers: Set<string> }
+  /** Records with a seq up to this one are held dead (a dead mark, spread by sync). */
+  deadSeq?: number
 }
+
+/** One member's entry in a sync digest: its record's seq and whether we hold that record dead. */
+export interface DigestEntry { nodeId: string, seq: number, dead: boolean }
 
 /** Why a record is refused by the table (after it was opened and decoded). */
 export type TableRejectReason = 'replay' | 'clock-skew' | 'ip-outside-mesh' | 'ip-conflict' | 'wg-key-conflict'
@@ -36,7 +50,7 @@ export type TableRejectReason = 'replay' | 'clock-skew' | 'ip-outside-mesh' | 'i
 export type TableIgnoreReason = 'duplicate' | 'self'
 
 export type MemberChange =
-  | { kind: 'joined' | 'updated' | 'alive' | 'dead' | 'left' | 'expired', nodeId: string }
+  | { kind: 'joined' | 'updated' | 'alive' | 'dead' | 'left' | 'expired' | 'suspect', nodeId: string }
   | { kind: 'conflict-lost', nodeId: string, what: 'ip' | 'wg-key', winner: string }
 
 export type Via = 'gossip' | 'sync' | 'self'
@@ -80,6 +94,7 @@ export class Membership {
 
   /**
    * Would this record be taken? Returns a reason when not. `via: 'self'` skips the self guard.
+   * Old records are fine (records go out only when they change); records from the future are not.
    */
   check (r: NodeRecord, now: number, via: Via = 'gossip'): TableRejectReason | TableIgnoreReason | undefined {
     if (r.nodeId === this.selfId && via !== 'self') return 'self'
@@ -88,7 +103,7 @@ export class Membership {
       if (r.seq === held.record.seq) return 'duplicate'
       if (r.seq < held.record.seq) return 'replay'
     }
-    if (Math.abs(r.issuedAt - now) > this.settings.maxClockSkewMs) return 'clock-skew'
+    if (r.issuedAt - now > this.settings.maxClockSkewMs) return 'clock-skew'
     if (r.leaving === true) return undefined // a departure needs no address checks
     const v4 = parseIPv4(r.ipv4)
     const c = this.settings.cidr4
@@ -114,35 +129,85 @@ export class Membership {
     const changes: MemberChange[] = []
     const held = this.members.get(r.nodeId)
     if (held !== undefined) this.release(held)
-    const heard = via === 'sync' ? now - Math.floor(this.settings.deadAfterMs / 2) : now
-    const lastHeard = Math.max(held?.lastHeard ?? -Infinity, heard)
-    const status: MemberStatus = r.leaving === true ? 'left' : (now - lastHeard > this.settings.deadAfterMs ? 'dead' : 'alive')
-    const m: Member = { record: r, sealed, lastHeard, status }
+    const deadSeq = held?.deadSeq
+    const heldDead = deadSeq !== undefined && r.seq <= deadSeq
+    const status: MemberStatus = r.leaving === true ? 'left' : (heldDead ? 'dead' : 'alive')
+    // a record received through gossip was just published: proof of life now; one from a sync
+    // may be old, so it only counts for its first appearance (so that it can expire)
+    const lastHeard = via === 'sync' ? (held?.lastHeard ?? now) : now
+    const m: Member = { record: r, sealed, lastHeard, status, firstSeen: held?.firstSeen ?? now }
+    if (deadSeq !== undefined) m.deadSeq = deadSeq
     this.members.set(r.nodeId, m)
-    if (held === undefined) changes.push({ kind: status === 'left' ? 'left' : 'joined', nodeId: r.nodeId })
+    if (held === undefined) changes.push({ kind: status === 'left' ? 'left' : status === 'dead' ? 'dead' : 'joined', nodeId: r.nodeId })
     else if (status === 'left' && held.status !== 'left') changes.push({ kind: 'left', nodeId: r.nodeId })
     else if (status === 'alive' && held.status !== 'alive') changes.push({ kind: 'alive', nodeId: r.nodeId })
+    else if (status === 'dead' && held.status !== 'dead') changes.push({ kind: 'dead', nodeId: r.nodeId })
     else changes.push({ kind: 'updated', nodeId: r.nodeId })
     if (status !== 'left') this.claim(m, changes)
     return changes
   }
 
-  /** Advance the clock: mark the silent dead, forget the long gone. */
+  /** An ack from the member's probe socket: its tunnel carries packets now. */
+  proofOfLife (nodeId: string, now: number): void {
+    const m = this.members.get(nodeId)
+    if (m !== undefined && m.status === 'alive') m.lastHeard = now
+  }
+
+  /**
+   * `accuser` found `nodeId` (at record `seq`) unreachable. Returns 'suspect' when it is newly
+   * suspected. Stale accusations (an older seq: it already refuted) are ignored.
+   */
+  suspect (nodeId: string, seq: number, accuser: string, now: number): MemberChange[] {
+    const m = this.members.get(nodeId)
+    if (m === undefined || nodeId === this.selfId || m.status !== 'alive' || seq < m.record.seq) return []
+    if (m.suspect === undefined) {
+      m.suspect = { since: now, accusers: new Set([accuser]) }
+      return [{ kind: 'suspect', nodeId }]
+    }
+    if (m.suspect.accusers.size < 64) m.suspect.accusers.add(accuser)
+    return []
+  }
+
+  /** Another member's suspicion of `nodeId` (at `seq`) ran out, or a sync digest says so. */
+  declareDead (nodeId: string, seq: number): MemberChange[] {
+    const m = this.members.get(nodeId)
+    if (m === undefined || nodeId === this.selfId || seq < m.record.seq) return []
+    m.deadSeq = Math.max(m.deadSeq ?? 0, seq)
+    delete m.suspect
+    if (m.status !== 'alive') return []
+    m.status = 'dead'
+    return [{ kind: 'dead', nodeId }]
+  }
+
+  /** Lifeguard: each independent confirmation shortens the suspicion, down to the minimum. */
+  suspicionTimeout (accusers: number): number {
+    const { suspicionMaxMs: max, suspicionMinMs: min, observers } = this.settings
+    const c = Math.max(0, accusers - 1)
+    const frac = Math.log(c + 1) / Math.log(Math.max(2, observers) + 1)
+    return Math.max(min, Math.round(max - (max - min) * Math.min(1, frac)))
+  }
+
+  /** Advance the clock: suspicions that ran out become dead; the long gone are forgotten. */
   tick (now: number): MemberChange[] {
     const changes: MemberChange[] = []
     for (const [id, m] of this.members) {
       if (id === this.selfId) continue
-      const silent = now - m.lastHeard
-      if (silent > this.settings.expireAfterMs) {
+      if (m.status !== 'alive' && now - m.lastHeard > this.settings.expireAfterMs) {
         this.release(m)
         this.members.delete(id)
         changes.push({ kind: 'expired', nodeId: id })
-      } else if (m.status === 'alive' && silent > this.settings.deadAfterMs) {
-        m.status = 'dead'
-        changes.push({ kind: 'dead', nodeId: id })
+      } else if (m.status === 'alive' && m.suspect !== undefined && now - m.suspect.since >= this.suspicionTimeout(m.suspect.accusers.size)) {
+        changes.push(...this.declareDead(id, m.record.seq))
       }
     }
     return changes
+  }
+
+  /** (nodeId, seq, dead) of every member, sorted by nodeId: what a sync exchanges first. */
+  digest (): DigestEntry[] {
+    const out: DigestEntry[] = []
+    for (const m of this.members.values()) out.push({ nodeId: m.record.nodeId, seq: m.record.seq, dead: m.status === 'dead' })
+    return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
   }
 
   /** Sealed records to hand a peer in sync (tombstones included, so departures spread). */

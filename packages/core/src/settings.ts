@@ -4,6 +4,7 @@
  */
 import { InvalidConfigError } from './errors.js'
 import { parseCidr, type Cidr } from './ip.js'
+import { detectorTimings } from './failure-detector.js'
 
 /** @default '100.96.0.0/16' — inside CGNAT space 100.64.0.0/10, away from Tailscale's 100.64/16 habits. */
 export const DEFAULT_MESH_CIDR = '100.96.0.0/16'
@@ -13,9 +14,9 @@ export const DEFAULT_WG_PORT = 51820
 export const DEFAULT_GOSSIP_PORT = 51821
 /** @default 'wgmesh0' */
 export const DEFAULT_INTERFACE = 'wgmesh0'
-/** @default 1000 — how often a node republishes its record (its heartbeat). */
+/** @default 1000 — the failure detector's probe interval (each node pings its ring successors this often). */
 export const DEFAULT_HEARTBEAT_MS = 1000
-/** @default 3000 — a node silent this long is marked dead (its peer stays configured). */
+/** @default 3000 — a dead node (agent or host gone, or its tunnel) is marked dead everywhere within this (its peer stays configured). */
 export const DEFAULT_DEAD_AFTER_MS = 3000
 /** @default 3_600_000 — a dead node is forgotten (peer removed) after this long. */
 export const DEFAULT_EXPIRE_AFTER_MS = 3_600_000
@@ -36,6 +37,13 @@ export interface MeshSettings {
   cidr4: Cidr
   heartbeatMs: number
   deadAfterMs: number
+  /** Suspicion timeout with one accuser, and with `observers` or more (Lifeguard). */
+  suspicionMaxMs: number
+  suspicionMinMs: number
+  /** Ring successors each node watches (the failure detector's observers). */
+  observers: number
+  /** A record is republished unchanged this often (a repair beside sync; well below expiry). */
+  refreshMs: number
   expireAfterMs: number
   maxClockSkewMs: number
   keepaliveS: number
@@ -73,10 +81,15 @@ export function meshSettings (init: MeshSettingsInit = {}): MeshSettings {
   }
   const expireAfterMs = positiveInt('expire-after', init.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS, 1000, 365 * 86_400_000)
   if (expireAfterMs < deadAfterMs) throw new InvalidConfigError('expire-after must not be shorter than dead-after')
+  const t = detectorTimings(heartbeatMs, deadAfterMs)
   return {
     cidr4,
     heartbeatMs,
     deadAfterMs,
+    suspicionMaxMs: t.suspicionMaxMs,
+    suspicionMinMs: t.suspicionMinMs,
+    observers: t.detector.observers,
+    refreshMs: Math.max(1000, Math.min(Math.floor(expireAfterMs / 3), 1_200_000)),
     expireAfterMs,
     maxClockSkewMs: positiveInt('max-clock-skew', init.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 1000, 86_400_000),
     keepaliveS: positiveInt('keepalive', init.keepaliveS ?? DEFAULT_KEEPALIVE_S, 0, 65535)

@@ -18,7 +18,8 @@ test('the plan has one peer per live or dead member, none for self, left or conf
   }
   const leave = recordOf(c, { seq: 2, leaving: true })
   t.accept(leave, sealRecord(c, leave), T0, 'gossip')
-  t.tick(T0 + settings.deadAfterMs + 1) // a and b are dead now: they must stay configured
+  for (const n of [a, b]) t.declareDead(n.signer.nodeId, 1) // a and b are dead now: they must stay configured
+  assert.equal(t.get(a.signer.nodeId)?.status, 'dead')
 
   const plan = planWireGuardState(t, {
     interface: 'wgm0', privateKeyFile: '/state/wg.key', mtu: 1420, keepaliveS: 25, cidr4: settings.cidr4, ula, self: selfRec

@@ -1,0 +1,122 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { FailureDetector, detectorTimings, type ProbeTarget } from '../src/failure-detector.js'
+import { SimMesh } from './sim-mesh.js'
+
+const t = detectorTimings(1000, 3000)
+const member = (id: string, over: Partial<ProbeTarget> = {}): ProbeTarget => ({ nodeId: id, addr: `10.0.0.${id.charCodeAt(0)}:51823`, firstSeen: 0, state: 'alive', ...over })
+
+function detector (self = 'm'): FailureDetector {
+  let n = 0
+  return new FailureDetector(self, t.detector, () => 0, () => (++n).toString(16).padStart(16, '0'))
+}
+
+test('each node pings its ring successors once per interval, whatever the size of the mesh', () => {
+  for (const size of [3, 10, 200]) {
+    const fd = detector('m')
+    const ids = Array.from({ length: size }, (_, i) => `n${String(i).padStart(4, '0')}`)
+    fd.setMembers(ids.map(id => member(id)))
+    const sends = [0, 250, 500, 750, 1000, 1250, 1500, 1750].flatMap(now => fd.tick(20_000 + now)).filter(e => e.kind === 'send' && e.msg.type === 'ping')
+    assert.ok(sends.length <= 2 * t.detector.observers, `at ${size} members: ${sends.length} pings in 2 intervals`)
+  }
+  const fd = detector('m')
+  fd.setMembers(['a', 'k', 'p', 'z'].map(id => member(id)))
+  assert.deepEqual(fd.watching(), ['p', 'z'], 'the successors after self, wrapping around')
+})
+
+test('no ack: ping-req through others, then suspect; an ack (direct or relayed) is proof of life', () => {
+  const fd = detector('a')
+  fd.setMembers([member('b'), member('c'), member('d')])
+  const first = fd.tick(20_000)
+  const pingB = first.find(e => e.kind === 'send' && e.msg.type === 'ping' && e.to === member('b').addr)
+  assert.ok(pingB !== undefined && pingB.kind === 'send')
+  const req = fd.tick(20_000 + t.detector.probeTimeoutMs).filter(e => e.kind === 'send' && e.msg.type === 'ping-req')
+  assert.ok(req.length >= 1, 'indirect probes after the probe timeout')
+  const verdict = fd.tick(20_000 + 2 * t.detector.probeTimeoutMs)
+  assert.ok(verdict.some(e => e.kind === 'suspect'), 'suspected after the indirect timeout')
+
+  // the same again, but a helper relays an ack in time
+  const fd2 = detector('a')
+  fd2.setMembers([member('b'), member('c'), member('d')])
+  const pings = fd2.tick(20_000).filter(e => e.kind === 'send' && e.msg.type === 'ping')
+  assert.equal(pings.length, 2)
+  fd2.tick(20_000 + t.detector.probeTimeoutMs)
+  const byAddr = new Map([member('b'), member('c'), member('d')].map(m => [m.addr, m.nodeId]))
+  for (const p of pings) {
+    assert.ok(p.kind === 'send')
+    // the ack comes back late, relayed by a helper: still proof of life of the probed member
+    assert.deepEqual(fd2.receive(20_000 + t.detector.probeTimeoutMs + 10, member('d').addr, { type: 'ack', nonce: p.msg.nonce }, () => true),
+      [{ kind: 'alive', nodeId: byAddr.get(p.to) }])
+  }
+  assert.ok(!fd2.tick(20_000 + 3 * t.detector.probeTimeoutMs).some(e => e.kind === 'suspect'))
+})
+
+test('a member within its join grace is probed but never suspected', () => {
+  const fd = detector('a')
+  fd.setMembers([member('b', { firstSeen: 19_000 })])
+  fd.tick(20_000)
+  fd.tick(20_000 + t.detector.probeTimeoutMs)
+  assert.ok(!fd.tick(20_000 + 2 * t.detector.probeTimeoutMs).some(e => e.kind === 'suspect'))
+})
+
+test('ping-req only for members: a probe socket is no reflector for arbitrary addresses', () => {
+  const fd = detector('a')
+  assert.deepEqual(fd.receive(0, '10.0.0.9:1', { type: 'ping-req', nonce: '00', target: '192.0.2.1:53' }, () => false), [])
+  const out = fd.receive(0, '10.0.0.9:1', { type: 'ping-req', nonce: 'aa'.repeat(8), target: '10.0.0.5:51823' }, () => true)
+  assert.equal(out.length, 1)
+  const ping = out[0]!
+  assert.ok(ping.kind === 'send' && ping.msg.type === 'ping' && ping.to === '10.0.0.5:51823')
+  // the target's ack goes back to the requester under the requester's nonce
+  assert.deepEqual(fd.receive(1, '10.0.0.5:51823', { type: 'ack', nonce: ping.msg.nonce }, () => true),
+    [{ kind: 'send', to: '10.0.0.9:1', msg: { type: 'ack', nonce: 'aa'.repeat(8) } }])
+})
+
+test('a ping carrying refute asks us to publish a newer record', () => {
+  const fd = detector('a')
+  const out = fd.receive(0, '10.0.0.9:1', { type: 'ping', nonce: '11'.repeat(8), refute: true }, () => true)
+  assert.deepEqual(out.map(e => e.kind), ['send', 'refute'])
+})
+
+for (const n of [5, 12, 40]) {
+  test(`fake clock, ${n} members: a killed member is dead on every other within dead-after; nobody else is`, () => {
+    const sim = new SimMesh({ n, seed: 7 + n })
+    sim.run(5000)
+    assert.equal(sim.deadAt.size, 0, 'no false deaths in a healthy mesh')
+    const victim = sim.nodes[3]!.id
+    const killedAt = sim.now
+    sim.kill(3)
+    sim.run(sim.settings.deadAfterMs + 500)
+    assert.equal(sim.holders(victim, 'dead'), n - 1, 'every live member holds it dead')
+    const worst = Math.max(...sim.deadAt.get(victim)!.values()) - killedAt
+    assert.ok(worst <= sim.settings.deadAfterMs, `dead everywhere after ${worst} ms (bound ${sim.settings.deadAfterMs})`)
+    assert.deepEqual([...sim.deadAt.keys()], [victim], 'only the victim died')
+  })
+}
+
+test('fake clock: a false accusation (a member that hears no acks) is refuted; only the broken member dies', () => {
+  const sim = new SimMesh({ n: 8, seed: 3 })
+  sim.run(3000)
+  // member 2 can send but receives nothing: it accuses the members it watches, they refute
+  // (members' pings reach them); it is accused in turn and, hearing no pings, does not refute
+  sim.cut(2, 'deaf')
+  sim.run(6000)
+  const deaf = sim.nodes[2]!.id
+  assert.deepEqual([...sim.deadAt.keys()], [deaf], 'only the member with the broken tunnel is dead')
+  assert.equal(sim.holders(deaf, 'dead'), 7)
+  for (const [i, n] of sim.nodes.entries()) if (i !== 2) assert.equal(sim.holders(n.id, 'alive'), 7, `${i} alive everywhere`)
+  assert.ok(sim.nodes.some((n, i) => i !== 2 && n.seq > 1), 'the falsely accused refuted with a newer record')
+  sim.cut(2, undefined)
+  sim.run(10_000)
+  assert.equal(sim.holders(deaf, 'alive'), 7, 'once pings reach it, it refutes and is alive again')
+})
+
+test('fake clock: a partition heals — members held dead refute when pinged and are alive again', () => {
+  const sim = new SimMesh({ n: 6, seed: 11 })
+  sim.run(2000)
+  sim.cut(0, 'tunnel')
+  sim.run(sim.settings.deadAfterMs + 1000)
+  assert.equal(sim.holders(sim.nodes[0]!.id, 'dead'), 5)
+  sim.cut(0, undefined)
+  sim.run(10_000)
+  assert.equal(sim.holders(sim.nodes[0]!.id, 'alive'), 5)
+})
