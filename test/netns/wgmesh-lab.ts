@@ -79,3 +79,62 @@ export class WgmeshLab {
     rmSync(this.root, { recursive: true, force: true })
   }
 }
+
+/**
+ * Every host's `info --json` lists every other host (by name), alive, and no one else that is
+ * alive. Polls with a generous limit; on timeout the error says who sees whom how.
+ */
+export async function waitAllAlive (mesh: WgmeshLab, hosts: string[], timeoutMs = 60_000): Promise<Map<string, InfoJson>> {
+  const infos = new Map<string, InfoJson>()
+  let last = ''
+  try {
+    await mesh.waitFor(`every one of ${hosts.join(' ')} sees all others alive`, async () => {
+      const views: string[] = []
+      let ok = true
+      for (const h of hosts) {
+        const i = await mesh.tryInfo(h)
+        if (i === undefined) { views.push(`${h}: no info`); ok = false; continue }
+        infos.set(h, i)
+        const alive = i.peers.filter(p => p.status === 'alive').map(p => p.name).sort()
+        const want = hosts.filter(x => x !== h).sort()
+        if (alive.join(' ') !== want.join(' ')) ok = false
+        views.push(`${h}: ${i.peers.map(p => `${p.name}=${p.status}`).join(' ')}`)
+      }
+      last = views.join('; ')
+      return ok
+    }, timeoutMs, 250)
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n  last views: ${last}`)
+  }
+  return infos
+}
+
+/** The ordered pairs (src→dst, family) whose single overlay ping fails. Throws if a host's info is missing. */
+export async function failedPings (mesh: WgmeshLab, hosts: string[], infos: Map<string, InfoJson>, families: Array<'ipv4' | 'ipv6'> = ['ipv4', 'ipv6']): Promise<string[]> {
+  const failures: string[] = []
+  await Promise.all(hosts.map(async src => {
+    for (const family of families) {
+      for (const dst of hosts) {
+        if (dst === src) continue
+        const info = infos.get(dst)
+        if (info === undefined) throw new Error(`no info for ${dst}`)
+        const r = await mesh.lab.ping(src, info[family], { count: 1, timeoutMs: 2000 })
+        if (!r.ok) failures.push(`${src}→${dst} (${family})`)
+      }
+    }
+  }))
+  return failures.sort()
+}
+
+/** Waits until every ordered pair pings over the overlay; on timeout throws listing the pairs that still fail. */
+export async function waitAllPairsPing (mesh: WgmeshLab, hosts: string[], infos: Map<string, InfoJson>, timeoutMs = 60_000, families: Array<'ipv4' | 'ipv6'> = ['ipv4', 'ipv6']): Promise<number> {
+  let failures: string[] = []
+  try {
+    return await mesh.waitFor('every ordered pair pings over the overlay', async () => {
+      failures = await failedPings(mesh, hosts, infos, families)
+      return failures.length === 0
+    }, timeoutMs, 250)
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; still failing: ${failures.join(', ')}`)
+  }
+}
