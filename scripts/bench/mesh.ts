@@ -6,30 +6,13 @@
  *   - agent RSS after settling, and start → serving (from the agent's own log line)
  * Prints the median of RUNS runs (default 3). Usage: bench/run.sh [RUNS]
  */
-import { readFileSync } from 'node:fs'
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
+import { median, pingAll, pingLoop, procSample, sleep } from './measure.js'
 
 const RUNS = Number(process.argv[2] ?? 3)
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
-
 interface RunResult { coldAllPairsMs: number, joinMs: number, rssMiB: number[], startMs: number[], processMs: number[] }
-
-/** Ping every target from `host` in a loop inside its namespace; resolves with the ms since `t0` at which each answered. */
-function pingLoop (lab: Lab, host: string, targets: string[], t0: number, label: string): { done: Promise<Map<string, number>>, proc: LabProcess } {
-  const script = `pending="${targets.join(' ')}"; while [ -n "$pending" ]; do next=""; for ip in $pending; do if ping -n -c 1 -W 1 -q $ip >/dev/null 2>&1; then echo "$ip $(date +%s%3N)"; else next="$next $ip"; fi; done; pending="$next"; sleep 0.02; done`
-  const proc = lab.spawn(label, host, ['bash', '-c', script])
-  const done = proc.wait().then(() => {
-    const out = new Map<string, number>()
-    for (const line of proc.log().trim().split('\n')) {
-      const [ip, ms] = line.split(' ')
-      if (ip !== undefined && ms !== undefined) out.set(ip, Number(ms) - t0)
-    }
-    return out
-  })
-  return { done, proc }
-}
 
 async function oneRun (run: number): Promise<RunResult> {
   const lab = await Lab.up({ public: 6, natted: 0 })
@@ -44,29 +27,24 @@ async function oneRun (run: number): Promise<RunResult> {
     const t0 = Date.now()
     const procs = new Map<string, LabProcess>()
     for (const h of first5) procs.set(h, lab.spawn(`agent-${h}`, h, agentArgs(h)))
-    const loops = first5.map(h => pingLoop(lab, h, first5.filter(x => x !== h).map(x => ip.get(x)!), t0, `ping-${h}`))
-    const timeout = setTimeout(() => { for (const l of loops) void l.proc.kill('SIGKILL') }, 30_000)
-    const results = await Promise.all(loops.map(async l => await l.done))
-    clearTimeout(timeout)
-    const pairTimes = results.flatMap(m => [...m.values()])
-    if (pairTimes.length !== 20) throw new Error(`only ${pairTimes.length}/20 pairs answered`)
-    const coldAllPairsMs = Math.max(...pairTimes)
+    const cold = await pingAll(lab, first5, ip, t0, { method: 'ping', timeoutS: 30 })
+    if (cold.missing.length > 0) throw new Error(`only ${cold.times.length}/20 pairs answered (missing ${cold.missing.join(' ')})`)
+    const coldAllPairsMs = cold.fullMs
 
     // 6th node joins through pub3
     const t1 = Date.now()
     procs.set('pub6', lab.spawn('agent-pub6', 'pub6', [...agentArgs('pub6').filter(a => a !== lab.host('pub1').ip), lab.host('pub3').ip]))
-    const joinLoop = pingLoop(lab, 'pub6', first5.map(x => ip.get(x)!), t1, 'ping-pub6')
+    const joinLoop = pingLoop(lab, 'pub6', first5.map(x => ip.get(x)!), t1, 'ping-pub6', { method: 'ping', timeoutS: 30 })
     const jt = await joinLoop.done
     if (jt.size !== 5) throw new Error(`6th node reached ${jt.size}/5`)
     const joinMs = Math.max(...jt.values())
 
-    await new Promise(resolve => setTimeout(resolve, 2000)) // settle: heartbeats, gossip meshes
+    await sleep(2000) // settle: heartbeats, gossip meshes
     const rssMiB: number[] = []
     const startMs: number[] = []
     const processMs: number[] = []
     for (const [, p] of procs) {
-      const status = readFileSync(`/proc/${p.pid}/status`, 'utf8')
-      rssMiB.push(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024)
+      rssMiB.push(procSample(p.pid).rssKiB / 1024)
       const line = p.log().split('\n').find(l => l.includes('wgmesh agent serving'))
       if (line !== undefined) {
         const j = JSON.parse(line) as { startMs: number, processMs: number }

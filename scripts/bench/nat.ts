@@ -8,11 +8,11 @@
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
+import { median, pingAll, sleep } from './measure.js'
 
 const RUNS = Number(process.argv[2] ?? 3)
 const SETTLE_MS = 30_000
 const HOSTS = ['pub1', 'pub2', 'nat1', 'nat2', 'nat3', 'nat4', 'nat5', 'nat5-b']
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length === 0 ? NaN : s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
 
 interface Run { firstPing: number[], finalPath: number[], counts: Record<string, number> }
 
@@ -28,17 +28,10 @@ async function oneRun (run: number): Promise<Run> {
         '--interface', mesh.node(h).iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json',
         ...(h === 'pub1' ? [] : ['--peer', lab.host('pub1').ip])]))
     }
-    const loops = HOSTS.map(h => {
-      const targets = HOSTS.filter(x => x !== h).map(x => ip.get(x)!)
-      // one loop per target, in parallel: a silent target must not delay the others
-      const script = `for ip in ${targets.join(' ')}; do ( end=$(( $(date +%s) + 40 )); until ping -n -c 1 -W 0.5 -q $ip >/dev/null 2>&1; do [ $(date +%s) -ge $end ] && exit 0; sleep 0.25; done; echo "$ip $(date +%s%3N)" ) & done; wait`
-      return lab.spawn(`ping-${h}`, h, ['bash', '-c', script])
-    })
-    await Promise.all(loops.map(async l => await l.wait()))
-    const firstPing: number[] = []
-    for (const l of loops) for (const line of l.log().trim().split('\n')) { const ms = Number(line.split(' ')[1]); if (Number.isFinite(ms)) firstPing.push(ms - t0) }
+    // one loop per target, in parallel: a silent target must not delay the others
+    const firstPing = (await pingAll(lab, HOSTS, ip, t0, { method: 'parallel', timeoutS: 40 })).times
     const wait = t0 + SETTLE_MS - Date.now()
-    if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    if (wait > 0) await sleep(wait)
     const finalPath: number[] = []
     const counts: Record<string, number> = {}
     for (const [h, p] of procs) {

@@ -88,6 +88,9 @@ export interface LabProcess {
   log(): string
 }
 
+/** a process found inside a lab namespace (`Lab.processes`), recorded by the lab or not */
+export interface NsProcess { pid: number, argv: string[] }
+
 export interface PingResult { ok: boolean, transmitted: number, received: number, code: number, output: string }
 
 export interface Flow { src: string, srcHost: string, dst: string, dstHost: string, packets: number, bytes: number }
@@ -382,6 +385,23 @@ export class Lab {
     const transmitted = Number(m?.[1] ?? 0)
     const received = Number(m?.[2] ?? 0)
     return { ok: r.code === 0 && received > 0, transmitted, received, code: r.code, output: r.stdout + r.stderr }
+  }
+
+  /** every process inside host's namespace (`ip netns pids`, which compares /proc/PID/ns/net),
+   *  with its argv: finds processes the lab did not start itself, e.g. the wireguard-go daemon
+   *  an agent forked. For reading /proc only; signal nothing found here (down() handles them). */
+  async processes (host: string): Promise<NsProcess[]> {
+    this.assertUp()
+    const r = await runAsync('ip', ['netns', 'pids', this.ns(host)])
+    if (r.code !== 0) throw new Error(`ip netns pids ${this.ns(host)} failed: ${r.stderr.trim()}`)
+    const out: NsProcess[] = []
+    for (const pid of r.stdout.split('\n').map(Number).filter(p => Number.isInteger(p) && p > 1)) {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
+        if (argv.length > 0) out.push({ pid, argv })
+      } catch {} // exited meanwhile
+    }
+    return out
   }
 
   /** switch the NAT type of host's router (or of router r-natK); flushes its conntrack */
