@@ -1,14 +1,34 @@
 #!/usr/bin/env bash
-# Benchmarks (network namespaces only; root). Usage: scripts/bench/run.sh [RUNS] [mesh|nat|all]
+# Benchmarks (network namespaces only; root).
+# Usage: scripts/bench/run.sh [RUNS] [mesh|nat|compare|large [N]|all]
+#   compare: wgmesh beside Nebula (installs Debian's nebula if missing)
+#   large:   N (default 50) wgmesh nodes (installs Debian's fping if missing)
+# BENCH_BUILD=0: skip setup.sh/build. Only one lab at a time on a small machine: flock /tmp/wgmesh-lab.lock bash scripts/bench/run.sh ...
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-bash scripts/setup.sh >/dev/null
+# setup.sh builds the bundle the benchmarks run (packages/cli/dist/wgmesh.mjs); BENCH_BUILD=0
+# measures the existing bundle as it is (e.g. while the sources are mid-edit)
+if [[ ${BENCH_BUILD:-1} != 0 ]]; then
+  out=$(bash scripts/setup.sh 2>&1) || { echo "$out" >&2; echo "bench: setup/build failed (BENCH_BUILD=0 runs the existing bundle)" >&2; exit 1; }
+fi
 runs=${1:-3}
 which=${2:-all}
-run () { node --conditions=wgmesh-src --import tsx --import ./scripts/polyfills.mjs "scripts/bench/$1.ts" "$runs"; }
+# bench-only tools, never installed by setup.sh or tests
+need () {
+  local missing=() p
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  echo "bench: installing ${missing[*]}" >&2
+  # Debian's nebula ships only a nebula@.service template: installing it starts no daemon
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+run () { local s=$1; shift; node --conditions=wgmesh-src --import tsx --import ./scripts/polyfills.mjs "scripts/bench/$s.ts" "$runs" "$@"; }
 case $which in
   mesh) run mesh ;;
   nat) run nat ;;
+  compare) need nebula fping; run compare ;;
+  large) need fping; run large "${3:-50}" ;;
   all) run mesh; echo; run nat ;;
-  *) echo "usage: $0 [RUNS] [mesh|nat|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [RUNS] [mesh|nat|compare|large [N]|all]" >&2; exit 2 ;;
 esac
