@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import dgram from 'node:dgram'
 import type os from 'node:os'
 import { broadcastAddress, lanBroadcastTargets, startLanBeacon } from '../src/lan-beacon.js'
 
@@ -45,9 +46,23 @@ describe('startLanBeacon (loopback, injected targets)', () => {
       payload: () => new Uint8Array(0), onBeacon: (data, from) => { gotB.push({ data: Buffer.from(data).toString(), port: from.port }) }
     })
     let n = 0
+    // a real socket that records the TTL in force at each send (the kernel puts it in the IP header)
+    let ttl: number | undefined
+    let broadcast = false
+    const sentWithTtl: Array<number | undefined> = []
+    const socketFactory = (type: 'udp4' | 'udp6'): dgram.Socket => {
+      const s = dgram.createSocket(type)
+      const setTTL = s.setTTL.bind(s)
+      s.setTTL = (v: number) => { ttl = v; return setTTL(v) }
+      const setBroadcast = s.setBroadcast.bind(s)
+      s.setBroadcast = (v: boolean) => { broadcast = v; setBroadcast(v) }
+      const send = s.send.bind(s) as (...args: unknown[]) => void
+      s.send = ((...args: unknown[]) => { sentWithTtl.push(ttl); send(...args) }) as typeof s.send
+      return s
+    }
     const a = await startLanBeacon({
       port: 0, bindAddress: '127.0.0.1', targets: () => [{ address: '127.0.0.1', port: b.address().port }], intervalMs: 60_000,
-      payload: () => new TextEncoder().encode(`hello-${n++}`), onBeacon: () => {}
+      payload: () => new TextEncoder().encode(`hello-${n++}`), onBeacon: () => {}, socketFactory
     })
     try {
       await a.announce()
@@ -55,6 +70,8 @@ describe('startLanBeacon (loopback, injected targets)', () => {
       while (gotB.length < 2 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
       assert.deepEqual(gotB.map(g => g.data).sort(), ['hello-0', 'hello-1'])
       assert.ok(gotB.every(g => g.port === a.address().port))
+      assert.deepEqual(sentWithTtl, [1, 1], 'every beacon is sent with unicast TTL 1 (never routed past the first hop)')
+      assert.equal(broadcast, true, 'broadcast enabled (subnet broadcast targets)')
     } finally {
       await a.close()
       await b.close()
