@@ -4,10 +4,12 @@
 import type { DesiredWireGuard } from '@wgmesh/core'
 import { createInterface, deleteStep, type BackendKind } from './backend.js'
 import { execRunner, type CommandRunner } from './command-runner.js'
-import { parseDump, type Dump } from './dump.js'
+import type { Dump } from './dump.js'
 import { InterfaceMismatchError } from './errors.js'
+import { sysfsLinkReader, type LinkReader } from './link-reader.js'
 import { planWireGuard, type Step } from './plan.js'
-import { readCurrentState } from './state.js'
+import { readDump, readHost, type ReadOptions } from './state.js'
+import { runWgSetOverUapi, unixUapi, type UapiTransport } from './uapi.js'
 
 export interface ConfiguratorInit {
   /** Interface name, e.g. "wgmesh0"; every `apply()` must name the same one. */
@@ -20,6 +22,18 @@ export interface ConfiguratorInit {
   userspaceBinary?: string
   /** base64 public key matching `privateKeyFile`; lets apply() repair a wrong key on the interface. */
   expectedPublicKey?: string
+  /**
+   * The UAPI seam: when the interface is a userspace one (its socket under /var/run/wireguard answers),
+   * `show()` and every `wg set` step go over it instead of spawning `wg`; kernel interfaces keep the commands.
+   * Default: {@link unixUapi}() when `runner` is not given, else `false` (a caller's runner may be a fake,
+   * and the fake must not reach real sockets). `false` = always `wg` commands.
+   */
+  uapi?: UapiTransport | false
+  /**
+   * Reads link and addresses without `ip` (sysfs, getifaddrs). Default: {@link sysfsLinkReader}() when
+   * `runner` is not given, else `false` (a caller's runner may run in another network namespace).
+   */
+  linkReader?: LinkReader | false
 }
 
 export interface ApplyResult {
@@ -47,6 +61,8 @@ export class WireGuardConfigurator {
   private readonly runner: CommandRunner
   private readonly userspaceBinary: string | undefined
   private readonly expectedPublicKey: string | undefined
+  private readonly uapi: UapiTransport | undefined
+  private readonly linkReader: LinkReader | undefined
   private lastApplied: DesiredWireGuard | undefined
   private readonly addedPeers = new Set<string>()
   private createdBy: 'kernel' | 'userspace' | undefined
@@ -59,6 +75,21 @@ export class WireGuardConfigurator {
     this.runner = init.runner ?? execRunner()
     this.userspaceBinary = init.userspaceBinary
     this.expectedPublicKey = init.expectedPublicKey
+    const native = init.runner === undefined
+    const uapi = init.uapi ?? (native ? unixUapi() : false)
+    const linkReader = init.linkReader ?? (native ? sysfsLinkReader() : false)
+    this.uapi = uapi === false ? undefined : uapi
+    this.linkReader = linkReader === false ? undefined : linkReader
+  }
+
+  private get readOptions (): ReadOptions {
+    return { ...(this.uapi === undefined ? {} : { uapi: this.uapi }), ...(this.linkReader === undefined ? {} : { linkReader: this.linkReader }) }
+  }
+
+  /** Runs a planned step: a `wg set` over UAPI when the interface answers there, anything else as a command. */
+  private async runStep (step: Step, viaUapi: boolean): Promise<void> {
+    if (viaUapi && this.uapi !== undefined && await runWgSetOverUapi(this.uapi, this.interface, step)) return
+    await this.runner.run(step)
   }
 
   /** How this configurator created the interface; undefined if it did not create it (yet). */
@@ -92,10 +123,12 @@ export class WireGuardConfigurator {
     return await job.result.promise
   }
 
-  /** The interface's live state (`wg show <if> dump`), private key redacted: per-peer endpoint, handshake, rx/tx. */
+  /**
+   * The interface's live state, private key redacted: per-peer endpoint, handshake, rx/tx. Over UAPI for a
+   * userspace interface (no process spawned), else `wg show <if> dump`.
+   */
   async show (): Promise<Dump> {
-    const r = await this.runner.run(['wg', 'show', this.interface, 'dump'])
-    const dump = parseDump(r.stdout)
+    const { dump } = await readDump(this.runner, this.interface, this.uapi)
     delete dump.interface.privateKey
     return dump
   }
@@ -122,13 +155,15 @@ export class WireGuardConfigurator {
 
   private async applyNow (desired: DesiredWireGuard): Promise<ApplyResult> {
     const ran: Step[] = []
-    const current = await readCurrentState(this.runner, this.interface)
+    const { current, viaUapi: readViaUapi } = await readHost(this.runner, this.interface, this.readOptions)
+    let viaUapi = readViaUapi
     if (current === undefined) {
       const opts = this.userspaceBinary === undefined ? {} : { userspaceBinary: this.userspaceBinary }
       const created = await createInterface(this.runner, this.interface, this.backend, opts)
       this.createdBy = created.kind
       this.lastApplied = undefined
       ran.push(created.step) // current stays undefined: plan the full configuration
+      viaUapi = this.uapi !== undefined && await this.uapi.available(this.interface)
     }
     const planOpts = { manageInterface: this.backend !== 'existing', ...(this.expectedPublicKey === undefined ? {} : { expectedPublicKey: this.expectedPublicKey }) }
     const steps = planWireGuard(current, desired, this.lastApplied, planOpts)
@@ -137,7 +172,7 @@ export class WireGuardConfigurator {
     for (const pk of wanted) if (!present.has(pk)) this.addedPeers.add(pk)
     for (const pk of [...this.addedPeers]) if (!wanted.has(pk)) this.addedPeers.delete(pk)
     for (const step of steps) {
-      await this.runner.run(step)
+      await this.runStep(step, viaUapi)
       ran.push(step)
     }
     this.lastApplied = structuredClone(desired)
@@ -146,18 +181,19 @@ export class WireGuardConfigurator {
 
   private async destroyNow (): Promise<ApplyResult> {
     const ran: Step[] = []
-    const current = await readCurrentState(this.runner, this.interface)
+    const { current, viaUapi } = await readHost(this.runner, this.interface, this.readOptions)
     if (current !== undefined) {
       if (this.backend === 'existing') {
         const present = new Set(current.dump.peers.map(p => p.publicKey))
         for (const pk of [...this.addedPeers].sort()) {
           if (!present.has(pk)) continue
           const step = ['wg', 'set', this.interface, 'peer', pk, 'remove']
-          await this.runner.run(step)
+          await this.runStep(step, viaUapi)
           ran.push(step)
         }
       } else {
         const step = deleteStep(this.interface)
+        this.uapi?.close?.(this.interface) // wireguard-go exits with its TUN; do not hold its socket
         await this.runner.run(step)
         ran.push(step)
       }
