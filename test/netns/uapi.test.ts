@@ -137,4 +137,45 @@ describe('configurator over UAPI with a real wireguard-go', () => {
     assert.equal(await uapi.available(ifname), false)
     assert.notEqual((await lab.exec(HOST, ['ip', 'link', 'show', 'dev', ifname])).code, 0)
   })
+
+  it('with its default runner (the agent\'s), a steady-state apply() and show() spawn no process at all', async () => {
+    // runs inside the namespace, where sysfs and getifaddrs describe that namespace (ip netns exec remounts /sys);
+    // every child_process.spawn is counted
+    const ifname2 = Lab.wgIfname()
+    lab.registerWgInterface(ifname2)
+    const code = `
+      import cp from 'node:child_process'
+      import { syncBuiltinESMExports } from 'node:module'
+      const calls = []
+      const orig = cp.spawn
+      cp.spawn = (file, args, opts) => { calls.push([file, ...(args ?? [])].join(' ')); return orig(file, args, opts) }
+      syncBuiltinESMExports()
+      const { createConfigurator, publicKeyFromPrivateKey } = await import('@wgmesh/wireguard')
+      const { readFileSync } = await import('node:fs')
+      const [ifname, keyFile, peer] = process.argv.slice(1)
+      const wg = createConfigurator({ interface: ifname, expectedPublicKey: publicKeyFromPrivateKey(readFileSync(keyFile, 'utf8')) })
+      const desired = { interface: ifname, privateKeyFile: keyFile, listenPort: 51821, addresses: ['100.64.0.1/10', 'fd00:1::1/48'], mtu: 1420,
+        peers: [{ publicKey: peer, endpoint: '198.18.1.200:51820', allowedIps: ['100.64.0.2/32'], persistentKeepalive: 25 }] }
+      await wg.apply(desired)
+      const create = calls.splice(0)
+      let steps = 0
+      for (let i = 0; i < 5; i++) { steps += (await wg.apply(desired)).steps.length; await wg.show() }
+      const steady = calls.splice(0)
+      await wg.apply({ ...desired, peers: [] })
+      const removal = calls.splice(0)
+      const peersAfter = (await wg.show()).peers.length
+      await wg.destroy()
+      console.log(JSON.stringify({ created: wg.createdWith ?? 'destroyed', create, steady, steps, removal, peersAfter }))
+      process.exit(0)
+    `
+    const r = await lab.exec(HOST, [process.execPath, '--conditions=wgmesh-src', '--import', 'tsx', '--input-type=module', '-e', code, ifname2, keyFile, A],
+      { timeoutMs: 60_000, env: { LOG_LEVEL: 'silent' } })
+    assert.equal(r.code, 0, r.stderr)
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { create: string[], steady: string[], steps: number, removal: string[], peersAfter: number }
+    assert.deepEqual(out.create, ['ip link add ' + ifname2 + ' type wireguard', 'wireguard-go ' + ifname2,
+      `ip address add 100.64.0.1/10 dev ${ifname2}`, `ip address add fd00:1::1/48 dev ${ifname2}`, `ip link set dev ${ifname2} mtu 1420`, `ip link set dev ${ifname2} up`])
+    assert.deepEqual({ steady: out.steady, steps: out.steps }, { steady: [], steps: 0 }, '0 processes per steady-state apply()+show()')
+    assert.deepEqual({ removal: out.removal, peersAfter: out.peersAfter }, { removal: [], peersAfter: 0 }, 'the peer removal went over UAPI')
+    await waitFor('the second UAPI socket to go away', () => !existsSync(`/var/run/wireguard/${ifname2}.sock`))
+  })
 })
