@@ -326,7 +326,7 @@ test(`open/validateSealed: damaged sealed bytes are never accepted (seed ${SEED}
   const good = seal(MESH_KEY, author.signer, encodeRecord(recordOf(author)), nonce())
   for (let i = 0; i < ITERATIONS; i++) {
     const b = new Uint8Array(g.chance(0.2) ? good.subarray(0, g.int(good.length)) : good)
-    for (let n = 1 + g.int(4); n > 0; n--) b[g.int(b.length)] ^= 1 << g.int(8)
+    for (let n = 1 + g.int(4); n > 0 && b.length > 0; n--) { const k = g.int(b.length); b[k] = b[k]! ^ (1 << g.int(8)) }
     const table = new Membership({ selfId: self.signer.nodeId, settings, ula })
     let v: ReturnType<typeof validateSealed>
     try { v = validateSealed(MESH_KEY, b, table, T0) } catch (err) { assert.fail(`seed ${SEED} #${i}: threw ${String(err)}`) }
