@@ -46,7 +46,7 @@ class Gen {
 // The schema, written independently of record.ts/ip.ts from the documented rules (types.ts).
 
 const KNOWN = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
-  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'seen'])
+  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'probePort', 'seen'])
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
 const isV4 = (s: string): boolean => IPV4.test(s)
@@ -120,6 +120,7 @@ export function schemaViolation (x: unknown, decoderLevel = false): string | und
   for (const k of ['relay', 'leaving'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') return k
   if (o.nat !== undefined && !['public', 'cone', 'symmetric', 'unknown'].includes(o.nat as string)) return 'nat'
   if (o.stunPort !== undefined && !isInt(o.stunPort, 1, 65534)) return 'stunPort'
+  if (o.probePort !== undefined && !isInt(o.probePort, 1, 65535)) return 'probePort' // failure-detector probe port (being added)
   if (o.seen !== undefined) {
     if (typeof o.seen !== 'object' || o.seen === null || Array.isArray(o.seen)) return 'seen'
     const e = Object.entries(o.seen as Record<string, unknown>)
