@@ -95,7 +95,7 @@ test('kill -9 of an agent: its tunnels keep forwarding, the others mark it dead'
   const survivors = HOSTS.filter(h => h !== victim)
   await mesh.waitFor('survivors mark the victim dead', async () => {
     for (const h of survivors) {
-      const p = (await mesh.info(h)).peers.find(x => x.nodeId === victimId)
+      const p = (await mesh.tryInfo(h))?.peers.find(x => x.nodeId === victimId)
       if (p?.status !== 'dead') return false
     }
     return true
@@ -141,7 +141,8 @@ test('wgmesh leave removes the node from every other node', async () => {
   const others = HOSTS.filter(h => h !== leaver)
   await mesh.waitFor('gone from every other node (table and WireGuard)', async () => {
     for (const h of others) {
-      if ((await mesh.info(h)).peers.some(p => p.nodeId === id)) return false
+      const i = await mesh.tryInfo(h)
+      if (i === undefined || i.peers.some(p => p.nodeId === id)) return false
       if ((await mesh.wgDump(h)).includes(wgKey)) return false
     }
     return true

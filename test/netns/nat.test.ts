@@ -8,6 +8,8 @@
  *   lan     → the burst never reaches the internet at all
  * Then: a relayed pair upgrades to direct when its NAT turns cone; a direct pair falls back
  * to relay when its direct path is blocked.
+ * Each test first brings the mesh up and settled itself (`ensureMesh`, done once) and waits for
+ * its own precondition, so one failure does not cascade. Generous limits: speed is benched.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,6 +22,8 @@ const HOSTS = ['pub1', 'pub2', 'nat1', 'nat2', 'nat3', 'nat4', 'nat5', 'nat5-b']
 const BURST = 100
 const SIZE = 1400 // ping payload: the burst's bytes dwarf keepalives and STUN
 const CARRIED = BURST * SIZE * 0.9 // bytes one direction must show to count as carrying the burst
+const DELIVERED = BURST * 0.95 // a burst gets through: a rare loss on a loaded machine is no path failure
+const LIMIT_MS = 60_000
 
 interface Flow { src: string, dst: string, bytes: number }
 let lab: Lab
@@ -65,7 +69,8 @@ function bytes (flows: Flow[], a: string, b: string): number {
 }
 
 async function peerView (src: string, dst: string): Promise<{ path: string, via?: string }> {
-  const info = await mesh.info(src)
+  const info = await mesh.tryInfo(src)
+  if (info === undefined) return { path: 'no info' }
   const p = info.peers.find(x => x.name === dst)
   return { path: p?.path ?? 'missing', via: p?.via }
 }
@@ -73,9 +78,9 @@ async function peerView (src: string, dst: string): Promise<{ path: string, via?
 /** Ping burst from src to dst; returns the underlay counters it caused. */
 async function burst (src: string, dst: string): Promise<{ ok: boolean, flows: Flow[] }> {
   assert.equal((await lab.exec('internet', ['nft', 'flush', 'set', 'bridge', 'wgmudp', 'flows'])).code, 0)
-  const r = await lab.exec(src, ['ping', '-n', '-q', '-c', String(BURST), '-s', String(SIZE), '-i', '0.005', '-W', '1', infos.get(dst)!.ipv4], { timeoutMs: 10_000 })
+  const r = await lab.exec(src, ['ping', '-n', '-q', '-c', String(BURST), '-s', String(SIZE), '-i', '0.005', '-W', '5', infos.get(dst)!.ipv4], { timeoutMs: 30_000 })
   const flows = await udpFlows()
-  return { ok: /(\d+) received/.exec(r.stdout)?.[1] === String(BURST), flows }
+  return { ok: Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0) >= DELIVERED, flows }
 }
 
 /** Whether the counters agree with the path the agent reports for src→dst. */
@@ -102,29 +107,40 @@ function matches (view: { path: string, via?: string }, src: string, dst: string
   return `path is ${view.path}`
 }
 
+/** The 8 agents up, every one seeing 7 alive peers, every path settled (done once). */
+let formed: Promise<void> | undefined
+async function ensureMesh (): Promise<void> {
+  formed ??= (async () => {
+    const t0 = Date.now()
+    await mesh.start('pub1', 'up', ['--keepalive', '2'])
+    const key = `${mesh.node('pub1').stateDir}/mesh.key`
+    await Promise.all(HOSTS.slice(1).map(async h => await mesh.start(h, 'join', ['--peer', lab.host('pub1').ip, '--mesh-key-file', key, '--keepalive', '2'])))
+    await mesh.waitFor('all 8 see 7 alive peers', async () => {
+      for (const h of HOSTS) {
+        const i = await mesh.tryInfo(h) // a busy agent may miss one poll: not a failure
+        if (i === undefined) return false
+        infos.set(h, i)
+        if (i.peers.filter(p => p.status === 'alive').length !== HOSTS.length - 1) return false
+      }
+      return true
+    }, LIMIT_MS, 250)
+    // settle: every pair leaves 'punching' (direct, lan or relay)
+    await mesh.waitFor('every path settled', async () => {
+      for (const h of HOSTS) {
+        const i = await mesh.tryInfo(h)
+        if (i === undefined) return false
+        infos.set(h, i)
+        if (i.peers.some(p => p.path === 'punching' || p.path === 'down')) return false
+      }
+      return true
+    }, LIMIT_MS, 250)
+    console.log(`# 8 nodes (2 public, 2 cone, 2 symmetric, 2 on one LAN) settled ${Date.now() - t0} ms after the first start`)
+  })()
+  await formed
+}
+
 test('matrix: every ordered pair pings, and the reported path is the real one', async () => {
-  const t0 = Date.now()
-  await mesh.start('pub1', 'up', ['--keepalive', '2'])
-  const key = `${mesh.node('pub1').stateDir}/mesh.key`
-  await Promise.all(HOSTS.slice(1).map(async h => await mesh.start(h, 'join', ['--peer', lab.host('pub1').ip, '--mesh-key-file', key, '--keepalive', '2'])))
-  await mesh.waitFor('all 8 see 7 alive peers', async () => {
-    for (const h of HOSTS) {
-      const i = await mesh.info(h)
-      infos.set(h, i)
-      if (i.peers.filter(p => p.status === 'alive').length !== HOSTS.length - 1) return false
-    }
-    return true
-  }, 30_000, 250)
-  // settle: every pair leaves 'punching' (direct, lan or relay)
-  await mesh.waitFor('every path settled', async () => {
-    for (const h of HOSTS) {
-      const i = await mesh.info(h)
-      infos.set(h, i)
-      if (i.peers.some(p => p.path === 'punching' || p.path === 'down')) return false
-    }
-    return true
-  }, 30_000, 250)
-  console.log(`# 8 nodes (2 public, 2 cone, 2 symmetric, 2 on one LAN) settled ${Date.now() - t0} ms after the first start`)
+  await ensureMesh()
   for (const h of HOSTS) console.log(`#   ${h.padEnd(7)} nat=${infos.get(h)!.nat.padEnd(9)} ${infos.get(h)!.peers.map(p => `${p.name}:${p.path}${p.via !== undefined ? `(${p.via})` : ''}`).join(' ')}`)
 
   // NAT types as STUN on the mesh's own public nodes sees them
@@ -155,12 +171,14 @@ test('matrix: every ordered pair pings, and the reported path is the real one', 
 
 test('a relayed pair upgrades to direct when its NAT turns cone', async () => {
   // nat3 (symmetric) ↔ nat4 (symmetric) is relayed; make both cone
-  assert.equal((await peerView('nat3', 'nat4')).path, 'relay')
+  await ensureMesh()
+  await mesh.waitFor('nat3↔nat4 relayed (both symmetric)', async () =>
+    (await peerView('nat3', 'nat4')).path === 'relay' && (await peerView('nat4', 'nat3')).path === 'relay', LIMIT_MS, 250)
   const t0 = Date.now()
   await lab.setNat('nat3', 'cone')
   await lab.setNat('nat4', 'cone')
   const ms = await mesh.waitFor('nat3↔nat4 direct', async () =>
-    (await peerView('nat3', 'nat4')).path === 'direct' && (await peerView('nat4', 'nat3')).path === 'direct', 20_000, 200)
+    (await peerView('nat3', 'nat4')).path === 'direct' && (await peerView('nat4', 'nat3')).path === 'direct', LIMIT_MS, 250)
   console.log(`# symmetric→cone: relay upgraded to direct ${Date.now() - t0} ms after the switch (poll ${ms} ms)`)
   const b = await burst('nat3', 'nat4')
   assert.ok(b.ok)
@@ -169,7 +187,9 @@ test('a relayed pair upgrades to direct when its NAT turns cone', async () => {
 
 test('a direct pair falls back to relay when its direct path is blocked', async () => {
   // nat1 (cone) ↔ nat2 (cone) is direct; drop everything between their routers on the internet
-  assert.equal((await peerView('nat1', 'nat2')).path, 'direct')
+  await ensureMesh()
+  await mesh.waitFor('nat1↔nat2 direct (both cone)', async () =>
+    (await peerView('nat1', 'nat2')).path === 'direct' && (await peerView('nat2', 'nat1')).path === 'direct', LIMIT_MS, 250)
   const [a, b] = [pubIp('nat1'), pubIp('nat2')]
   const t0 = Date.now()
   const r = await lab.exec('internet', ['nft', '-f', '-'], {
@@ -178,9 +198,9 @@ test('a direct pair falls back to relay when its direct path is blocked', async 
   })
   assert.equal(r.code, 0, r.stderr)
   const ms = await mesh.waitFor('nat1↔nat2 relayed', async () =>
-    (await peerView('nat1', 'nat2')).path === 'relay' && (await peerView('nat2', 'nat1')).path === 'relay', 20_000, 200)
+    (await peerView('nat1', 'nat2')).path === 'relay' && (await peerView('nat2', 'nat1')).path === 'relay', LIMIT_MS, 250)
   console.log(`# direct path blocked: fell back to relay ${Date.now() - t0} ms after the block (poll ${ms} ms)`)
-  await mesh.waitFor('pings flow again through the relay', async () => (await burst('nat1', 'nat2')).ok, 10_000, 200)
+  await mesh.waitFor('pings flow again through the relay', async () => (await burst('nat1', 'nat2')).ok, LIMIT_MS, 250)
   const view = await peerView('nat1', 'nat2')
   const res = await burst('nat1', 'nat2')
   assert.ok(res.ok)

@@ -74,7 +74,9 @@ test('split 2 | 3: each side marks the other dead; healed: one mesh again, every
       let ok = true
       for (const [side, other] of [[SIDE_A, SIDE_B], [SIDE_B, SIDE_A]] as const) {
         for (const h of side) {
-          const v = statuses(await mesh.info(h), other)
+          const i = await mesh.tryInfo(h)
+          if (i === undefined) { last.push(`${h}: no info`); ok = false; continue }
+          const v = statuses(i, other)
           last.push(`${h}: ${v.join(' ')}`)
           if (v.some(s => !s.endsWith('=dead'))) ok = false
         }
