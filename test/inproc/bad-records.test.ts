@@ -77,8 +77,9 @@ test('bad records are rejected, counted by reason, and the agent keeps serving',
     topic: meshTopic(ula),
     validate: () => 'accept',
     onMessage: () => {},
-    onSyncRequest: () => toSync,
-    onSyncRecords: () => {}
+    // a rogue that always claims a different table and sends its batch whatever it is asked for
+    sync: { hash: () => new Uint8Array(randomBytes(32)), digest: () => [], recordsFor: () => toSync },
+    onSyncResult: () => {}
   })
   await rogue.dial(a.listenAddrs()[0]!) // connect → push-pull sync delivers the bad batch
   await waitFor('every bad kind counted', () => {

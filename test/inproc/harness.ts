@@ -27,6 +27,8 @@ export async function startAgent (opts: Partial<AgentInit> & { label: string }):
   const agent = new Agent({
     gossipHost: '127.0.0.1',
     gossipPort: 0,
+    probePort: 0,
+    probeVia: 'underlay',
     heartbeatMs: 200,
     deadAfterMs: 1000,
     logger: silentLogger,

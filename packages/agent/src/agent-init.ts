@@ -37,6 +37,10 @@ export interface AgentInit {
   upnp?: boolean
   /** UDP port for LAN discovery beacons; 0 = off. @default gossipPort + 1 (51822) */
   lanPort?: number
+  /** UDP port of the failure detector's probe socket. @default gossipPort + 2 (51823); 0 = any */
+  probePort?: number
+  /** Where probes go: members' overlay addresses (inside WireGuard), or their gossip host (tests without WireGuard). @default 'overlay' */
+  probeVia?: 'overlay' | 'underlay'
   /** How often paths are re-evaluated from WireGuard's counters. @default 500 */
   pathTickMs?: number
   /** Control socket path. @default '<stateDir>/wgmesh.sock' */

@@ -10,11 +10,13 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
   planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, isValidTag, parseEndpoint, InvalidConfigError, MAX_TAGS,
+  detectorTimings, tableHash, encodeDigest, decodeDigest, diffDigest,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
 import { createConfigurator, type WireGuardConfigurator, type Dump } from '@wgmesh/wireguard'
-import { createGossipNode, type GossipNode } from './transport/index.js'
+import { createGossipNode, SyncProtocolError, type GossipNode, type DigestSyncResult } from './transport/index.js'
+import { Liveness } from './liveness.js'
 import { StateStore, resolveMeshKey, type PersistedState } from './state-store.js'
 import { createLogger, type Logger } from './logger.js'
 import { AgentMetrics, type PeerSample } from './metrics.js'
@@ -22,7 +24,7 @@ import { serveControl, type ControlRequest } from './control-socket.js'
 import { seedToMultiaddr } from './dial-policy.js'
 import { Redialer } from './redialer.js'
 import { nextPersisted, restoreAddressing } from './persisted.js'
-import { buildSelfRecord, nextSeq, orderGossipAddrs, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import { buildSelfRecord, nextSeq, orderGossipAddrs, sameContent, type SelfAddressing, type SelfIdentity } from './self-record.js'
 import { endpointCandidates } from './local-addresses.js'
 import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
@@ -37,6 +39,19 @@ export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 export function meshTopic (ula: Cidr): string {
   return `wgmesh/${formatCidr(ula)}/records`
 }
+
+/** The mesh's topic for liveness notices (suspect / dead). */
+export function noticeTopic (ula: Cidr): string {
+  return `wgmesh/${formatCidr(ula)}/liveness`
+}
+
+/** Records are published at most this often (changes in a burst go out as one). */
+const PUBLISH_MIN_GAP_MS = 250
+/** A refutation at most this often (a flood of accusations costs one record per window). */
+const REFUTE_MIN_GAP_MS = 500
+/** Anti-entropy sync period: this soon after a change, doubling to the maximum while tables agree. */
+const SYNC_MIN_MS = 500
+const SYNC_MAX_MS = 30_000
 
 export class Agent {
   private readonly init: AgentInit
@@ -63,6 +78,15 @@ export class Agent {
   private stopped = false
   private readonly stoppedWaiters: Array<() => void> = []
   private traversal!: Traversal
+  private liveness!: Liveness
+  private lastPublish = 0
+  private publishTimer?: NodeJS.Timeout
+  private lastRefute = 0
+  private unsent = false
+  private syncTimer?: NodeJS.Timeout
+  private syncDelay = 500
+  private lastSyncRounds = 0
+  private tableVersion = 0
   startedAt = 0
   servingAt = 0
 
@@ -129,6 +153,25 @@ export class Agent {
     }
     this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
     const gossipPort = init.gossipPort ?? 51821
+    this.liveness = new Liveness({
+      selfId: this.signer.nodeId,
+      detector: detectorTimings(this.settings.heartbeatMs, this.settings.deadAfterMs).detector,
+      meshKey: this.meshKey,
+      signer: this.signer,
+      port: init.probePort ?? (gossipPort === 0 ? 0 : gossipPort + 2),
+      via: init.probeVia ?? 'overlay',
+      log: this.log
+    }, {
+      now: this.now,
+      table: () => this.table,
+      changed: (changes) => { this.onChanges(changes) },
+      publishNotice: (sealed) => { void this.gossip?.publishNotice(sealed).catch((err: Error) => { this.log.debug('notice publish failed', { error: err.message }) }) },
+      refute: (why) => { this.refute(why) },
+      deadAnswered: (nodeId) => { this.redialer?.dialMember(nodeId) }
+    })
+    this.identity.probePort = await this.liveness.start().catch((err: Error) => {
+      throw new InvalidConfigError(`cannot bind the probe port (UDP ${init.probePort ?? gossipPort + 2}): ${err.message}; choose another with --probe-port`)
+    })
     this.traversal = new Traversal({
       iface: init.interface ?? 'wgmesh0',
       overlay: [this.settings.cidr4, this.ula],
@@ -148,7 +191,7 @@ export class Agent {
       table: () => this.table,
       self: () => this.selfRecord,
       dump: async () => await this.dump(),
-      recordChanged: () => { this.refreshSelf(); void this.publish() },
+      recordChanged: () => { this.updateSelf(false) },
       routesChanged: () => { void this.scheduleApply() }
     })
     await this.traversal.startStun()
@@ -168,15 +211,26 @@ export class Agent {
       meshKey: this.meshKey,
       listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
       topic: meshTopic(this.ula),
+      noticeTopic: noticeTopic(this.ula),
       validate: (data) => this.onGossip(data),
+      validateNotice: (data) => this.stopped ? 'ignore' : this.liveness.onNotice(data),
       onMessage: () => {},
-      onSyncRequest: () => this.table.sealedRecords(),
-      onSyncRecords: (records) => { for (const r of records) this.take(r, 'sync') },
+      sync: {
+        hash: () => tableHash(this.table.digest()),
+        digest: () => encodeDigest(this.table.digest()),
+        recordsFor: (blobs) => {
+          const theirs = decodeDigest(blobs)
+          if (theirs === undefined) throw new SyncProtocolError('malformed digest')
+          return diffDigest(this.table.digest(), theirs).send.flatMap(id => this.table.get(id)?.sealed ?? [])
+        }
+      },
+      onSyncResult: (r) => { this.onSyncResult(r) },
       onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
       onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
       logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
     })
     this.refreshSelf()
+    this.liveness.membersChanged()
     // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
     // the first apply is strict: no WireGuard, or a missing 'existing' interface, fails the start
     const firstApply = this.wg.apply(this.desired())
@@ -190,10 +244,12 @@ export class Agent {
     })
     void this.publish()
     const hb = this.settings.heartbeatMs
-    this.every(hb, () => { this.refreshSelf(); void this.publish() })
-    this.every(Math.max(50, Math.min(250, Math.floor(hb / 4))), () => { this.onTick() })
+    // records go out when they change (checked every heartbeat), and unchanged every refreshMs
+    this.every(hb, () => { this.updateSelf(false); if (this.unsent) void this.publish() })
+    this.every(this.settings.refreshMs, () => { this.updateSelf(true) })
+    this.every(Math.max(50, Math.min(100, Math.floor(hb / 4))), () => { this.onTick(); this.liveness.tick() })
     this.every(250, () => { this.redialer.redial() })
-    this.every(10_000, () => { void this.redialer.syncRandomPeer() })
+    this.scheduleSync(SYNC_MIN_MS)
     this.every(init.pathTickMs ?? 500, () => { if (!this.stopped) void this.traversal.tick() })
     this.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
@@ -214,13 +270,60 @@ export class Agent {
   private refreshSelf (leaving = false): void {
     const now = this.now()
     this.seq = nextSeq(this.seq, now)
+    this.selfRecord = this.buildSelf(this.seq, now, leaving)
+    this.table.accept(this.selfRecord, this.sealSelf(), now, 'self')
+  }
+
+  private buildSelf (seq: number, now: number, leaving: boolean): NodeRecord {
     const t = this.traversal
     const locals = t?.locals() ?? []
     const endpoints = endpointCandidates(locals, this.identity.wgPort, t?.advertised(this.init.advertise ?? [], locals) ?? this.init.advertise)
     this.identity.relay = t?.relays() ?? false
-    this.selfRecord = buildSelfRecord(this.identity, this.addressing, this.seq, now, endpoints, this.gossipAddrs(), leaving)
-    t?.decorate(this.selfRecord, this.servingAt > 0)
-    this.table.accept(this.selfRecord, this.sealSelf(), now, 'self')
+    const r = buildSelfRecord(this.identity, this.addressing, seq, now, endpoints, this.gossipAddrs(), leaving)
+    t?.decorate(r, this.servingAt > 0)
+    return r
+  }
+
+  /**
+   * Rebuild the own record; publish it only if it says something new (or `force`: the slow
+   * refresh, a refutation). Bursts of changes go out as one record.
+   */
+  private updateSelf (force: boolean): void {
+    if (this.stopped || this.selfRecord === undefined) return
+    if (!force && sameContent(this.buildSelf(this.seq, this.now(), false), this.selfRecord)) return
+    this.refreshSelf()
+    this.schedulePublish()
+  }
+
+  private schedulePublish (): void {
+    if (this.publishTimer !== undefined) return
+    const wait = Math.max(0, this.lastPublish + PUBLISH_MIN_GAP_MS - this.now())
+    if (wait === 0) { this.lastPublish = this.now(); void this.publish(); return }
+    this.publishTimer = setTimeout(() => { this.publishTimer = undefined; this.lastPublish = this.now(); void this.publish() }, wait)
+    this.publishTimer.unref()
+  }
+
+  /** Someone holds us suspect or dead: a newer record (higher seq) refutes it everywhere. */
+  private refute (why: string): void {
+    if (this.stopped || this.now() - this.lastRefute < REFUTE_MIN_GAP_MS) return
+    this.lastRefute = this.now()
+    this.log.info('refuting a suspicion with a newer record', { why })
+    this.updateSelf(true)
+  }
+
+  private onSyncResult (r: DigestSyncResult): void {
+    this.lastSyncRounds = r.rounds
+    for (const rec of r.received) this.take(rec, 'sync')
+    if (r.remoteDigest.length === 0) return
+    const theirs = decodeDigest(r.remoteDigest) ?? []
+    for (const e of theirs) {
+      if (!e.dead) continue
+      if (e.nodeId === this.nodeId) {
+        if (e.seq >= this.seq) this.refute('a member\'s table holds this node dead')
+        continue
+      }
+      this.onChanges(this.table.declareDead(e.nodeId, e.seq))
+    }
   }
 
   private sealSelf (): Uint8Array {
@@ -231,10 +334,31 @@ export class Agent {
     const sealed = this.table.get(this.nodeId)?.sealed
     if (sealed === undefined || this.gossip === undefined) return
     try {
-      await this.gossip.publish(sealed)
+      // nobody subscribed yet (still connecting): publish again once somebody has
+      this.unsent = (await this.gossip.publish(sealed)) === 0
     } catch (err) {
+      this.unsent = true
       this.log.debug('publish failed', { error: (err as Error).message })
     }
+  }
+
+  /**
+   * Anti-entropy: a digest sync with a random gossip peer, soon after anything changed (so a
+   * mesh forming, or a joiner, converges in a few rounds), backing off to every 30 s while the
+   * tables agree (then a sync costs two 32-byte hashes).
+   */
+  private scheduleSync (delayMs: number): void {
+    if (this.stopped) return
+    clearTimeout(this.syncTimer)
+    this.syncTimer = setTimeout(() => {
+      const version = this.tableVersion
+      void this.redialer.syncRandomPeer().finally(() => {
+        const busy = this.tableVersion !== version || this.lastSyncRounds > 1
+        this.syncDelay = busy ? SYNC_MIN_MS : Math.min(SYNC_MAX_MS, this.syncDelay * 2)
+        this.scheduleSync(this.syncDelay)
+      })
+    }, delayMs)
+    this.syncTimer.unref()
   }
 
   /** Gossip validator: the one entry for records from the network. */
@@ -262,14 +386,20 @@ export class Agent {
       return 'ignore'
     }
     this.metrics.accepted.inc({ via })
+    this.liveness.recordArrived(v.record.nodeId)
     this.onChanges(this.table.accept(v.record, sealed, now, via))
     return 'accept'
   }
 
   private onChanges (changes: MemberChange[]): void {
+    if (changes.length === 0) return
+    this.tableVersion++
     let plan = false
     let known = false
+    let members = false
     for (const c of changes) {
+      if (c.kind === 'dead') this.liveness.died(c.nodeId)
+      members = true
       const name = this.table.get(c.nodeId)?.record.name
       if (c.kind === 'conflict-lost' && c.nodeId === this.nodeId) {
         this.readdress(c.what)
@@ -280,6 +410,7 @@ export class Agent {
       if (c.kind === 'joined') this.traversal?.memberJoined(this.table.get(c.nodeId)?.record)
       plan = true
     }
+    if (members) this.liveness.membersChanged()
     if (known) this.persistSoon()
     if (plan) void this.scheduleApply()
   }
@@ -293,8 +424,7 @@ export class Agent {
     this.log.warn('overlay address taken by an earlier claim; moving', { from: this.addressing.ipv4, to: a.ipv4 })
     this.addressing = { ipv4: a.ipv4, ipv6: a.ipv6, ipSalt: a.salt, ipSince: this.now() }
     this.persist()
-    this.refreshSelf()
-    void this.publish()
+    this.updateSelf(true)
   }
 
   private onTick (): void {
@@ -400,6 +530,9 @@ export class Agent {
     this.stopped = true
     this.clearTimers()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
+    if (this.publishTimer !== undefined) clearTimeout(this.publishTimer)
+    clearTimeout(this.syncTimer)
+    await this.liveness?.stop().catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
     await this.gossip?.stop().catch(() => {})

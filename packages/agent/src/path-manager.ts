@@ -46,7 +46,9 @@ export class PathManager {
         // a public end can always be reached by the other one initiating: never relay such a
         // pair (both ends see the same nat fields, so both decide alike)
         relayAvailable: relay !== undefined && selfNat !== 'public' && r.nat !== 'public',
-        hopeless: selfNat === 'symmetric' && r.nat === 'symmetric'
+        hopeless: selfNat === 'symmetric' && r.nat === 'symmetric',
+        holdsMapping: selfNat !== 'public',
+        peerSendsKeepalive: r.nat !== 'public'
       }, this.policy)
       this.states.set(r.nodeId, d.state)
       const route: PeerRoute = { keepaliveS: d.keepaliveS }

@@ -71,6 +71,26 @@ export class Redialer {
     }
   }
 
+  /** Dial a member's gossip addresses now, back-off or not (it answered a probe: it is back). */
+  dialMember (nodeId: string): void {
+    const gossip = this.host.gossip()
+    const m = this.host.table().get(nodeId)
+    if (gossip === undefined || m === undefined) return
+    const connected = new Set(gossip.connectedPeers())
+    for (const addr of m.record.gossipAddrs) {
+      const peer = peerIdOf(addr)
+      if (peer !== undefined && connected.has(peer)) return
+    }
+    for (const addr of m.record.gossipAddrs) {
+      this.policy.succeeded(addr)
+      if (this.dialing.has(addr)) continue
+      this.dialing.add(addr)
+      gossip.dial(addr).then(() => {}, (err: Error) => { this.host.log.debug('dial failed', { addr, error: err.message }) })
+        .finally(() => { this.dialing.delete(addr) })
+      break
+    }
+  }
+
   async syncRandomPeer (): Promise<void> {
     const gossip = this.host.gossip()
     const peers = gossip?.connectedPeers() ?? []

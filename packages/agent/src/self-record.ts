@@ -10,6 +10,8 @@ export interface SelfIdentity {
   wgPort: number
   tags: string[]
   relay: boolean
+  /** UDP port of the failure detector's probe socket. */
+  probePort?: number
 }
 
 export interface SelfAddressing { ipv4: string, ipv6: string, ipSalt: number, ipSince: number }
@@ -34,6 +36,7 @@ export function buildSelfRecord (id: SelfIdentity, addr: SelfAddressing, seq: nu
     tags: id.tags
   }
   if (id.relay) r.relay = true
+  if (id.probePort !== undefined) r.probePort = id.probePort
   if (leaving) r.leaving = true
   return r
 }
@@ -57,4 +60,9 @@ export function orderGossipAddrs (all: string[], loopbackOnly: boolean, self: { 
   const overlay = (a: string): boolean => a.includes(`/ip4/${self.ipv4}/`) || a.includes(`/ip6/${self.ipv6}/`)
   const usable = all.filter(a => loopbackOnly || !(a.includes('/ip4/127.') || a.includes('/ip6/::1/')))
   return [...usable.filter(a => !overlay(a)), ...usable.filter(overlay)].slice(0, 8)
+}
+
+/** Whether two own records say the same (seq and issue time aside): if so, nothing to publish. */
+export function sameContent (a: NodeRecord, b: NodeRecord): boolean {
+  return JSON.stringify({ ...a, seq: 0, issuedAt: 0 }) === JSON.stringify({ ...b, seq: 0, issuedAt: 0 })
 }

@@ -1,7 +1,7 @@
 // Transport adapter tests: real libp2p nodes on 127.0.0.1 (port 0).
 import { test, describe, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { spawn } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -36,7 +36,7 @@ interface TestNode {
   node: GossipNode
   messages: Array<{ data: string, from: string }>
   validated: Array<{ data: string, from: string }>
-  syncs: Array<{ records: string[], from: string }>
+  syncs: Array<{ records: string[], from: string, rounds?: number }>
   connects: string[]
   disconnects: string[]
   table: Uint8Array[]
@@ -55,8 +55,13 @@ async function mkNode (meshKey: Uint8Array, table: string[] = [], extra: Partial
     // messages starting with "bad" are rejected everywhere
     validate: (data, from) => { t.validated.push({ data: dec(data), from }); return dec(data).startsWith('bad') ? 'reject' : 'accept' },
     onMessage: (data, from) => { t.messages.push({ data: dec(data), from }) },
-    onSyncRequest: () => t.table,
-    onSyncRecords: (records, from) => { t.syncs.push({ records: records.map(dec), from }) },
+    // a toy digest: the table's items themselves; records sent = ours the other lacks
+    sync: {
+      hash: () => createHash('sha256').update([...t.table.map(dec)].sort().join('\0')).digest(),
+      digest: () => t.table,
+      recordsFor: (remote) => { const have = new Set(remote.map(dec)); return t.table.filter(r => !have.has(dec(r))) }
+    },
+    onSyncResult: (r, from) => { t.syncs.push({ records: r.received.map(dec), from, rounds: r.rounds }) },
     onPeerConnect: (p) => { t.connects.push(p) },
     onPeerDisconnect: (p) => { t.disconnects.push(p) },
     dialTimeoutMs: 1500,
@@ -192,19 +197,24 @@ describe('gossip node', () => {
     const c = await mkNode(meshKey, ['z'])
     await c.node.dial(a.node.listenAddrs()[0]!)
     await waitFor(() => a.syncs.length > 0 && c.syncs.length > 0, 3000, 'sync on connect')
-    assert.deepEqual(c.syncs, [{ records: ['x', 'y'], from: a.node.peerId }])
-    assert.deepEqual(a.syncs, [{ records: ['z'], from: c.node.peerId }], 'only the initiator side starts a sync')
+    assert.deepEqual(c.syncs, [{ records: ['x', 'y'], from: a.node.peerId, rounds: 3 }])
+    assert.deepEqual(a.syncs, [{ records: ['z'], from: c.node.peerId, rounds: 3 }], 'only the initiator side starts a sync')
 
     a.table.push(enc('w'))
     await c.node.sync(a.node.peerId)
-    assert.deepEqual(c.syncs[1], { records: ['x', 'y', 'w'], from: a.node.peerId })
+    assert.deepEqual(c.syncs[1], { records: ['x', 'y', 'w'], from: a.node.peerId, rounds: 3 })
     await waitFor(() => a.syncs.length === 2, 1000, 'responder side of explicit sync')
-    assert.deepEqual(a.syncs[1], { records: ['z'], from: c.node.peerId })
+    assert.deepEqual(a.syncs[1], { records: ['z'], from: c.node.peerId, rounds: 3 })
 
     // oversized records are left out by the sender, the rest still goes through
     a.table.push(new Uint8Array(DEFAULT_SYNC_LIMITS.maxRecordBytes + 1))
     await c.node.sync(a.node.peerId)
     assert.deepEqual(c.syncs[2]?.records, ['x', 'y', 'w'])
+
+    // equal tables: one round of two hashes, nothing else
+    c.table.splice(0, c.table.length, ...a.table)
+    await c.node.sync(a.node.peerId)
+    assert.deepEqual(c.syncs[3], { records: [], from: a.node.peerId, rounds: 1 })
   })
 
   test('a node with a different mesh key cannot connect', async () => {
@@ -253,7 +263,7 @@ describe('gossip node', () => {
       const { randomBytes } = await import('node:crypto')
       const meshKey = randomBytes(32)
       const mk = () => createGossipNode({ identitySeed: randomBytes(32), meshKey, listen: ['/ip4/127.0.0.1/tcp/0'], topic: 't',
-        validate: () => 'accept', onMessage: () => {}, onSyncRequest: () => [new Uint8Array(100)], onSyncRecords: () => {} })
+        validate: () => 'accept', onMessage: () => {}, sync: { hash: () => randomBytes(32), digest: () => [], recordsFor: () => [new Uint8Array(100)] }, onSyncResult: () => {} })
       const t1 = performance.now()
       const a = await mk()
       const tStart = performance.now() - t1

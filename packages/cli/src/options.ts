@@ -46,16 +46,17 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--cidr <cidr>', 'mesh IPv4 range (all members must agree)').env('WGMESH_CIDR').default(DEFAULT_MESH_CIDR))
     .addOption(new Option('--advertise <ip:port>', 'extra WireGuard endpoint to advertise first, e.g. a public address (repeatable)').env('WGMESH_ADVERTISE').argParser(list))
     .addOption(new Option('--tag <tag>', 'label shown to others (repeatable)').env('WGMESH_TAGS').argParser(list))
-    .addOption(new Option('--heartbeat <duration>', 'record republish interval').env('WGMESH_HEARTBEAT').argParser(parseDuration).default(DEFAULT_HEARTBEAT_MS, '1s'))
-    .addOption(new Option('--dead-after <duration>', 'silence after which a member is marked dead').env('WGMESH_DEAD_AFTER').argParser(parseDuration).default(DEFAULT_DEAD_AFTER_MS, '3s'))
-    .addOption(new Option('--expire-after <duration>', 'silence after which a dead member is removed').env('WGMESH_EXPIRE_AFTER').argParser(parseDuration).default(DEFAULT_EXPIRE_AFTER_MS, '1h'))
-    .addOption(new Option('--keepalive <seconds>', 'WireGuard persistent keepalive (0 = off)').env('WGMESH_KEEPALIVE').argParser(intIn('--keepalive', 0, 65535)).default(DEFAULT_KEEPALIVE_S))
+    .addOption(new Option('--heartbeat <duration>', 'failure-detector probe interval (each node pings its two ring successors this often)').env('WGMESH_HEARTBEAT').argParser(parseDuration).default(DEFAULT_HEARTBEAT_MS, '1s'))
+    .addOption(new Option('--dead-after <duration>', 'a member whose tunnel stops answering is marked dead everywhere within this').env('WGMESH_DEAD_AFTER').argParser(parseDuration).default(DEFAULT_DEAD_AFTER_MS, '3s'))
+    .addOption(new Option('--expire-after <duration>', 'a dead member is removed this long after it was last alive').env('WGMESH_EXPIRE_AFTER').argParser(parseDuration).default(DEFAULT_EXPIRE_AFTER_MS, '1h'))
+    .addOption(new Option('--keepalive <seconds>', 'WireGuard persistent keepalive on direct paths, sent only from behind a NAT (0 = off)').env('WGMESH_KEEPALIVE').argParser(intIn('--keepalive', 0, 65535)).default(DEFAULT_KEEPALIVE_S))
     .addOption(new Option('--mtu <bytes>', 'interface MTU').env('WGMESH_MTU').argParser(intIn('--mtu', 1280, 9000)).default(DEFAULT_MTU))
     .addOption(new Option('--stun-port <port>', 'UDP port of this node\'s STUN server, which also answers on port+1 (0 = none)').env('WGMESH_STUN_PORT').argParser(intIn('--stun-port', 0, 65534)).default(3478))
     .addOption(new Option('--stun-server <ip:port>', 'extra STUN server to probe besides the members\' own (repeatable)').env('WGMESH_STUN_SERVERS').argParser(list))
     .addOption(new Option('--relay <mode>', 'relay traffic for peers that cannot reach each other directly').choices(['auto', 'on', 'off']).env('WGMESH_RELAY').default('auto', 'auto: when this node is public'))
     .addOption(new Option('--upnp <mode>', 'ask the router for a UPnP-IGD/NAT-PMP mapping of the WireGuard port').choices(['on', 'off']).env('WGMESH_UPNP').default('on'))
     .addOption(new Option('--lan-port <port>', 'UDP port of LAN discovery beacons (0 = off)').env('WGMESH_LAN_PORT').argParser(intIn('--lan-port', 0, 65535)).default(undefined, 'gossip port + 1'))
+    .addOption(new Option('--probe-port <port>', 'UDP port of the failure detector\'s probes (reached over the mesh interface)').env('WGMESH_PROBE_PORT').argParser(intIn('--probe-port', 0, 65535)).default(undefined, 'gossip port + 2'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).env('WGMESH_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log format').choices(['auto', 'json', 'text']).env('WGMESH_LOG_FORMAT').default('auto', 'json unless stdout is a terminal'))
 }
@@ -68,6 +69,7 @@ export interface AgentFlags {
   interface: string
   backend: 'auto' | 'kernel' | 'userspace' | 'existing'
   listenPort: number
+  probePort?: number
   gossipPort: number
   gossipHost: string
   cidr: string
@@ -129,6 +131,7 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     stunServers: flags.stunServer,
     relay: flags.relay,
     upnp: flags.upnp === 'on',
-    lanPort: flags.lanPort
+    lanPort: flags.lanPort,
+    probePort: flags.probePort
   }
 }

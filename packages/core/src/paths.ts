@@ -74,6 +74,16 @@ export interface PathInput {
   relayAvailable: boolean
   /** Both ends are behind symmetric NATs: no direct path can form, relay at once. */
   hopeless: boolean
+  /**
+   * This end holds a NAT mapping (it is not public, or not yet classified): it sends the steady
+   * keepalive on a direct path. A public end sends none. @default true
+   */
+  holdsMapping?: boolean
+  /**
+   * The peer sends keepalives (it is not public), so silence from it means the direct path died.
+   * Between two public ends an idle tunnel is silent and stays direct. @default true
+   */
+  peerSendsKeepalive?: boolean
 }
 
 export interface PathDecision {
@@ -110,7 +120,8 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
 
   switch (s.phase) {
     case 'direct':
-      if (!alive) {
+      // public ↔ public: no keepalives either way, so silence says nothing; no relay applies anyway
+      if (!alive && input.peerSendsKeepalive !== false) {
         s.punchStart = now
         s.stepAt = now
         s.since = now
@@ -161,7 +172,7 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
   return {
     state: s,
     endpoint: s.endpoint,
-    keepaliveS: s.phase === 'direct' ? policy.steadyKeepaliveS : policy.probeKeepaliveS,
+    keepaliveS: s.phase === 'direct' ? (input.holdsMapping === false ? 0 : policy.steadyKeepaliveS) : policy.probeKeepaliveS,
     relayed: s.phase === 'relay'
   }
 }

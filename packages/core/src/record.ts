@@ -18,7 +18,7 @@ export function isValidTag (s: string): boolean {
   return TAG_RE.test(s)
 }
 const KNOWN_KEYS = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
-  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'seen'])
+  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'probePort', 'seen'])
 export const MAX_SEEN = 32
 const NAT_TYPES = new Set(['public', 'cone', 'symmetric', 'unknown'])
 
@@ -61,6 +61,7 @@ export function checkRecordShape (x: unknown): string | undefined {
   if (x.leaving !== undefined && typeof x.leaving !== 'boolean') return 'leaving must be boolean'
   if (x.nat !== undefined && !NAT_TYPES.has(x.nat as string)) return 'nat must be public|cone|symmetric|unknown'
   if (x.stunPort !== undefined && (!isUint(x.stunPort, 65534) || x.stunPort === 0)) return 'stunPort must be 1..65534'
+  if (x.probePort !== undefined && (!isUint(x.probePort, 65535) || x.probePort === 0)) return 'probePort must be 1..65535'
   if (x.seen !== undefined) {
     if (!isObj(x.seen)) return 'seen must be an object'
     const entries = Object.entries(x.seen)

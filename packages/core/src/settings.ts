@@ -23,11 +23,12 @@ export const DEFAULT_EXPIRE_AFTER_MS = 3_600_000
 /** @default 300_000 — records issued further than this from our clock are rejected. */
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000
 /**
- * @default 5 — WireGuard persistent keepalive on a working direct path, seconds. It keeps NAT
- * mappings open and is the heartbeat of the path: ~2.5 intervals of silence means the direct
- * path is dead and the peer moves to a relay (while punching, 1 s is used).
+ * @default 25 — WireGuard persistent keepalive on a working direct path, seconds, sent only by
+ * an end behind a NAT (it holds the NAT mapping open; a public end sends none). It is also the
+ * heartbeat of such a path: ~2.5 intervals of silence means the direct path is dead and the
+ * peer moves to a relay (while punching, 1 s is used).
  */
-export const DEFAULT_KEEPALIVE_S = 5
+export const DEFAULT_KEEPALIVE_S = 25
 /** @default 1420 */
 export const DEFAULT_MTU = 1420
 /** @default 4096 — bytes of a sealed record on the wire. */

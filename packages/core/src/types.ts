@@ -40,6 +40,8 @@ export interface NodeRecord {
   nat?: NatType
   /** UDP port of the STUN server this node runs (it answers on this port and the next). */
   stunPort?: number
+  /** UDP port of this node's failure-detector probe socket (reached at its overlay IPv4). */
+  probePort?: number
   /**
    * Endpoints this node observes for its direct peers in `wg show dump` (the true mapping of
    * their WireGuard sockets), keyed by the peer's short id (first 11 chars of its nodeId).

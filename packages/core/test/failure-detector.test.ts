@@ -120,3 +120,21 @@ test('fake clock: a partition heals — members held dead refute when pinged and
   sim.run(10_000)
   assert.equal(sim.holders(sim.nodes[0]!.id, 'alive'), 5)
 })
+
+test('liveness notices: sealed and signed by the accuser; forged or malformed ones are refused with a reason', async () => {
+  const { sealNotice, openNotice } = await import('../src/notice.js')
+  const { testNode, MESH_KEY, OTHER_MESH_KEY, nonce } = await import('./fixtures.js')
+  const { seal } = await import('../src/envelope.js')
+  const a = testNode('a')
+  const b = testNode('b')
+  const ok = openNotice(MESH_KEY, sealNotice(MESH_KEY, a.signer, { k: 'suspect', node: b.signer.nodeId, seq: 5 }, nonce()))
+  assert.deepEqual(ok, { ok: true, notice: { v: 1, k: 'suspect', node: b.signer.nodeId, seq: 5, by: a.signer.nodeId } })
+  assert.equal(openNotice(OTHER_MESH_KEY, sealNotice(MESH_KEY, a.signer, { k: 'dead', node: b.signer.nodeId, seq: 5 }, nonce())).ok, false)
+  const forged = seal(MESH_KEY, a.signer, new TextEncoder().encode(JSON.stringify({ v: 1, k: 'dead', node: b.signer.nodeId, seq: 5, by: b.signer.nodeId })), nonce())
+  assert.deepEqual(openNotice(MESH_KEY, forged), { ok: false, reason: 'node-id-mismatch' })
+  for (const body of ['{', '[]', '{"v":1,"k":"kill","node":"x","seq":1,"by":"y"}', `{"v":1,"k":"dead","node":"${b.signer.nodeId}","seq":0,"by":"${a.signer.nodeId}"}`,
+    `{"v":1,"k":"dead","node":"${b.signer.nodeId}","seq":1,"by":"${a.signer.nodeId}","x":1}`]) {
+    const r = openNotice(MESH_KEY, seal(MESH_KEY, a.signer, new TextEncoder().encode(body), nonce()))
+    assert.equal(r.ok, false, body)
+  }
+})

@@ -74,3 +74,22 @@ test('a new best candidate (the peer learnt its public address) is tried at once
   const d2 = stepPath(s, { now: T + 200, candidates: ['198.18.2.1:51820', '192.0.2.2:51820'], counters: undefined, relayAvailable: true, hopeless: false }, policy)
   assert.equal(d2.endpoint, '198.18.2.1:51820')
 })
+
+test('keepalive only where a NAT mapping is held; between public ends an idle direct path stays direct', () => {
+  const hs = (T + 500) / 1000
+  const start = initialPathState(T, undefined)
+  const step = (s: PathState, now: number, c: PeerCounters, holdsMapping: boolean, peerSendsKeepalive: boolean): ReturnType<typeof stepPath> =>
+    stepPath(s, { now, candidates: C, counters: c, relayAvailable: false, hopeless: false, holdsMapping, peerSendsKeepalive }, policy)
+  const c = { latestHandshake: hs, rxBytes: 92 }
+  // public ↔ public: direct with no keepalive, and silence (even past the handshake's freshness) keeps it direct
+  let d = step(start, T + 600, c, false, false)
+  assert.equal(d.state.phase, 'direct')
+  assert.equal(d.keepaliveS, 0)
+  d = step(d.state, T + 600_000, c, false, false)
+  assert.equal(d.state.phase, 'direct', 'idle is not dead between public ends')
+  // NAT'd end: sends the steady keepalive; a peer that sends keepalives and goes silent is dead
+  let n = step(start, T + 600, c, true, true)
+  assert.equal(n.keepaliveS, 5)
+  n = step(n.state, T + 600 + policy.pathDeadMs + 1, c, true, true)
+  assert.notEqual(n.state.phase, 'direct')
+})

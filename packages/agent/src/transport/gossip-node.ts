@@ -16,8 +16,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { swarmKeyFromMeshKey } from './swarm-key.js'
-import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeRecords } from './sync-protocol.js'
-import type { SyncLimits } from './sync-protocol.js'
+import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeDigest } from './sync-protocol.js'
+import type { DigestSyncHandler, DigestSyncResult, SyncLimits } from './sync-protocol.js'
 
 export type ValidationResult = 'accept' | 'reject' | 'ignore'
 
@@ -33,8 +33,12 @@ export interface GossipNodeInit {
   meshKey: Uint8Array
   /** Listen multiaddrs, e.g. ['/ip4/0.0.0.0/tcp/51821'] or ['/ip4/127.0.0.1/tcp/0']. */
   listen: string[]
-  /** One gossipsub topic per mesh. */
+  /** One gossipsub topic per mesh (records). */
   topic: string
+  /** A second topic for small liveness notices (optional). */
+  noticeTopic?: string
+  /** Validator of the notice topic (as `validate`). */
+  validateNotice?: (data: Uint8Array, from: string) => ValidationResult
   /**
    * Called from the gossipsub topic validator for every message not seen before.
    * `from` is the message author's peer id (authenticated by gossipsub's StrictSign
@@ -43,10 +47,10 @@ export interface GossipNodeInit {
   validate: (data: Uint8Array, from: string) => ValidationResult
   /** Called for accepted messages only (never for our own publishes). */
   onMessage: (data: Uint8Array, from: string) => void
-  /** Our full table (opaque sealed records) to send to `remotePeer` in a sync. */
-  onSyncRequest: (remotePeer: string) => Uint8Array[]
-  /** Records received in a sync (fires on both ends, once per completed exchange, possibly with []). */
-  onSyncRecords: (records: Uint8Array[], from: string) => void
+  /** The digest exchange's view of our table (see sync-protocol.ts). */
+  sync: DigestSyncHandler
+  /** A completed exchange (fires on both ends, once per exchange; `received` may be []). */
+  onSyncResult: (result: DigestSyncResult, from: string) => void
   onPeerConnect?: (peerId: string) => void
   onPeerDisconnect?: (peerId: string) => void
   /** Dial timeout in ms. @default 3000 */
@@ -64,8 +68,13 @@ export interface GossipNode {
   readonly peerId: string
   /** Actual bound multiaddrs, each ending in /p2p/<peerId>. */
   listenAddrs(): string[]
-  /** Publish on the topic. Never throws for "no peers"; throws MessageTooLargeError for > MAX_MESSAGE_BYTES. */
-  publish(data: Uint8Array): Promise<void>
+  /**
+   * Publish on the topic; resolves with the number of peers it went to (0: nobody subscribed
+   * yet). Never throws for "no peers"; throws MessageTooLargeError for > MAX_MESSAGE_BYTES.
+   */
+  publish(data: Uint8Array): Promise<number>
+  /** Publish on the notice topic (no-op without one). */
+  publishNotice(data: Uint8Array): Promise<void>
   /** Dial a multiaddr (with or without /p2p); resolves with the remote peer id; throws DialError. */
   dial(addr: string): Promise<string>
   /** Push-pull sync with a peer (dials it if needed and its address is known); throws SyncError. */
@@ -156,7 +165,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
         ignoreDuplicatePublishError: true,
         emitSelf: false,
         fallbackToFloodsub: false,
-        allowedTopics: [topic],
+        allowedTopics: init.noticeTopic === undefined ? [topic] : [topic, init.noticeTopic],
         maxInboundDataLength: MAX_RPC_FRAME_BYTES
       })
     }
@@ -168,16 +177,18 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
   const stopController = new AbortController()
 
   // --- gossip -------------------------------------------------------------
-  pubsub.topicValidators.set(topic, (propagationSource, msg: Message) => {
+  const validatorOf = (fn: (data: Uint8Array, from: string) => ValidationResult) => (propagationSource: { toString(): string }, msg: Message): TopicValidatorResult => {
     if (msg.data.byteLength > MAX_MESSAGE_BYTES) return TopicValidatorResult.Reject
     const author = msg.type === 'signed' ? msg.from.toString() : propagationSource.toString()
     try {
-      return toValidatorResult(init.validate(msg.data, author))
+      return toValidatorResult(fn(msg.data, author))
     } catch (err) {
       log.warn('transport: validate threw, rejecting', { from: author, err: errMsg(err) })
       return TopicValidatorResult.Reject
     }
-  })
+  }
+  pubsub.topicValidators.set(topic, validatorOf(init.validate))
+  if (init.noticeTopic !== undefined) pubsub.topicValidators.set(init.noticeTopic, validatorOf(init.validateNotice ?? (() => 'reject')))
   const onGossip = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail
     if (msg.topic !== topic) return
@@ -192,23 +203,16 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
 
   // --- sync ---------------------------------------------------------------
   const runExchange = async (stream: Stream, remote: string, role: 'initiator' | 'responder'): Promise<void> => {
-    let ours: Uint8Array[]
-    try {
-      ours = init.onSyncRequest(remote)
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      throw err
-    }
     const signal = AbortSignal.any([AbortSignal.timeout(syncTimeoutMs), stopController.signal])
     const t0 = Date.now()
-    const { received, sent, dropped } = await exchangeRecords(stream, ours, { limits, signal })
-    if (dropped > 0) log.warn('transport: sync table exceeds limits, records left out', { peer: remote, sent, dropped })
-    log.debug('transport: sync done', { peer: remote, role, sent, received: received.length, ms: Date.now() - t0 })
+    const result = await exchangeDigest(stream, init.sync, { limits, signal })
+    if (result.dropped > 0) log.warn('transport: sync exceeds limits, records left out', { peer: remote, sent: result.sent, dropped: result.dropped })
+    log.debug('transport: sync done', { peer: remote, role, rounds: result.rounds, sent: result.sent, received: result.received.length, ms: Date.now() - t0 })
     if (stopped) return
     try {
-      init.onSyncRecords(received, remote)
+      init.onSyncResult(result, remote)
     } catch (err) {
-      log.warn('transport: onSyncRecords threw', { peer: remote, err: errMsg(err) })
+      log.warn('transport: onSyncResult threw', { peer: remote, err: errMsg(err) })
     }
   }
 
@@ -261,6 +265,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
 
   await node.start()
   pubsub.subscribe(topic)
+  if (init.noticeTopic !== undefined) pubsub.subscribe(init.noticeTopic)
 
   return {
     peerId: self,
@@ -273,9 +278,16 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       if (data.byteLength > MAX_MESSAGE_BYTES) {
         throw new MessageTooLargeError(`message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}`)
       }
-      if (stopped) return
+      if (stopped) return 0
       const res = await pubsub.publish(topic, data)
       log.debug('transport: published', { bytes: data.byteLength, recipients: res.recipients.length })
+      return res.recipients.length
+    },
+
+    async publishNotice (data) {
+      if (init.noticeTopic === undefined || stopped) return
+      if (data.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`message of ${data.byteLength} bytes exceeds ${MAX_MESSAGE_BYTES}`)
+      await pubsub.publish(init.noticeTopic, data)
     },
 
     async dial (addr) {
@@ -317,6 +329,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       node.removeEventListener('connection:open', onConnectionOpen)
       pubsub.removeEventListener('message', onGossip)
       try { pubsub.unsubscribe(topic) } catch {}
+      if (init.noticeTopic !== undefined) try { pubsub.unsubscribe(init.noticeTopic) } catch {}
       // Workaround (@libp2p/gossipsub 17.1.1): stop() replaces `status` without
       // clearing `status.heartbeatTimeout`, so one ref'd ~1 s heartbeat timer
       // outlives stop(). Keep the status object (it is mutated in place when the

@@ -14,6 +14,8 @@ export {
   SyncProtocolError,
   SyncMessageDecoder,
   encodeSyncMessage,
-  exchangeRecords
+  exchangeRecords,
+  exchangeDigest,
+  MessageReader
 } from './sync-protocol.js'
-export type { SyncLimits, SyncStream, EncodedSyncMessage } from './sync-protocol.js'
+export type { SyncLimits, SyncStream, EncodedSyncMessage, DigestSyncHandler, DigestSyncResult } from './sync-protocol.js'

@@ -1,17 +1,21 @@
-// `/wgmesh/sync/1.0.0`: push-pull anti-entropy over one libp2p stream.
+// `/wgmesh/sync/2.0.0`: push-pull anti-entropy by digest over one libp2p stream.
 //
-// Both ends send exactly one message and then close their writable end:
+// Up to three rounds; in each both ends send one message and read the other's:
 //
-//   message = uvarint(count) || count × ( uvarint(len) || record[len] )
+//   message = uvarint(count) || count × ( uvarint(len) || blob[len] )
 //
-// Both ends write and read at the same time (one round trip). Records are opaque
-// bytes (sealed records); this module only enforces the framing and the limits.
+//   1. [table hash]             equal on both ends → both close: done (the steady state)
+//   2. digest blobs             (see @wgmesh/core sync-digest.ts)
+//   3. the records the other lacks or holds older
+//
+// Blobs are opaque here (hashes, digests, sealed records); this module only enforces
+// the framing and the limits.
 // A frame that breaks the limits, a truncated message or trailing bytes after
 // the message cause the stream to be aborted and the exchange to be rejected with
 // a SyncProtocolError; nothing is handed to the caller in that case.
 
 /** libp2p protocol id of the sync protocol. */
-export const SYNC_PROTOCOL = '/wgmesh/sync/1.0.0'
+export const SYNC_PROTOCOL = '/wgmesh/sync/2.0.0'
 
 export interface SyncLimits {
   /** Max number of records in one message. */
@@ -119,8 +123,9 @@ export class SyncMessageDecoder {
   private pending: Uint8Array = new Uint8Array(0)
   private readonly limits: SyncLimits
 
-  constructor (limits: SyncLimits = DEFAULT_SYNC_LIMITS) {
+  constructor (limits: SyncLimits = DEFAULT_SYNC_LIMITS, allowTrailing = false) {
     this.limits = limits
+    this.allowTrailing = allowTrailing
   }
 
   /** True once the header and all announced records have been read. */
@@ -128,9 +133,20 @@ export class SyncMessageDecoder {
     return this.count >= 0 && this.records.length === this.count
   }
 
+  /** Bytes received after the message (the start of the next round's message). */
+  rest: Uint8Array = new Uint8Array(0)
+  private readonly allowTrailing: boolean
+
   push (chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return
-    if (this.done) throw new SyncProtocolError('trailing bytes after sync message')
+    if (this.done) {
+      if (!this.allowTrailing) throw new SyncProtocolError('trailing bytes after sync message')
+      const r = new Uint8Array(this.rest.byteLength + chunk.byteLength)
+      r.set(this.rest, 0)
+      r.set(chunk, this.rest.byteLength)
+      this.rest = r
+      return
+    }
     let buf: Uint8Array
     if (this.pending.byteLength === 0) {
       buf = chunk
@@ -142,7 +158,11 @@ export class SyncMessageDecoder {
     let off = 0
     for (;;) {
       if (this.done) {
-        if (off < buf.byteLength) throw new SyncProtocolError('trailing bytes after sync message')
+        if (off < buf.byteLength) {
+          if (!this.allowTrailing) throw new SyncProtocolError('trailing bytes after sync message')
+          this.rest = buf.slice(off)
+          off = buf.byteLength
+        }
         break
       }
       const v = readVarint(buf, off)
@@ -242,6 +262,109 @@ export async function exchangeRecords (stream: SyncStream, ours: readonly Uint8A
     const received = await reading
     if (failure !== undefined) throw failure
     return { received, sent: enc.sent, dropped: enc.dropped }
+  } catch (err) {
+    throw fail(failure ?? err)
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/**
+ * Reads successive messages from one stream (the rounds of an exchange). Create it before the
+ * first `await` on a fresh stream (iteration attaches listeners synchronously).
+ */
+export class MessageReader {
+  private readonly it: AsyncIterator<Uint8Array | { subarray(): Uint8Array }>
+  private carry: Uint8Array = new Uint8Array(0)
+  private readonly limits: SyncLimits
+
+  constructor (stream: SyncStream, limits: SyncLimits = DEFAULT_SYNC_LIMITS) {
+    this.it = stream[Symbol.asyncIterator]()
+    this.limits = limits
+  }
+
+  async next (): Promise<Uint8Array[]> {
+    const dec = new SyncMessageDecoder(this.limits, true)
+    if (this.carry.byteLength > 0) dec.push(this.carry)
+    while (!dec.done) {
+      const r = await this.it.next()
+      if (r.done === true) throw new SyncProtocolError('sync message truncated')
+      dec.push(toBytes(r.value))
+    }
+    this.carry = dec.rest
+    return dec.records
+  }
+
+  /** The remote must have closed: nothing may follow its last message. */
+  async end (): Promise<void> {
+    if (this.carry.byteLength > 0) throw new SyncProtocolError('trailing bytes after sync message')
+    const r = await this.it.next()
+    if (r.done !== true) throw new SyncProtocolError('trailing bytes after sync message')
+  }
+}
+
+/** What an exchange needs from the agent: its hash, its digest, and the records the other lacks. */
+export interface DigestSyncHandler {
+  hash: () => Uint8Array
+  digest: () => Uint8Array[]
+  /** Records to send given the remote's digest blobs (throw SyncProtocolError if malformed). */
+  recordsFor: (remoteDigest: Uint8Array[]) => Uint8Array[]
+}
+
+export interface DigestSyncResult {
+  /** The remote's digest blobs (empty when the hashes matched). */
+  remoteDigest: Uint8Array[]
+  received: Uint8Array[]
+  sent: number
+  dropped: number
+  /** Rounds used: 1 when the tables were equal. */
+  rounds: number
+}
+
+/**
+ * Runs one digest exchange (same code on both ends). On any failure the stream is aborted and
+ * the promise rejects; nothing is handed to the caller in that case.
+ */
+export async function exchangeDigest (stream: SyncStream, h: DigestSyncHandler, options: ExchangeOptions = {}): Promise<DigestSyncResult> {
+  const limits = options.limits ?? DEFAULT_SYNC_LIMITS
+  const signal = options.signal
+  const opts = signal === undefined ? {} : { signal }
+  let failure: Error | undefined
+  const fail = (err: unknown): Error => {
+    failure ??= err instanceof Error ? err : new SyncProtocolError(String(err))
+    stream.abort(failure)
+    return failure
+  }
+  const onAbort = (): void => {
+    const reason: unknown = signal?.reason
+    fail(new SyncProtocolError(`sync aborted: ${reason instanceof Error ? reason.message : String(reason)}`))
+  }
+  if (signal?.aborted === true) throw fail(new SyncProtocolError('sync aborted before start'))
+  signal?.addEventListener('abort', onAbort, { once: true })
+  const reader = new MessageReader(stream, limits)
+  const send = async (blobs: readonly Uint8Array[]): Promise<{ sent: number, dropped: number }> => {
+    const enc = encodeSyncMessage(blobs, limits)
+    for (const c of enc.chunks) if (!stream.send(c)) await stream.onDrain(opts)
+    return enc
+  }
+  try {
+    const ours = h.hash()
+    await send([ours])
+    const [theirs] = await reader.next()
+    if (theirs !== undefined && theirs.byteLength === ours.byteLength && theirs.every((b, i) => b === ours[i])) {
+      await stream.close(opts)
+      await reader.end()
+      return { remoteDigest: [], received: [], sent: 0, dropped: 0, rounds: 1 }
+    }
+    await send(h.digest())
+    const remoteDigest = await reader.next()
+    const records = h.recordsFor(remoteDigest)
+    const enc = await send(records)
+    await stream.close(opts)
+    const received = await reader.next()
+    await reader.end()
+    if (failure !== undefined) throw failure
+    return { remoteDigest, received, sent: enc.sent, dropped: enc.dropped, rounds: 3 }
   } catch (err) {
     throw fail(failure ?? err)
   } finally {
