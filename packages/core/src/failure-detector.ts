@@ -9,7 +9,7 @@
  *   ping ──(probeTimeoutMs, no ack)──▶ ping-req through `indirectProbes` other members
  *        ──(probeTimeoutMs, no ack)──▶ 'suspect' (the agent gossips it; see Membership.suspect)
  * An ack, direct or relayed, is proof of life. A member first seen less than `joinGraceMs` ago
- * is never suspected (its tunnels may still be forming). Dead members are pinged now and then
+ * is not suspected before it has answered once (its tunnels may still be forming). Dead members are pinged now and then
  * (one every `deadProbeEveryMs`) with the `refute` flag, so a member that comes back (a healed
  * partition) learns it is held dead and refutes with a newer record.
  */
@@ -66,6 +66,7 @@ export class FailureDetector {
   private readonly lastPing = new Map<string, number>()
   private lastDeadProbe = -Infinity
   private lastPingIn = -Infinity
+  private readonly answered = new Set<string>()
 
   constructor (selfId: string, settings: DetectorSettings, random: () => number, newNonce: () => string) {
     this.selfId = selfId
@@ -85,6 +86,7 @@ export class FailureDetector {
     const before = ring.filter(m => m.nodeId < this.selfId)
     this.watched = [...after, ...before].slice(0, this.s.observers)
     for (const id of this.lastPing.keys()) if (!this.byId.has(id)) this.lastPing.delete(id)
+    for (const id of this.answered) if (!this.byId.has(id)) this.answered.delete(id)
   }
 
   /** The members this node watches now (its ring successors). */
@@ -120,7 +122,7 @@ export class FailureDetector {
       }
       this.outstanding.delete(nonce)
       const m = this.byId.get(o.nodeId)
-      if (!o.quiet && m !== undefined && m.state === 'alive' && now - m.firstSeen >= this.s.joinGraceMs) {
+      if (!o.quiet && m !== undefined && m.state === 'alive' && (this.answered.has(m.nodeId) || now - m.firstSeen >= this.s.joinGraceMs)) {
         out.push({ kind: 'suspect', nodeId: o.nodeId })
       }
     }
@@ -165,6 +167,7 @@ export class FailureDetector {
         const o = this.outstanding.get(msg.nonce)
         if (o !== undefined) {
           this.outstanding.delete(msg.nonce)
+          this.answered.add(o.nodeId)
           return [{ kind: 'alive', nodeId: o.nodeId }]
         }
         const r = this.relaying.get(msg.nonce)

@@ -51,12 +51,18 @@ test('no ack: ping-req through others, then suspect; an ack (direct or relayed) 
   assert.ok(!fd2.tick(20_000 + 3 * t.detector.probeTimeoutMs).some(e => e.kind === 'suspect'))
 })
 
-test('a member within its join grace is probed but never suspected', () => {
+test('a member within its join grace is not suspected until it has answered once', () => {
   const fd = detector('a')
   fd.setMembers([member('b', { firstSeen: 19_000 })])
   fd.tick(20_000)
   fd.tick(20_000 + t.detector.probeTimeoutMs)
-  assert.ok(!fd.tick(20_000 + 2 * t.detector.probeTimeoutMs).some(e => e.kind === 'suspect'))
+  assert.ok(!fd.tick(20_000 + 2 * t.detector.probeTimeoutMs).some(e => e.kind === 'suspect'), 'never answered: its tunnel may be forming')
+  const p = fd.tick(21_000).find(e => e.kind === 'send' && e.msg.type === 'ping')
+  assert.ok(p !== undefined && p.kind === 'send')
+  fd.receive(21_010, p.to, { type: 'ack', nonce: p.msg.nonce }, () => true)
+  fd.tick(22_000)
+  fd.tick(22_000 + t.detector.probeTimeoutMs)
+  assert.ok(fd.tick(22_000 + 2 * t.detector.probeTimeoutMs).some(e => e.kind === 'suspect'), 'answered once, then silent: suspected, grace or not')
 })
 
 test('ping-req only for members: a probe socket is no reflector for arbitrary addresses', () => {
