@@ -41,11 +41,17 @@ export class WgmeshLab {
 
   /** Start `wgmesh <cmd>` in `host` with test-friendly timers; resolves when its control socket answers. */
   async start (host: string, cmd: 'up' | 'join', args: string[] = [], env: Record<string, string> = {}): Promise<MeshNode> {
+    const n = this.launch(host, cmd, args, env)
+    await this.waitFor(`${host} serving`, async () => (await this.tryInfo(host)) !== undefined, 15_000)
+    return n
+  }
+
+  /** Spawn `wgmesh <cmd>` in `host` and return at once (hosts started at the same moment). */
+  launch (host: string, cmd: 'up' | 'join', args: string[] = [], env: Record<string, string> = {}): MeshNode {
     const n = this.node(host)
     const argv = [process.execPath, BUNDLE, cmd, '--state-dir', n.stateDir, '--interface', n.iface, '--name', host,
       '--heartbeat', '500ms', '--dead-after', '2s', '--log-level', 'debug', '--log-format', 'json', ...args]
     n.proc = this.lab.spawn(`wgmesh-${host}`, host, argv, { env: { ...env } })
-    await this.waitFor(`${host} serving`, async () => (await this.tryInfo(host)) !== undefined, 15_000)
     return n
   }
 
