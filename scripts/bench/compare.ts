@@ -2,7 +2,7 @@
  * wgmesh beside Nebula, same lab, same run: 4 public + 4 cone-NAT hosts, a fresh lab per
  * system, the order alternating per run (odd runs Nebula first). Per system:
  *   t_full  t0 = all 8 daemons spawned at once → every ordered pair (56) has answered a ping
- *           over the overlay (one fping loop per host, see measure.ts: late by ≤ 250 ms)
+ *           over the overlay (one `fping -l -p 250` per host, see measure.ts: late by ≤ 250 ms)
  *   idle    5 s after t_full, a 20 s window: bytes crossing the internet bridge (KiB/s per
  *           node), VmRSS at its end, CPU (utime+stime) over it in % of one core — for the
  *           daemon (wgmesh: the node process; Nebula: nebula) and, for wgmesh, its wireguard-go

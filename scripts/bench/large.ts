@@ -3,10 +3,11 @@
  * cone NAT (the lab has at most 48 NAT routers; beyond that the rest are public).
  *   t_full  t0 = N agents spawned at once (pub1 `up`, the others `join --peer <pub1>`) →
  *           every node has had an answer from every other node's overlay IPv4 once.
- *           Method: one loop per node of `fping -r0 -t 500` passes over the targets that have
- *           not answered yet (measure.ts 'fping'); a pair's time is taken at the end of the
- *           pass that got its first answer, so it is late by at most ~0.5 s. N*(N-1) pairs,
- *           each answered once; quantiles of the pair times are printed too.
+ *           Method: one long-lived `fping -l -p 1000` per node towards all others (no process
+ *           per probe: at this scale forks would eat the 2 cores); a pair's time is fping's
+ *           receive timestamp of its first answer (late by ≤ 1 s, the probe period); each fping
+ *           is stopped once all its targets answered. N*(N-1) pairs, each answered once;
+ *           quantiles of the pair times are printed too.
  *   idle    5 s later, a 20 s window: bytes crossing the internet bridge per node, agent and
  *           wireguard-go RSS (median, max) and CPU (% of one core).
  *   join    then an (N+1)th agent (behind its own cone NAT) `join --peer <pub1>` → it has had
@@ -47,7 +48,7 @@ async function oneRun (run: number): Promise<Result> {
 
     const t0 = Date.now()
     const procs = new Map(members.map(h => [h, agent(h)]))
-    const all = await pingAll(lab, members, ip, t0, { method: 'fping', fpingTimeoutMs: 500, timeoutS: TIMEOUT_S })
+    const all = await pingAll(lab, members, ip, t0, { method: 'fping', fpingPeriodMs: 1000, timeoutS: TIMEOUT_S })
     const died = [...procs].filter(([, p]) => p.exited).map(([h]) => h)
     console.log(`run ${run}: ${all.times.length}/${N * (N - 1)} pairs in ${((Date.now() - t0) / 1000).toFixed(1)} s (load ${loadavg()})` +
       (died.length > 0 ? `; agents exited: ${died.join(' ')}` : '') + (all.missing.length > 0 ? `; e.g. missing ${all.missing.slice(0, 5).join(' ')}` : ''))
@@ -63,7 +64,7 @@ async function oneRun (run: number): Promise<Result> {
 
     const t1 = Date.now()
     procs.set(joiner, agent(joiner))
-    const got = await pingLoop(lab, joiner, members.map(h => ip.get(h)!), t1, `ping-${joiner}`, { method: 'fping', fpingTimeoutMs: 500, timeoutS: 120 }).done
+    const got = await pingLoop(lab, joiner, members.map(h => ip.get(h)!), t1, `ping-${joiner}`, { method: 'fping', fpingPeriodMs: 1000, timeoutS: 120 }).done
     const r: Result = {
       tFullMs: all.fullMs,
       pairs: all.times.length,

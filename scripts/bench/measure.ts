@@ -21,16 +21,17 @@ export const median = (xs: number[]): number => {
  * first answer, and stops probing that target):
  *   ping     one target after the other, `ping -c1 -W1` (a silent target costs 1 s per pass)
  *   parallel one `ping` loop per target (every 250 ms, -W 0.5), all in parallel
- *   fping    passes of `fping -r0 -t T` over all pending targets at once; the time is taken
- *            when the pass ends, so it is late by at most T (default 250 ms) + fork time
+ *   fping    one long-lived `fping -l -D -p P` (every target every P ms, default 250; no
+ *            process per probe): the time is fping's own receive timestamp, so a pair is late
+ *            by at most P; the harness stops it once every target has answered
  */
 export type PingMethod = 'ping' | 'parallel' | 'fping'
 
-export interface PingLoopOptions { method?: PingMethod, timeoutS?: number, fpingTimeoutMs?: number }
+export interface PingLoopOptions { method?: PingMethod, timeoutS?: number, fpingPeriodMs?: number }
 
 export interface PingLoop { host: string, proc: LabProcess, done: Promise<Map<string, number>> }
 
-function pingScript (targets: string[], o: Required<PingLoopOptions>): string {
+function pingScript (targets: string[], o: Required<PingLoopOptions> & { method: 'ping' | 'parallel' }): string {
   const list = targets.join(' ')
   const stop = `end=$(( $(date +%s) + ${o.timeoutS} ))`
   switch (o.method) {
@@ -38,19 +39,15 @@ function pingScript (targets: string[], o: Required<PingLoopOptions>): string {
       return `${stop}; pending="${list}"; while [ -n "$pending" ] && [ $(date +%s) -lt $end ]; do next=""; for ip in $pending; do if ping -n -c 1 -W 1 -q $ip >/dev/null 2>&1; then echo "$ip $(date +%s%3N)"; else next="$next $ip"; fi; done; pending="$next"; sleep 0.02; done`
     case 'parallel':
       return `${stop}; for ip in ${list}; do ( until ping -n -c 1 -W 0.5 -q $ip >/dev/null 2>&1; do [ $(date +%s) -ge $end ] && exit 0; sleep 0.25; done; echo "$ip $(date +%s%3N)" ) & done; wait`
-    case 'fping':
-      return `${stop}; pending="${list}"; while [ -n "$pending" ] && [ $(date +%s) -lt $end ]; do ` +
-        `alive=" $(fping -a -r 0 -t ${o.fpingTimeoutMs} -i 1 $pending 2>/dev/null | tr '\\n' ' ') "; now=$(date +%s%3N); next=""; ` +
-        'for ip in $pending; do case "$alive" in *" $ip "*) echo "$ip $now" ;; *) next="$next $ip" ;; esac; done; ' +
-        'pending="$next"; [ -n "$pending" ] && sleep 0.1; done'
   }
 }
 
 /** Probe `targets` from `host` until each has answered once (or timeoutS); `done` maps each
  *  target that answered to the ms since `t0` (a Date.now() value) of its first answer. */
 export function pingLoop (lab: Lab, host: string, targets: string[], t0: number, label: string, opts: PingLoopOptions = {}): PingLoop {
-  const o: Required<PingLoopOptions> = { method: 'ping', timeoutS: 60, fpingTimeoutMs: 250, ...opts }
-  const proc = lab.spawn(label, host, ['bash', '-c', pingScript(targets, o)])
+  const o: Required<PingLoopOptions> = { method: 'ping', timeoutS: 60, fpingPeriodMs: 250, ...opts }
+  if (o.method === 'fping') return fpingLoop(lab, host, targets, t0, label, o)
+  const proc = lab.spawn(label, host, ['bash', '-c', pingScript(targets, { ...o, method: o.method })])
   const done = proc.wait().then(() => {
     const out = new Map<string, number>()
     for (const line of proc.log().trim().split('\n')) {
@@ -59,6 +56,28 @@ export function pingLoop (lab: Lab, host: string, targets: string[], t0: number,
     }
     return out
   })
+  return { host, proc, done }
+}
+
+const FPING_REPLY = /^\[(\d+\.\d+)\] (\S+)\s+: \[\d+\], \d+ bytes/
+
+function fpingLoop (lab: Lab, host: string, targets: string[], t0: number, label: string, o: Required<PingLoopOptions>): PingLoop {
+  // fping flushes every line, so replies can be read from its log while it runs
+  const proc = lab.spawn(label, host, ['fping', '-l', '-D', '-r', '0', '-i', '2', '-p', String(o.fpingPeriodMs), ...targets])
+  const seen = (): Map<string, number> => {
+    const out = new Map<string, number>()
+    for (const line of proc.log().split('\n')) {
+      const m = FPING_REPLY.exec(line)
+      if (m !== null && !out.has(m[2]!)) out.set(m[2]!, Math.round(Number(m[1]) * 1000) - t0)
+    }
+    return out
+  }
+  const done = (async () => {
+    const end = Date.now() + o.timeoutS * 1000
+    while (!proc.exited && Date.now() < end && seen().size < targets.length) await sleep(200)
+    await proc.kill('SIGTERM')
+    return seen()
+  })()
   return { host, proc, done }
 }
 
