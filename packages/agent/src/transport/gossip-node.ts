@@ -157,6 +157,11 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       inboundUpgradeTimeout: 10_000
     },
     nodeInfo: { name: 'wgmesh', version: '1', userAgent: 'wgmesh' },
+    // libp2p's monitor pings every connection every 10 s (a stream, a negotiation, 32 bytes,
+    // ~400 bytes on the wire): at 14 connections that alone was ~0.5 KiB/s per idle node.
+    // Members' liveness is the failure detector's job; dead TCP connections are found by
+    // yamux's 30 s keepalive.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       ping: ping(),
