@@ -167,7 +167,9 @@ export class FailureDetector {
         const o = this.outstanding.get(msg.nonce)
         if (o !== undefined) {
           this.outstanding.delete(msg.nonce)
-          this.answered.add(o.nodeId)
+          // only its own answer ends the join grace: our tunnel to it works (a relayed ack
+          // says it lives, not that we can reach it)
+          if (from === o.addr) this.answered.add(o.nodeId)
           return [{ kind: 'alive', nodeId: o.nodeId }]
         }
         const r = this.relaying.get(msg.nonce)

@@ -62,18 +62,23 @@ function addPeerStep (ifname: string, p: DesiredPeer): Step {
   return step
 }
 
-function updatePeerStep (ifname: string, want: DesiredPeer, have: DumpPeer, last: DesiredPeer | undefined): Step | undefined {
+function updatePeerSteps (ifname: string, want: DesiredPeer, have: DumpPeer, last: DesiredPeer | undefined): Step[] {
   const args: string[] = []
   // Endpoint: do not fight WireGuard roaming. Push ours only if WireGuard has none, or ours changed since we last pushed it.
   if (want.endpoint !== undefined &&
       (have.endpoint === undefined ||
        (canonicalEndpoint(have.endpoint) !== canonicalEndpoint(want.endpoint) && want.endpoint !== last?.endpoint))) {
+    // A peer that never completed a handshake gets a new endpoint (the next punching
+    // candidate, or the peer's real address learnt late): re-create it, so that WireGuard
+    // initiates to the new endpoint at once instead of after its 5 s REKEY_TIMEOUT (a peer
+    // initiates at most once per 5 s, and its one try went to the old endpoint).
+    if (have.latestHandshake === 0) return [['wg', 'set', ifname, 'peer', want.publicKey, 'remove'], addPeerStep(ifname, want)]
     args.push('endpoint', want.endpoint)
   }
   const ka = keepalive(want.persistentKeepalive)
   if (ka !== keepalive(have.persistentKeepalive)) args.push('persistent-keepalive', ka === 0 ? 'off' : String(ka))
   if (allowedSet(want.allowedIps) !== allowedSet(have.allowedIps)) args.push('allowed-ips', want.allowedIps.join(','))
-  return args.length === 0 ? undefined : ['wg', 'set', ifname, 'peer', want.publicKey, ...args]
+  return args.length === 0 ? [] : [['wg', 'set', ifname, 'peer', want.publicKey, ...args]]
 }
 
 /** The IPv4 subnet ("100.96.0.0/16") an address belongs to; undefined for IPv6. */
@@ -145,8 +150,7 @@ export function planWireGuard (current: CurrentState | undefined, desired: Desir
   for (const pk of [...want.keys()].sort(byKey)) {
     const w = want.get(pk) as DesiredPeer
     const h = have.get(pk)
-    const step = h === undefined ? addPeerStep(ifname, w) : updatePeerStep(ifname, w, h, last.get(pk))
-    if (step !== undefined) steps.push(step)
+    steps.push(...(h === undefined ? [addPeerStep(ifname, w)] : updatePeerSteps(ifname, w, h, last.get(pk))))
   }
   for (const pk of [...have.keys()].sort(byKey)) {
     if (!want.has(pk)) steps.push(['wg', 'set', ifname, 'peer', pk, 'remove'])

@@ -114,6 +114,7 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
   it('a host-name endpoint cannot go over UAPI and falls back to the wg command', async () => {
     const { runner, wg } = setup()
     await wg.apply(desired())
+    runner.interfaces.get('wg0')!.peers.get(A)!.latestHandshake = 1_800_000_000
     runner.takeCommands()
     await wg.apply(desired({ peers: [peer(A, { endpoint: 'peer.example:51820' })] }))
     assert.deepEqual(runner.commands, [`wg set wg0 peer ${A} endpoint peer.example:51820`])

@@ -31,7 +31,7 @@ function stateOf (d: DesiredWireGuard): CurrentState {
         publicKey: p.publicKey,
         ...(p.endpoint === undefined ? {} : { endpoint: p.endpoint }),
         allowedIps: [...p.allowedIps],
-        latestHandshake: 0,
+        latestHandshake: 1_800_000_000, // tunnels that worked (see below for one that never did)
         transferRx: 0,
         transferTx: 0,
         ...(p.persistentKeepalive === undefined || p.persistentKeepalive === 0 ? {} : { persistentKeepalive: p.persistentKeepalive })
@@ -92,6 +92,20 @@ describe('planWireGuard', () => {
     const before = desired({ peers: [peer(A)] })
     const after = desired({ peers: [peer(A, { endpoint: '198.51.100.4:51820' })] })
     assert.deepEqual(lines(planWireGuard(stateOf(before), after, before)), [`wg set wg0 peer ${A} endpoint 198.51.100.4:51820`])
+  })
+
+  it('a peer that never completed a handshake is re-created on a new endpoint (WireGuard initiates at once, not after 5 s)', () => {
+    const before = desired({ peers: [peer(A)] })
+    const cur = stateOf(before)
+    cur.dump.peers[0]!.latestHandshake = 0
+    const after = desired({ peers: [peer(A, { endpoint: '198.51.100.4:51820' })] })
+    assert.deepEqual(lines(planWireGuard(cur, after, before)), [
+      `wg set wg0 peer ${A} remove`,
+      `wg set wg0 peer ${A} endpoint 198.51.100.4:51820 persistent-keepalive 25 allowed-ips 100.96.0.1/32`
+    ])
+    // other changes to such a peer stay one in-place step
+    const ka = desired({ peers: [peer(A, { persistentKeepalive: 5 })] })
+    assert.deepEqual(lines(planWireGuard(cur, ka, before)), [`wg set wg0 peer ${A} persistent-keepalive 5`])
   })
 
   it('roaming is not fought: WireGuard moved the endpoint, our desired endpoint did not change', () => {
