@@ -87,6 +87,7 @@ export class Agent {
   private syncDelay = 500
   private lastSyncRounds = 0
   private tableVersion = 0
+  private configured = new Set<string>()
   startedAt = 0
   servingAt = 0
 
@@ -455,10 +456,26 @@ export class Agent {
     try {
       const { steps } = await this.wg.apply(desired)
       if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
+      this.logNewPeers(desired)
     } catch (err) {
       this.log.error('applying WireGuard state failed (will retry in 1 s)', { error: (err as Error).message })
       setTimeout(() => { void this.scheduleApply() }, 1000).unref()
     }
+  }
+
+  /** Pair timeline (debug): when each member became a WireGuard peer here (see also 'peer joined', 'peer path'). */
+  private logNewPeers (desired: DesiredWireGuard): void {
+    if (this.configured.size === desired.peers.length && desired.peers.every(p => this.configured.has(p.publicKey))) return
+    const byKey = new Map(this.table.all().map(m => [m.record.wgPublicKey, m]))
+    const now = this.now()
+    const next = new Set<string>()
+    for (const p of desired.peers) {
+      next.add(p.publicKey)
+      if (this.configured.has(p.publicKey)) continue
+      const m = byKey.get(p.publicKey)
+      this.log.debug('pair timeline: peer added', { peer: m?.record.name, nodeId: m?.record.nodeId, endpoint: p.endpoint, msSinceRecord: m === undefined ? undefined : now - m.firstSeen })
+    }
+    this.configured = next
   }
 
   private persistSoon (): void {
