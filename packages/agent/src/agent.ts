@@ -183,6 +183,7 @@ export class Agent {
       relay: init.relay ?? 'auto',
       upnp: init.upnp ?? true,
       lanPort: init.lanPort ?? (gossipPort === 0 ? 0 : gossipPort + 1),
+      gossipPort,
       meshKey: this.meshKey,
       signer: this.signer,
       runner: init.wgRunner ?? execRunner(),
@@ -193,7 +194,8 @@ export class Agent {
       self: () => this.selfRecord,
       dump: async () => await this.dump(),
       recordChanged: () => { this.updateSelf(false) },
-      routesChanged: () => { void this.scheduleApply() }
+      routesChanged: () => { void this.scheduleApply() },
+      lanGossip: (nodeId, addr) => { this.redialer?.discovered(nodeId, addr) }
     })
     await this.traversal.startStun()
     this.seq = nextSeq(this.persisted.seq, this.now())

@@ -40,6 +40,9 @@ export class DialPolicy {
     this.random = init.random ?? Math.random
   }
 
+  /** Whether `key` may be dialed now (not backing off). */
+  ready (key: string, now: number): boolean { return (this.backoff.get(key)?.until ?? 0) <= now }
+
   /** Whether a dial to this seed has ever succeeded. */
   seedReached (key: string): boolean { return this.reached.has(key) }
 

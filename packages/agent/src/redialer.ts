@@ -91,6 +91,25 @@ export class Redialer {
     }
   }
 
+  /**
+   * A member announced its gossip address on our LAN (its beacon): dial it unless connected
+   * to it already, so that nodes behind one NAT, or on a LAN with no other way in, find each
+   * other's mesh. Failed addresses back off like any other.
+   */
+  discovered (nodeId: string, addr: string): void {
+    const gossip = this.host.gossip()
+    if (gossip === undefined || nodeId === this.host.selfId() || this.dialing.has(addr)) return
+    const m = this.host.table().get(nodeId)
+    const connected = new Set(gossip.connectedPeers())
+    if (m !== undefined && m.record.gossipAddrs.some(a => { const p = peerIdOf(a); return p !== undefined && connected.has(p) })) return
+    if (!this.policy.ready(addr, this.host.now())) return
+    this.dialing.add(addr)
+    gossip.dial(addr).then(
+      () => { this.policy.succeeded(addr); this.host.log.debug('dialed a LAN neighbour from its beacon', { addr }) },
+      (err: Error) => { this.policy.failed(addr, this.host.now()); this.host.log.debug('dial failed', { addr, error: err.message }) }
+    ).finally(() => { this.dialing.delete(addr) })
+  }
+
   async syncRandomPeer (): Promise<void> {
     const gossip = this.host.gossip()
     const peers = gossip?.connectedPeers() ?? []

@@ -28,6 +28,8 @@ export interface TraversalInit {
   upnp: boolean
   /** UDP port of LAN beacons; 0 = off. */
   lanPort: number
+  /** Our gossip TCP port, announced in LAN beacons. */
+  gossipPort: number
   meshKey: Uint8Array
   signer: RecordSigner
   runner: CommandRunner
@@ -44,6 +46,8 @@ export interface TraversalHost {
   recordChanged: () => void
   /** Routes changed: re-plan and apply WireGuard. */
   routesChanged: () => void
+  /** A LAN neighbour's gossip address (from its beacon): dial it if not connected. */
+  lanGossip: (nodeId: string, addr: string) => void
 }
 
 export class Traversal {
@@ -93,13 +97,15 @@ export class Traversal {
       meshKey: this.init.meshKey,
       signer: this.init.signer,
       wgPort: this.init.wgPort,
+      gossipPort: this.init.gossipPort,
       excludeInterfaces: [this.init.iface, 'lo'],
       intervalMs: 5000,
       log: this.init.log,
       onFound: (nodeId, endpoint) => {
         if (this.lanFound.get(nodeId) !== endpoint) this.init.log.info('peer found on the LAN', { nodeId, endpoint })
         this.lanFound.set(nodeId, endpoint)
-      }
+      },
+      onGossip: (nodeId, addr) => { this.host.lanGossip(nodeId, addr) }
     }).catch((err: Error) => { this.init.log.warn('LAN discovery off: cannot bind its port', { port: this.init.lanPort, error: err.message }); return undefined })
   }
 
