@@ -66,6 +66,8 @@ export class Membership {
   private readonly settings: MeshSettings
   private readonly ula: Cidr
   private readonly members = new Map<string, Member>()
+  /** Members tick() must look at: suspects, the dead and the left (an alive member needs no timer). */
+  private readonly pending = new Set<string>()
   /** Address and key owners among members that are not left and not in conflict. */
   private readonly owners = new Map<string, string>()
 
@@ -138,6 +140,8 @@ export class Membership {
     const m: Member = { record: r, sealed, lastHeard, status, firstSeen: held?.firstSeen ?? now }
     if (deadSeq !== undefined) m.deadSeq = deadSeq
     this.members.set(r.nodeId, m)
+    if (status === 'alive') this.pending.delete(r.nodeId)
+    else this.pending.add(r.nodeId)
     if (held === undefined) changes.push({ kind: status === 'left' ? 'left' : status === 'dead' ? 'dead' : 'joined', nodeId: r.nodeId })
     else if (status === 'left' && held.status !== 'left') changes.push({ kind: 'left', nodeId: r.nodeId })
     else if (status === 'alive' && held.status !== 'alive') changes.push({ kind: 'alive', nodeId: r.nodeId })
@@ -162,6 +166,7 @@ export class Membership {
     if (m === undefined || nodeId === this.selfId || m.status !== 'alive' || seq < m.record.seq) return []
     if (m.suspect === undefined) {
       m.suspect = { since: now, accusers: new Set([accuser]) }
+      this.pending.add(nodeId)
       return [{ kind: 'suspect', nodeId }]
     }
     if (m.suspect.accusers.size < 64) m.suspect.accusers.add(accuser)
@@ -176,6 +181,7 @@ export class Membership {
     delete m.suspect
     if (m.status !== 'alive') return []
     m.status = 'dead'
+    this.pending.add(nodeId)
     return [{ kind: 'dead', nodeId }]
   }
 
@@ -190,11 +196,13 @@ export class Membership {
   /** Advance the clock: suspicions that ran out become dead; the long gone are forgotten. */
   tick (now: number): MemberChange[] {
     const changes: MemberChange[] = []
-    for (const [id, m] of this.members) {
-      if (id === this.selfId) continue
+    for (const id of this.pending) {
+      const m = this.members.get(id)
+      if (m === undefined || id === this.selfId || (m.status === 'alive' && m.suspect === undefined)) { this.pending.delete(id); continue }
       if (m.status !== 'alive' && now - m.lastHeard > this.settings.expireAfterMs) {
         this.release(m)
         this.members.delete(id)
+        this.pending.delete(id)
         changes.push({ kind: 'expired', nodeId: id })
       } else if (m.status === 'alive' && m.suspect !== undefined && now - m.suspect.since >= this.suspicionTimeout(m.suspect.accusers.size)) {
         changes.push(...this.declareDead(id, m.record.seq))

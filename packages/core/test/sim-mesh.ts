@@ -45,7 +45,7 @@ export class SimMesh {
   now = T0
   readonly nodes: SimNode[] = []
   readonly bytesSent = new Map<string, number>()
-  private readonly events: Event[] = []
+  private events: Event[] = []
   private readonly latency: number
   private readonly copies: number
   private readonly recordBytes: number
@@ -76,6 +76,7 @@ export class SimMesh {
       const fd = new FailureDetector(tn.signer.nodeId, t.detector, () => this.random(), () => `${(i + 1).toString(16).padStart(6, '0')}${(++c).toString(16).padStart(10, '0')}`)
       this.nodes.push({ id: tn.signer.nodeId, tn, addr: `10.0.${i >> 8}.${i & 255}:51823`, table, fd, up: true, seq: 1 })
     }
+    for (const n of this.nodes) { this.addrIndex.set(n.addr, n); this.idIndex.set(n.id, n) }
     // joined long ago: past the join grace
     this.now += t.detector.joinGraceMs
     for (const n of this.nodes) this.refreshTargets(n)
@@ -89,15 +90,17 @@ export class SimMesh {
     return this.rng / 0x1_0000_0000
   }
 
+  private readonly addrIndex = new Map<string, SimNode>()
+  private readonly idIndex = new Map<string, SimNode>()
+
   private byAddr (addr: string): SimNode | undefined {
-    const i = this.nodes.findIndex(n => n.addr === addr)
-    return this.nodes[i]
+    return this.addrIndex.get(addr)
   }
 
   private refreshTargets (n: SimNode): void {
     const targets: ProbeTarget[] = n.table.all().filter(m => m.status !== 'left').map(m => ({
       nodeId: m.record.nodeId,
-      addr: this.nodes.find(x => x.id === m.record.nodeId)!.addr,
+      addr: this.idIndex.get(m.record.nodeId)!.addr,
       firstSeen: m.firstSeen,
       state: m.status === 'dead' ? 'dead' : m.suspect !== undefined ? 'suspect' : 'alive'
     }))
@@ -187,8 +190,10 @@ export class SimMesh {
     const end = this.now + ms
     while (this.now < end) {
       this.now += stepMs
-      this.events.sort((a, b) => a.at - b.at)
-      while (this.events.length > 0 && this.events[0]!.at <= this.now) this.events.shift()!.run()
+      // events that come due run in time order; those they schedule wait for the next step
+      const due = this.events.filter(e => e.at <= this.now).sort((a, b) => a.at - b.at)
+      this.events = this.events.filter(e => e.at > this.now)
+      for (const e of due) e.run()
       for (const n of this.nodes) {
         if (!n.up) continue
         this.apply(n, n.fd.tick(this.now))
