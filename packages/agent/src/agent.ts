@@ -88,6 +88,7 @@ export class Agent {
   private lastSyncRounds = 0
   private tableVersion = 0
   private configured = new Set<string>()
+  private pathTimer?: NodeJS.Timeout
   startedAt = 0
   servingAt = 0
 
@@ -253,10 +254,30 @@ export class Agent {
     this.every(Math.max(50, Math.min(100, Math.floor(hb / 4))), () => { this.onTick(); this.liveness.tick() })
     this.every(250, () => { this.redialer.redial() })
     this.scheduleSync(SYNC_MIN_MS)
-    this.every(init.pathTickMs ?? 500, () => { if (!this.stopped) void this.traversal.tick() })
+    this.schedulePathTick(init.pathTickMs ?? 500)
     this.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
     this.every(60_000, () => { this.persist() })
+  }
+
+  /**
+   * Paths are re-evaluated from WireGuard's counters every `fastMs` while any peer is still
+   * punching or relayed, or the membership changed lately; every 5 s once all are settled
+   * (a direct path's death takes 2.5 keepalives to show anyway).
+   */
+  private schedulePathTick (fastMs: number): void {
+    let lastVersion = -1
+    let quietSince = this.now()
+    const next = (): void => {
+      if (this.stopped) return
+      void this.traversal.tick().catch((err: Error) => { this.log.error('path tick failed', { error: err.message }) }).finally(() => {
+        if (this.stopped) return
+        if (this.tableVersion !== lastVersion || !this.traversal.settled()) { lastVersion = this.tableVersion; quietSince = this.now() }
+        const ms = this.now() - quietSince > 10_000 ? Math.max(fastMs, 5000) : fastMs
+        this.pathTimer = setTimeout(next, ms)
+      })
+    }
+    this.pathTimer = setTimeout(next, fastMs)
   }
 
   /** Resolves when the agent has stopped (after `leave` or `stop`). */
@@ -353,6 +374,7 @@ export class Agent {
   private scheduleSync (delayMs: number): void {
     if (this.stopped) return
     clearTimeout(this.syncTimer)
+    clearTimeout(this.pathTimer)
     this.syncTimer = setTimeout(() => {
       const version = this.tableVersion
       void this.redialer.syncRandomPeer().finally(() => {
@@ -551,6 +573,7 @@ export class Agent {
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
     if (this.publishTimer !== undefined) clearTimeout(this.publishTimer)
     clearTimeout(this.syncTimer)
+    clearTimeout(this.pathTimer)
     await this.liveness?.stop().catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })

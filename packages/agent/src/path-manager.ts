@@ -76,6 +76,12 @@ export class PathManager {
   get current (): ReadonlyMap<string, PeerRoute> { return this.routes }
   view (nodeId: string): PathView | undefined { return this.views.get(nodeId) }
 
+  /** No peer is punching, relayed or down. */
+  allDirect (): boolean {
+    for (const v of this.views.values()) if (v.path !== 'direct' && v.path !== 'lan') return false
+    return true
+  }
+
   /**
    * What we observe for our direct peers that they do not advertise themselves (their NAT's
    * real mapping), for the `seen` field of our record.

@@ -151,6 +151,11 @@ export class Traversal {
     if (changed) this.host.routesChanged()
   }
 
+  /** Every peer's path is direct or lan (nothing is punching or relayed). */
+  settled (): boolean {
+    return this.paths.allDirect()
+  }
+
   /** Every 2 s: probe while unclassified, then every 16 s. */
   periodicProbe (): void {
     if (this.nat.natType === 'unknown' || ++this.probes % 8 === 0) void this.probe()

@@ -22,6 +22,13 @@
  * the private key), so both parsers give equal Dumps for the same device.
  */
 import { parseIPv4, parseIPv6, wgPublicKeyFromPrivate } from '@wgmesh/core'
+
+/** The public key of the interface's private key, derived once (every `get` would otherwise redo an X25519 scalar mult). */
+let lastKey: { priv: string, pub: string } | undefined
+function publicKeyOf (priv: string): string {
+  if (lastKey?.priv !== priv) lastKey = { priv, pub: wgPublicKeyFromPrivate(priv) }
+  return lastKey.pub
+}
 import type { Dump, DumpInterface, DumpPeer } from './dump.js'
 import { UapiError, UapiParseError } from './errors.js'
 
@@ -205,7 +212,7 @@ export function parseUapiGet (text: string, opts: ParseUapiOptions = {}): Dump {
         const sk = keyHexToBase64(value)
         if (sk === undefined) fail(line, 'private_key is not 64 hex digits') // never echo the value
         iface.privateKey = sk
-        iface.publicKey = wgPublicKeyFromPrivate(sk)
+        iface.publicKey = publicKeyOf(sk)
       } else if (key === 'listen_port') {
         iface.listenPort = num(value, U16, key, line)
       } else if (key === 'fwmark') {
