@@ -15,11 +15,18 @@ function asExitError (err: unknown): unknown {
   return err
 }
 
+/**
+ * Options merged over every agent this process runs. Empty in the CLI; a measurement entry
+ * that wraps the CLI (scripts/bench/memory.ts) sets a fake WireGuard host here before the
+ * CLI parses its argv, so the same bundled code runs without root or a network namespace.
+ */
+export const agentOverrides: Partial<AgentInit> = {}
+
 export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, onServing?: (agent: Agent) => void): Promise<void> {
   const logger = createLogger({ level: flags.logLevel, json: flags.logFormat === 'auto' ? undefined : flags.logFormat === 'json' })
   let agent: Agent
   try {
-    agent = new Agent({ ...agentInit(flags), meshKey: readMeshKey(flags), ...extra, logger })
+    agent = new Agent({ ...agentInit(flags), meshKey: readMeshKey(flags), ...extra, ...agentOverrides, logger })
   } catch (err) {
     throw asExitError(err)
   }
