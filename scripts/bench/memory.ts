@@ -29,7 +29,8 @@ import { fileURLToPath } from 'node:url'
 import { median, procSample, sleep } from './measure.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const BUNDLE = join(ROOT, 'packages/cli/dist/wgmesh.mjs')
+// MEM_BUNDLE: measure another build of the CLI in the lab (e.g. an older one, for before/after)
+const BUNDLE = process.env.MEM_BUNDLE ?? join(ROOT, 'packages/cli/dist/wgmesh.mjs')
 const SETTLE_MS = Number(process.env.MEM_SETTLE_MS ?? 15_000)
 const WINDOW_MS = Number(process.env.MEM_WINDOW_MS ?? 20_000)
 
