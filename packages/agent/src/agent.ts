@@ -228,7 +228,7 @@ export class Agent {
           return diffDigest(this.table.digest(), theirs).send.flatMap(id => this.table.get(id)?.sealed ?? [])
         }
       },
-      onSyncResult: (r) => { this.onSyncResult(r) },
+      onSyncResult: (r, from) => { this.onSyncResult(r, from) },
       onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
       onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
       logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
@@ -335,9 +335,16 @@ export class Agent {
     this.updateSelf(true)
   }
 
-  private onSyncResult (r: DigestSyncResult): void {
+  private onSyncResult (r: DigestSyncResult, from: string): void {
     this.lastSyncRounds = r.rounds
-    for (const rec of r.received) this.take(rec, 'sync')
+    for (const rec of r.received) {
+      // the remote's own record, new to us (a joiner that just synced with us, its seed): spread
+      // it on gossip at once, instead of waiting for its own publish to find a gossip mesh.
+      // Only the sync partner does this, so a join costs one extra broadcast, not one per member.
+      if (this.take(rec, 'sync') === 'accept' && this.table.all().some(m => m.sealed === rec && m.record.gossipAddrs.some(a => a.endsWith(`/p2p/${from}`)))) {
+        void this.gossip?.publish(rec).catch(() => {})
+      }
+    }
     if (r.remoteDigest.length === 0) return
     const theirs = decodeDigest(r.remoteDigest) ?? []
     for (const e of theirs) {
@@ -374,7 +381,6 @@ export class Agent {
   private scheduleSync (delayMs: number): void {
     if (this.stopped) return
     clearTimeout(this.syncTimer)
-    clearTimeout(this.pathTimer)
     this.syncTimer = setTimeout(() => {
       const version = this.tableVersion
       void this.redialer.syncRandomPeer().finally(() => {
@@ -419,6 +425,8 @@ export class Agent {
   private onChanges (changes: MemberChange[]): void {
     if (changes.length === 0) return
     this.tableVersion++
+    // something changed: the next anti-entropy round comes soon (it costs two hashes if moot)
+    if (this.syncDelay > SYNC_MIN_MS && this.syncTimer !== undefined) { this.syncDelay = SYNC_MIN_MS; this.scheduleSync(SYNC_MIN_MS) }
     let plan = false
     let known = false
     let members = false
