@@ -89,6 +89,7 @@ export class Agent {
   private tableVersion = 0
   private configured = new Set<string>()
   private pathTimer?: NodeJS.Timeout
+  private refreshTimer?: NodeJS.Timeout
   startedAt = 0
   servingAt = 0
 
@@ -325,6 +326,17 @@ export class Agent {
     if (wait === 0) { this.lastPublish = this.now(); void this.publish(); return }
     this.publishTimer = setTimeout(() => { this.publishTimer = undefined; this.lastPublish = this.now(); void this.publish() }, wait)
     this.publishTimer.unref()
+  }
+
+  /**
+   * The unchanged refresh (a repair beside the digest sync): every `refreshMs`, but at least a
+   * minute per member, so that what each node receives from all refreshes stays bounded
+   * (N records per N minutes) instead of growing with the mesh; jittered so they do not align.
+   */
+  private scheduleRefresh (): void {
+    const base = Math.max(this.settings.refreshMs, this.table.size * 60_000)
+    this.refreshTimer = setTimeout(() => { this.updateSelf(true); this.scheduleRefresh() }, Math.round(base * (0.75 + 0.5 * Math.random())))
+    this.refreshTimer.unref()
   }
 
   /** Someone holds us suspect or dead: a newer record (higher seq) refutes it everywhere. */
@@ -582,6 +594,7 @@ export class Agent {
     if (this.publishTimer !== undefined) clearTimeout(this.publishTimer)
     clearTimeout(this.syncTimer)
     clearTimeout(this.pathTimer)
+    clearTimeout(this.refreshTimer)
     await this.liveness?.stop().catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
