@@ -1,7 +1,9 @@
 /**
  * The wgmesh agent: the one place that turns core's decisions into I/O.
  *   gossip (libp2p) ──records──▶ validate ─▶ Membership ─▶ planner ─▶ WireGuard configurator
- *   timers: heartbeat (republish), tick (liveness), redial (DialPolicy), periodic sync
+ *   liveness: failure-detector probes inside the tunnels (Liveness), suspect/dead notices
+ *   timers: own record on change (+ slow refresh), table/probe tick, redial (DialPolicy),
+ *           digest sync (adaptive), path tick (adaptive)
  *   control socket: info / leave; state dir: keys, seq floor, addresses, known members
  */
 import { randomBytes } from 'node:crypto'

@@ -12,7 +12,7 @@
  * - fewer than `degree` connections: enough random unconnected members to reach it;
  * - every `healEveryMs`: one random unconnected member regardless, so that two halves that
  *   each have enough connections still find each other (the split brain wesher had).
- * A failed member address waits 250 ms, doubling to 30 s, with ±25 % jitter; success resets it.
+ * A failed member address waits 250 ms, doubling to 30 s, jittered to 75–100 % of the step; success resets it.
  */
 export interface DialTarget { key: string, addr: string, peerId?: string }
 

@@ -1,6 +1,6 @@
 // A thin libp2p 3 node for the agent: TCP + pnet(PSK from the mesh key) + noise +
-// yamux, identify, ping, gossipsub on one topic, and the `/wgmesh/sync/1.0.0`
-// push-pull protocol. The agent's logic stays outside: it supplies callbacks.
+// yamux, identify, ping, gossipsub on a records topic and a liveness-notice topic, and
+// the `/wgmesh/sync/2.0.0` digest exchange. The agent's logic stays outside: it supplies callbacks.
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
