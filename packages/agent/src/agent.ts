@@ -12,12 +12,13 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
   planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, isValidTag, parseEndpoint, InvalidConfigError, MAX_TAGS,
-  detectorTimings, tableHash, encodeDigest, decodeDigest, diffDigest,
+  detectorTimings,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
 import { createConfigurator, type WireGuardConfigurator, type Dump } from '@wgmesh/wireguard'
-import { createGossipNode, SyncProtocolError, type GossipNode, type DigestSyncResult } from './transport/index.js'
+import { createGossipNode, type GossipNode } from './transport/index.js'
+import { AntiEntropy } from './anti-entropy.js'
 import { Liveness } from './liveness.js'
 import { StateStore, resolveMeshKey, type PersistedState } from './state-store.js'
 import { createLogger, type Logger } from './logger.js'
@@ -51,9 +52,6 @@ export function noticeTopic (ula: Cidr): string {
 const PUBLISH_MIN_GAP_MS = 250
 /** A refutation at most this often (a flood of accusations costs one record per window). */
 const REFUTE_MIN_GAP_MS = 500
-/** Anti-entropy sync period: this soon after a change, doubling to the maximum while tables agree. */
-const SYNC_MIN_MS = 500
-const SYNC_MAX_MS = 30_000
 
 export class Agent {
   private readonly init: AgentInit
@@ -85,9 +83,7 @@ export class Agent {
   private publishTimer?: NodeJS.Timeout
   private lastRefute = 0
   private unsent = false
-  private syncTimer?: NodeJS.Timeout
-  private syncDelay = 500
-  private lastSyncRounds = 0
+  private antiEntropy!: AntiEntropy
   private tableVersion = 0
   private configured = new Set<string>()
   private pathTimer?: NodeJS.Timeout
@@ -211,6 +207,16 @@ export class Agent {
       known: () => this.persisted.known,
       log: this.log
     })
+    this.antiEntropy = new AntiEntropy({
+      table: () => this.table,
+      selfId: () => this.nodeId,
+      selfSeq: () => this.seq,
+      take: (sealed) => this.take(sealed, 'sync'),
+      changed: (changes) => { this.onChanges(changes) },
+      refute: (why) => { this.refute(why) },
+      publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
+      syncRandomPeer: async () => { await this.redialer.syncRandomPeer() }
+    })
     this.persist()
 
     this.gossip = await createGossipNode({
@@ -222,16 +228,8 @@ export class Agent {
       validate: (data) => this.onGossip(data),
       validateNotice: (data) => this.stopped ? 'ignore' : this.liveness.onNotice(data),
       onMessage: () => {},
-      sync: {
-        hash: () => tableHash(this.table.digest()),
-        digest: () => encodeDigest(this.table.digest()),
-        recordsFor: (blobs) => {
-          const theirs = decodeDigest(blobs)
-          if (theirs === undefined) throw new SyncProtocolError('malformed digest')
-          return diffDigest(this.table.digest(), theirs).send.flatMap(id => this.table.get(id)?.sealed ?? [])
-        }
-      },
-      onSyncResult: (r, from) => { this.onSyncResult(r, from) },
+      sync: this.antiEntropy.handler,
+      onSyncResult: (r, from) => { this.antiEntropy.result(r, from) },
       onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
       onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
       logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
@@ -256,7 +254,7 @@ export class Agent {
     this.every(this.settings.refreshMs, () => { this.updateSelf(true) })
     this.every(Math.max(50, Math.min(100, Math.floor(hb / 4))), () => { this.onTick(); this.liveness.tick() })
     this.every(250, () => { this.redialer.redial() })
-    this.scheduleSync(SYNC_MIN_MS)
+    this.antiEntropy.start()
     this.schedulePathTick(init.pathTickMs ?? 500)
     this.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
@@ -349,28 +347,6 @@ export class Agent {
     this.updateSelf(true)
   }
 
-  private onSyncResult (r: DigestSyncResult, from: string): void {
-    this.lastSyncRounds = r.rounds
-    for (const rec of r.received) {
-      // the remote's own record, new to us (a joiner that just synced with us, its seed): spread
-      // it on gossip at once, instead of waiting for its own publish to find a gossip mesh.
-      // Only the sync partner does this, so a join costs one extra broadcast, not one per member.
-      if (this.take(rec, 'sync') === 'accept' && this.table.all().some(m => m.sealed === rec && m.record.gossipAddrs.some(a => a.endsWith(`/p2p/${from}`)))) {
-        void this.gossip?.publish(rec).catch(() => {})
-      }
-    }
-    if (r.remoteDigest.length === 0) return
-    const theirs = decodeDigest(r.remoteDigest) ?? []
-    for (const e of theirs) {
-      if (!e.dead) continue
-      if (e.nodeId === this.nodeId) {
-        if (e.seq >= this.seq) this.refute('a member\'s table holds this node dead')
-        continue
-      }
-      this.onChanges(this.table.declareDead(e.nodeId, e.seq))
-    }
-  }
-
   private sealSelf (): Uint8Array {
     return seal(this.meshKey, this.signer, encodeRecord(this.selfRecord), new Uint8Array(randomBytes(24)))
   }
@@ -385,25 +361,6 @@ export class Agent {
       this.unsent = true
       this.log.debug('publish failed', { error: (err as Error).message })
     }
-  }
-
-  /**
-   * Anti-entropy: a digest sync with a random gossip peer, soon after anything changed (so a
-   * mesh forming, or a joiner, converges in a few rounds), backing off to every 30 s while the
-   * tables agree (then a sync costs two 32-byte hashes).
-   */
-  private scheduleSync (delayMs: number): void {
-    if (this.stopped) return
-    clearTimeout(this.syncTimer)
-    this.syncTimer = setTimeout(() => {
-      const version = this.tableVersion
-      void this.redialer.syncRandomPeer().finally(() => {
-        const busy = this.tableVersion !== version || this.lastSyncRounds > 1
-        this.syncDelay = busy ? SYNC_MIN_MS : Math.min(SYNC_MAX_MS, this.syncDelay * 2)
-        this.scheduleSync(this.syncDelay)
-      })
-    }, delayMs)
-    this.syncTimer.unref()
   }
 
   /** Gossip validator: the one entry for records from the network. */
@@ -439,8 +396,7 @@ export class Agent {
   private onChanges (changes: MemberChange[]): void {
     if (changes.length === 0) return
     this.tableVersion++
-    // something changed: the next anti-entropy round comes soon (it costs two hashes if moot)
-    if (this.syncDelay > SYNC_MIN_MS && this.syncTimer !== undefined) { this.syncDelay = SYNC_MIN_MS; this.scheduleSync(SYNC_MIN_MS) }
+    this.antiEntropy.tableChanged()
     let plan = false
     let known = false
     let members = false
@@ -594,7 +550,7 @@ export class Agent {
     this.clearTimers()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
     if (this.publishTimer !== undefined) clearTimeout(this.publishTimer)
-    clearTimeout(this.syncTimer)
+    this.antiEntropy?.stop()
     clearTimeout(this.pathTimer)
     clearTimeout(this.refreshTimer)
     await this.liveness?.stop().catch(() => {})

@@ -1,0 +1,102 @@
+/**
+ * Anti-entropy beside gossip: the digest sync's view of the table (see @wgmesh/core
+ * sync-digest.ts and transport/sync-protocol.ts) and when to run it — with a random gossip
+ * peer soon after anything changed (a forming mesh or a joiner converges in a few rounds),
+ * backing off to every 30 s while the tables agree (then a round costs two 32-byte hashes).
+ */
+import { decodeDigest, diffDigest, encodeDigest, tableHash, type Membership, type MemberChange } from '@wgmesh/core'
+import { SyncProtocolError, type DigestSyncHandler, type DigestSyncResult } from './transport/index.js'
+
+/** This soon after a change; doubling to the maximum while tables agree. */
+export const SYNC_MIN_MS = 500
+export const SYNC_MAX_MS = 30_000
+
+export interface AntiEntropyHost {
+  table: () => Membership
+  selfId: () => string
+  /** Our record's seq (a table that holds it dead at this seq or later is refuted). */
+  selfSeq: () => number
+  /** Validate and take a sealed record; 'accept' when it entered the table. */
+  take: (sealed: Uint8Array) => 'accept' | 'reject' | 'ignore'
+  changed: (changes: MemberChange[]) => void
+  refute: (why: string) => void
+  /** Spread a sealed record on gossip. */
+  publish: (sealed: Uint8Array) => void
+  /** One exchange with a random connected peer. */
+  syncRandomPeer: () => Promise<void>
+}
+
+export class AntiEntropy {
+  private readonly host: AntiEntropyHost
+  private timer?: NodeJS.Timeout
+  private delay = SYNC_MIN_MS
+  private lastRounds = 0
+  private version = 0
+  private stopped = false
+
+  constructor (host: AntiEntropyHost) {
+    this.host = host
+  }
+
+  /** What the transport asks during an exchange. */
+  readonly handler: DigestSyncHandler = {
+    hash: () => tableHash(this.host.table().digest()),
+    digest: () => encodeDigest(this.host.table().digest()),
+    recordsFor: (blobs) => {
+      const theirs = decodeDigest(blobs)
+      if (theirs === undefined) throw new SyncProtocolError('malformed digest')
+      const table = this.host.table()
+      return diffDigest(table.digest(), theirs).send.flatMap(id => table.get(id)?.sealed ?? [])
+    }
+  }
+
+  start (): void { this.schedule(SYNC_MIN_MS) }
+
+  stop (): void {
+    this.stopped = true
+    clearTimeout(this.timer)
+  }
+
+  /** The table changed: the next round comes soon (moot rounds cost two hashes). */
+  tableChanged (): void {
+    this.version++
+    if (this.delay > SYNC_MIN_MS && this.timer !== undefined) { this.delay = SYNC_MIN_MS; this.schedule(SYNC_MIN_MS) }
+  }
+
+  /** A finished exchange (either end): take the records, then the other's dead marks. */
+  result (r: DigestSyncResult, from: string): void {
+    this.lastRounds = r.rounds
+    const table = this.host.table()
+    for (const rec of r.received) {
+      // the remote's own record, new to us (a joiner that just synced with us, its seed): spread
+      // it on gossip at once, instead of waiting for its own publish to find a gossip mesh.
+      // Only the sync partner does this, so a join costs one extra broadcast, not one per member.
+      if (this.host.take(rec) === 'accept' && table.all().some(m => m.sealed === rec && m.record.gossipAddrs.some(a => a.endsWith(`/p2p/${from}`)))) {
+        this.host.publish(rec)
+      }
+    }
+    if (r.remoteDigest.length === 0) return
+    for (const e of decodeDigest(r.remoteDigest) ?? []) {
+      if (!e.dead) continue
+      if (e.nodeId === this.host.selfId()) {
+        if (e.seq >= this.host.selfSeq()) this.host.refute('a member\'s table holds this node dead')
+        continue
+      }
+      this.host.changed(table.declareDead(e.nodeId, e.seq))
+    }
+  }
+
+  private schedule (delayMs: number): void {
+    if (this.stopped) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      const version = this.version
+      void this.host.syncRandomPeer().finally(() => {
+        const busy = this.version !== version || this.lastRounds > 1
+        this.delay = busy ? SYNC_MIN_MS : Math.min(SYNC_MAX_MS, this.delay * 2)
+        this.schedule(this.delay)
+      })
+    }, delayMs)
+    this.timer.unref()
+  }
+}
