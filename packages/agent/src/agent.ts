@@ -343,7 +343,8 @@ export class Agent {
   private refute (why: string): void {
     if (this.stopped || this.now() - this.lastRefute < REFUTE_MIN_GAP_MS) return
     this.lastRefute = this.now()
-    this.log.info('refuting a suspicion with a newer record', { why })
+    this.liveness.refuted()
+    this.log.info('refuting a suspicion with a newer record', { why, localHealth: this.liveness.localHealth })
     this.updateSelf(true)
   }
 

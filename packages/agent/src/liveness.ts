@@ -160,6 +160,12 @@ export class Liveness {
     return 'accept'
   }
 
+  /** We refuted an accusation: our own view may be the slow one (local health). */
+  refuted (): void { this.fd.refuted() }
+
+  /** Local health score of the detector (0 = healthy). */
+  get localHealth (): number { return this.fd.localHealth }
+
   /** A newer record arrived: any pending probe verdict about it is moot. */
   recordArrived (nodeId: string): void {
     this.fd.forget(nodeId)

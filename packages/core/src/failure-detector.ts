@@ -12,6 +12,12 @@
  * is not suspected before it has answered once (its tunnels may still be forming). Dead members are pinged now and then
  * (one every `deadProbeEveryMs`) with the `refute` flag, so a member that comes back (a healed
  * partition) learns it is held dead and refutes with a newer record.
+ *
+ * Local health (Lifeguard's LHM): a node that is itself slow — its event loop stalled past a
+ * probe timeout, its probes keep failing, or it had to refute — trusts its own verdicts less:
+ * its probe interval and timeouts stretch by (1 + health), health 0..8, and a stall voids the
+ * verdicts it would have reached while stalled. On an overloaded host this turns a storm of
+ * false suspicions (each one a refutation, a record, a re-plan) into slower detection.
  */
 import type { ProbeMessage } from './probe-wire.js'
 
@@ -52,6 +58,8 @@ interface Outstanding { nodeId: string, addr: string, sentAt: number, phase: 'di
 interface Relaying { requester: string, nonce: string, at: number }
 
 const MAX_RELAYING = 256
+/** Local health ceiling: timeouts stretch at most 9-fold. */
+export const MAX_HEALTH = 8
 
 export class FailureDetector {
   private readonly selfId: string
@@ -66,6 +74,8 @@ export class FailureDetector {
   private readonly lastPing = new Map<string, number>()
   private lastDeadProbe = -Infinity
   private lastPingIn = -Infinity
+  private lastTick = -Infinity
+  private health = 0
   private readonly answered = new Set<string>()
 
   constructor (selfId: string, settings: DetectorSettings, random: () => number, newNonce: () => string) {
@@ -106,10 +116,27 @@ export class FailureDetector {
     for (const [n, o] of this.outstanding) if (o.nodeId === nodeId) this.outstanding.delete(n)
   }
 
+  /** Local health score (0 = healthy): timeouts and the probe interval are stretched by (1 + it). */
+  get localHealth (): number { return this.health }
+
+  /** We had to refute an accusation: we may be the slow one. */
+  refuted (): void { this.worse() }
+
+  private worse (): void { this.health = Math.min(MAX_HEALTH, this.health + 1) }
+  private better (): void { this.health = Math.max(0, this.health - 1) }
+
   tick (now: number): DetectorEffect[] {
     const out: DetectorEffect[] = []
+    // a stall (event loop blocked, CPU starved): acks may be sitting unread; no verdicts now
+    if (now - this.lastTick > this.s.probeTimeoutMs && this.lastTick !== -Infinity) {
+      this.worse()
+      for (const o of this.outstanding.values()) o.sentAt = now
+    }
+    this.lastTick = now
+    const mult = 1 + this.health
+    const timeout = this.s.probeTimeoutMs * mult
     for (const [nonce, o] of this.outstanding) {
-      if (now - o.sentAt < this.s.probeTimeoutMs) continue
+      if (now - o.sentAt < timeout) continue
       if (o.phase === 'direct' && !o.quiet) {
         const helpers = this.members.filter(m => m.state === 'alive' && m.nodeId !== o.nodeId)
         for (let i = 0; i < this.s.indirectProbes && helpers.length > 0; i++) {
@@ -124,11 +151,12 @@ export class FailureDetector {
       const m = this.byId.get(o.nodeId)
       if (!o.quiet && m !== undefined && m.state === 'alive' && (this.answered.has(m.nodeId) || now - m.firstSeen >= this.s.joinGraceMs)) {
         out.push({ kind: 'suspect', nodeId: o.nodeId })
+        this.worse()
       }
     }
     for (const [n, r] of this.relaying) if (now - r.at > 2 * this.s.probeTimeoutMs) this.relaying.delete(n)
     for (const m of this.watched) {
-      if (now - (this.lastPing.get(m.nodeId) ?? -Infinity) < this.s.intervalMs) continue
+      if (now - (this.lastPing.get(m.nodeId) ?? -Infinity) < this.s.intervalMs * mult) continue
       if ([...this.outstanding.values()].some(o => o.nodeId === m.nodeId)) continue
       this.lastPing.set(m.nodeId, now)
       out.push(this.ping(now, m, m.state !== 'alive', false))
@@ -167,6 +195,7 @@ export class FailureDetector {
         const o = this.outstanding.get(msg.nonce)
         if (o !== undefined) {
           this.outstanding.delete(msg.nonce)
+          if (!o.quiet) this.better()
           // only its own answer ends the join grace: our tunnel to it works (a relayed ack
           // says it lives, not that we can reach it)
           if (from === o.addr) this.answered.add(o.nodeId)
