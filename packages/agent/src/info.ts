@@ -99,7 +99,7 @@ export function buildInfo (i: InfoInput): AgentInfo {
     }
     peers.push(p)
   }
-  peers.sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId))
+  peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0)) // ordinal: localeCompare loads ICU collation data (~2.7 MiB RSS)
   return {
     name: i.self.name,
     nodeId: i.self.nodeId,
