@@ -4,7 +4,7 @@
  * narrow host interface and gets back what goes into its record and its WireGuard plan.
  */
 import {
-  formatEndpoint, InvalidConfigError, isOnLan, parseEndpoint, pathPolicy,
+  formatEndpoint, InvalidConfigError, parseEndpoint, pathPolicy,
   type Cidr, type Membership, type NatType, type NodeRecord, type PeerRoute, type RecordSigner
 } from '@wgmesh/core'
 import type { CommandRunner, Dump } from '@wgmesh/wireguard'
@@ -172,13 +172,9 @@ export class Traversal {
     const members = this.host.table().active().filter(m => m.record.nodeId !== self && m.record.stunPort !== undefined && m.status === 'alive')
     const pub = members.filter(m => m.record.nat === 'public')
     const servers: Array<{ host: string, port: number }> = []
-    // a member on our own LAN answers with our private address: it cannot tell our NAT's mapping
-    // (mixing its answer with a public server's would look like a symmetric NAT)
-    const subnets = this.locals().flatMap(l => l.subnet === undefined ? [] : [l.subnet])
     for (const m of pub.length > 0 ? pub : members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown')) {
-      const ep = m.record.endpoints[0] ?? ''
-      const host = parseEndpoint(ep)?.host
-      if (host === undefined || isOnLan(ep, subnets)) continue
+      const host = parseEndpoint(m.record.endpoints[0] ?? '')?.host
+      if (host === undefined) continue
       servers.push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
       if (servers.length >= 4) break
     }
