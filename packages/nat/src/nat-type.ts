@@ -8,6 +8,9 @@
  *   destination; what one peer learns is useless to another. Direct only if the other side is
  *   public/cone and punching lands; else relay.
  * - `unknown`: fewer than 2 servers answered (and the one answer was not our own address).
+ * A server on our own LAN (behind the same NAT) sees our private address: when other servers
+ * saw a translated one, such answers say nothing about the NAT and are left out (mixed with a
+ * public server's answer they would look like a destination-dependent mapping).
  */
 import { canonicalIP, formatEndpoint } from '@wgmesh/core'
 
@@ -26,6 +29,8 @@ export function classifyNat (localAddrs: string[], localPort: number, mappings: 
   if (mappings.length === 0) return 'unknown'
   const locals = new Set(localAddrs.map(canon))
   if (mappings.every(m => locals.has(canon(m.address)) && m.port === localPort)) return 'public'
+  const translated = mappings.filter(m => !(locals.has(canon(m.address)) && m.port === localPort))
+  if (translated.length < mappings.length) return classifyNat([], localPort, translated)
   const servers = new Set(mappings.map(m => formatEndpoint(canon(m.server.host), m.server.port)))
   const seen = new Set(mappings.map(m => formatEndpoint(canon(m.address), m.port)))
   // Two different answers prove destination-dependence even if they came from one server

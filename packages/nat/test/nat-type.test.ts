@@ -17,7 +17,11 @@ describe('classifyNat', () => {
     ['same mapping from two servers', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 40000), m(B, '198.18.0.9', 40000)], 'cone'],
     ['port differs per destination', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(B, '198.18.0.9', 2222)], 'symmetric'],
     ['address differs per destination', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(B, '198.18.0.10', 1111)], 'symmetric'],
-    ['two answers from one server', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(A, '198.18.0.9', 1111)], 'unknown']
+    ['two answers from one server', ['192.0.2.7'], 40000, [m(A, '198.18.0.9', 1111), m(A, '198.18.0.9', 1111)], 'unknown'],
+    // a server behind our own NAT (a LAN neighbour) sees our private address: left out
+    ['cone, plus a LAN neighbour\'s answer', ['192.0.2.7'], 40000, [m({ host: '192.0.2.8', port: 3478 }, '192.0.2.7', 40000), m(A, '198.18.0.9', 40000), m(B, '198.18.0.9', 40000)], 'cone'],
+    ['one public answer, plus a LAN neighbour\'s', ['192.0.2.7'], 40000, [m({ host: '192.0.2.8', port: 3478 }, '192.0.2.7', 40000), m(A, '198.18.0.9', 40000)], 'unknown'],
+    ['symmetric, plus a LAN neighbour\'s answer', ['192.0.2.7'], 40000, [m({ host: '192.0.2.8', port: 3478 }, '192.0.2.7', 40000), m(A, '198.18.0.9', 1), m(B, '198.18.0.9', 2)], 'symmetric']
   ]
   for (const [name, locals, port, mappings, want] of cases) {
     it(`${name} → ${want}`, () => { assert.equal(classifyNat(locals, port, mappings), want) })
