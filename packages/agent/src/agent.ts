@@ -252,8 +252,11 @@ export class Agent {
     // records go out when they change (checked every heartbeat), and unchanged every refreshMs
     this.every(hb, () => { this.updateSelf(false); if (this.unsent) void this.publish() })
     this.every(this.settings.refreshMs, () => { this.updateSelf(true) })
-    this.every(Math.max(50, Math.min(100, Math.floor(hb / 4))), () => { this.onTick(); this.liveness.tick() })
-    this.every(250, () => { this.redialer.redial() })
+    // probe verdicts need a resolution of a fraction of the probe timeout (≥ 50 ms), no finer
+    this.every(Math.max(50, Math.min(200, Math.floor(hb / 5))), () => { this.onTick(); this.liveness.tick() })
+    // redial at 250 ms while a seed is unreached or nobody is connected, else once a second
+    let redials = 0
+    this.every(250, () => { if (++redials % 4 === 0 || this.redialer.urgent()) this.redialer.redial() })
     this.antiEntropy.start()
     this.schedulePathTick(init.pathTickMs ?? 500)
     this.every(2000, () => { this.traversal.periodicProbe() })

@@ -71,6 +71,13 @@ export class Redialer {
     }
   }
 
+  /** Whether dialing is pressing: a seed not reached yet, or no gossip connection at all. */
+  urgent (): boolean {
+    const gossip = this.host.gossip()
+    if (gossip === undefined) return false
+    return gossip.connectedPeers().length === 0 || this.seeds.some(s => !this.policy.seedReached(s.key))
+  }
+
   /** Dial a member's gossip addresses now, back-off or not (it answered a probe: it is back). */
   dialMember (nodeId: string): void {
     const gossip = this.host.gossip()
