@@ -184,6 +184,7 @@ export class Agent {
       upnp: init.upnp ?? true,
       lanPort: init.lanPort ?? (gossipPort === 0 ? 0 : gossipPort + 1),
       gossipPort,
+      seedHosts: (init.peers ?? []).map(p => /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(seedToMultiaddr(p, gossipPort || 51821))?.[1] ?? ''),
       meshKey: this.meshKey,
       signer: this.signer,
       runner: init.wgRunner ?? execRunner(),

@@ -30,6 +30,8 @@ export interface TraversalInit {
   lanPort: number
   /** Our gossip TCP port, announced in LAN beacons. */
   gossipPort: number
+  /** Hosts of our seeds (--peer): the first STUN servers to ask while nobody is classified. */
+  seedHosts: string[]
   meshKey: Uint8Array
   signer: RecordSigner
   runner: CommandRunner
@@ -167,16 +169,24 @@ export class Traversal {
   }
 
   private async probe (): Promise<void> {
-    // members known to be public first; 'unknown' ones (still classifying) only to bootstrap
+    // members known to be public first; 'unknown' ones (still classifying) only to bootstrap,
+    // our seeds among them first (a seed is a member we know we can reach). Shuffled, so that
+    // repeated probes do not keep asking the same unreachable members (a NATted member's first
+    // endpoint is its LAN address until it learns better).
     const self = this.host.self().nodeId
     const members = this.host.table().active().filter(m => m.record.nodeId !== self && m.record.stunPort !== undefined && m.status === 'alive')
     const pub = members.filter(m => m.record.nat === 'public')
+    const shuffle = <T>(xs: T[]): T[] => xs.map(x => ({ x, k: Math.random() })).sort((a, b) => a.k - b.k).map(e => e.x)
+    const seeds = new Set(this.init.seedHosts)
+    const isSeed = (r: NodeRecord): boolean => r.endpoints.some(e => seeds.has(parseEndpoint(e)?.host ?? '')) || r.gossipAddrs.some(a => [...seeds].some(h => a.includes(`/${h}/`)))
+    const unknown = shuffle(members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown'))
+    const order = pub.length > 0 ? shuffle(pub) : [...unknown.filter(m => isSeed(m.record)), ...unknown.filter(m => !isSeed(m.record))]
     const servers: Array<{ host: string, port: number }> = []
-    for (const m of pub.length > 0 ? pub : members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown')) {
+    for (const m of order) {
       const host = parseEndpoint(m.record.endpoints[0] ?? '')?.host
       if (host === undefined) continue
       servers.push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
-      if (servers.length >= 4) break
+      if (servers.length >= 8) break
     }
     await this.nat.probe(servers, this.locals().map(l => l.address))
   }
