@@ -15,7 +15,7 @@ import {
   SyncMessageDecoder,
   SyncProtocolError,
   encodeSyncMessage,
-  exchangeRecords,
+  exchangeDigest,
   DEFAULT_SYNC_LIMITS
 } from '../src/transport/index.js'
 import type { GossipNode, GossipNodeInit, SyncStream } from '../src/transport/index.js'
@@ -125,28 +125,58 @@ describe('sync framing', () => {
     assert.throws(() => { d.push(Uint8Array.from([2, 3, 1, 2, 3, 3, 1, 2, 3])) }, SyncProtocolError, 'total limit')
   })
 
-  test('exchangeRecords aborts the stream on malformed or truncated input', async () => {
-    const fake = (incoming: number[][]): SyncStream & { aborted?: Error, sent: Uint8Array[] } => {
+  test('exchangeDigest: malformed or truncated input aborts the stream; equal hashes end after one round; otherwise three', async () => {
+    const fake = (incoming: Uint8Array[]): SyncStream & { aborted?: Error, sent: Uint8Array[] } => {
       const s: SyncStream & { aborted?: Error, sent: Uint8Array[] } = {
         sent: [],
         send (d) { s.sent.push(d); return true },
         async onDrain () {},
         async close () {},
         abort (err) { s.aborted = err },
-        async * [Symbol.asyncIterator] () { for (const c of incoming) yield Uint8Array.from(c) }
+        async * [Symbol.asyncIterator] () { for (const c of incoming) yield c }
       }
       return s
     }
-    const s1 = fake([[1, 0]])
-    await assert.rejects(exchangeRecords(s1, [enc('x')]), SyncProtocolError)
+    const msg = (blobs: Uint8Array[]): Uint8Array => Buffer.concat(encodeSyncMessage(blobs).chunks)
+    const hash = new Uint8Array(32).fill(5)
+    const h = (records: Uint8Array[] = []): { hash: () => Uint8Array, digest: () => Uint8Array[], recordsFor: () => Uint8Array[] } =>
+      ({ hash: () => hash, digest: () => [enc('my digest')], recordsFor: () => records })
+    const s1 = fake([Uint8Array.from([1, 0])])
+    await assert.rejects(exchangeDigest(s1, h()), SyncProtocolError)
     assert.ok(s1.aborted instanceof SyncProtocolError)
-    const s2 = fake([[2, 1, 0x41]]) // announces 2 records, delivers 1, then EOF
-    await assert.rejects(exchangeRecords(s2, []), /truncated/)
+    const s2 = fake([Uint8Array.from([2, 1, 0x41])]) // announces 2 blobs, delivers 1, then EOF
+    await assert.rejects(exchangeDigest(s2, h()), /truncated/)
     assert.ok(s2.aborted)
-    const s3 = fake([[2, 1], [0x41, 1, 0x42]])
-    const ok = await exchangeRecords(s3, [enc('mine')])
-    assert.deepEqual(ok.received.map(dec), ['A', 'B'])
+    const same = await exchangeDigest(fake([msg([hash])]), h())
+    assert.deepEqual({ rounds: same.rounds, received: same.received }, { rounds: 1, received: [] })
+    const whole = Buffer.concat([msg([new Uint8Array(32)]), msg([enc('their digest')]), msg([enc('A'), enc('B')])])
+    const s3 = fake([whole])
+    const ok = await exchangeDigest(s3, h([enc('mine')]))
+    assert.deepEqual({ rounds: ok.rounds, received: ok.received.map(dec), digest: ok.remoteDigest.map(dec), sent: ok.sent }, { rounds: 3, received: ['A', 'B'], digest: ['their digest'], sent: 1 })
     assert.equal(s3.aborted, undefined)
+    await assert.rejects(exchangeDigest(fake([whole, Uint8Array.from([9])]), h()), /trailing/, 'nothing may follow the last round')
+  })
+
+  test('exchangeDigest under random chunking and random bytes (fuzz, seeded): same result, or a SyncProtocolError', async () => {
+    let seed = Number(process.env.FUZZ_SEED ?? (Date.now() >>> 0))
+    console.log(`# sync stream fuzz seed ${seed} (reproduce: FUZZ_SEED=${seed})`)
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 0x1_0000_0000 }
+    const fake = (incoming: Uint8Array[]): SyncStream => ({
+      send: () => true, async onDrain () {}, async close () {}, abort () {},
+      async * [Symbol.asyncIterator] () { for (const c of incoming) yield c }
+    })
+    const msg = (blobs: Uint8Array[]): Uint8Array => Buffer.concat(encodeSyncMessage(blobs).chunks)
+    const h = { hash: () => new Uint8Array(32).fill(1), digest: () => [], recordsFor: () => [] }
+    for (let i = 0; i < 300; i++) {
+      const records = Array.from({ length: Math.floor(rnd() * 6) }, (_, k) => enc(`rec-${i}-${k}-${'x'.repeat(Math.floor(rnd() * 200))}`))
+      const whole = Buffer.concat([msg([new Uint8Array(32)]), msg([enc('d')]), msg(records)])
+      const chunks: Uint8Array[] = []
+      for (let at = 0; at < whole.length;) { const n = 1 + Math.floor(rnd() * 40); chunks.push(whole.subarray(at, at + n)); at += n }
+      const r = await exchangeDigest(fake(chunks), h)
+      assert.deepEqual(r.received.map(dec), records.map(dec))
+      const junk = Uint8Array.from({ length: Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))
+      try { await exchangeDigest(fake([junk]), h) } catch (err) { assert.ok(err instanceof SyncProtocolError, String(err)) }
+    }
   })
 })
 

@@ -14,7 +14,6 @@ export {
   SyncProtocolError,
   SyncMessageDecoder,
   encodeSyncMessage,
-  exchangeRecords,
   exchangeDigest,
   MessageReader
 } from './sync-protocol.js'

@@ -203,70 +203,10 @@ function toBytes (chunk: Uint8Array | { subarray(): Uint8Array }): Uint8Array {
   return chunk instanceof Uint8Array ? chunk : chunk.subarray()
 }
 
-/**
- * Reads one sync message. Must be called before the caller's first `await` on a
- * fresh stream so no end-of-stream event is missed (iteration attaches listeners
- * synchronously).
- */
-export async function readSyncMessage (stream: SyncStream, limits: SyncLimits = DEFAULT_SYNC_LIMITS): Promise<Uint8Array[]> {
-  const dec = new SyncMessageDecoder(limits)
-  for await (const chunk of stream) {
-    dec.push(toBytes(chunk))
-    if (dec.done) break
-  }
-  if (!dec.done) throw new SyncProtocolError('sync message truncated')
-  return dec.records
-}
-
-/** Writes the chunks honouring back-pressure, then half-closes the stream. */
-export async function writeSyncMessage (stream: SyncStream, chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
-  const opts = signal === undefined ? {} : { signal }
-  for (const c of chunks) {
-    if (!stream.send(c)) await stream.onDrain(opts)
-  }
-  await stream.close(opts)
-}
-
 export interface ExchangeOptions {
   limits?: SyncLimits
   /** Aborts the exchange (and the stream). */
   signal?: AbortSignal
-}
-
-/**
- * Runs one push-pull exchange on an open stream (same code on both ends): sends
- * `ours` while reading the remote's message. Resolves with the remote's records.
- * On any failure the stream is aborted and the promise rejects.
- */
-export async function exchangeRecords (stream: SyncStream, ours: readonly Uint8Array[], options: ExchangeOptions = {}): Promise<{ received: Uint8Array[], sent: number, dropped: number }> {
-  const limits = options.limits ?? DEFAULT_SYNC_LIMITS
-  const signal = options.signal
-  let failure: Error | undefined
-  const fail = (err: unknown): Error => {
-    failure ??= err instanceof Error ? err : new SyncProtocolError(String(err))
-    stream.abort(failure)
-    return failure
-  }
-  const onAbort = (): void => {
-    const reason: unknown = signal?.reason
-    fail(new SyncProtocolError(`sync aborted: ${reason instanceof Error ? reason.message : String(reason)}`))
-  }
-  if (signal?.aborted === true) throw fail(new SyncProtocolError('sync aborted before start'))
-  signal?.addEventListener('abort', onAbort, { once: true })
-  // start reading synchronously, before any await
-  const reading = readSyncMessage(stream, limits)
-  reading.catch(() => {}) // observed below; avoid an unhandled rejection if writing fails first
-  try {
-    const enc = encodeSyncMessage(ours, limits)
-    await writeSyncMessage(stream, enc.chunks, signal)
-    const received = await reading
-    if (failure !== undefined) throw failure
-    return { received, sent: enc.sent, dropped: enc.dropped }
-  } catch (err) {
-    throw fail(failure ?? err)
-  } finally {
-    signal?.removeEventListener('abort', onAbort)
-  }
 }
 
 /**
