@@ -177,9 +177,13 @@ export class Traversal {
     const members = this.host.table().active().filter(m => m.record.nodeId !== self && m.record.stunPort !== undefined && m.status === 'alive')
     const pub = members.filter(m => m.record.nat === 'public')
     const shuffle = <T>(xs: T[]): T[] => xs.map(x => ({ x, k: Math.random() })).sort((a, b) => a.k - b.k).map(e => e.x)
-    const seeds = new Set(this.init.seedHosts)
+    const mine = new Set(this.locals().map(l => l.address))
+    const seeds = new Set(this.init.seedHosts.filter(h => h !== '' && !mine.has(h))) // a fleet's --peer list may name this host
     const isSeed = (r: NodeRecord): boolean => r.endpoints.some(e => seeds.has(parseEndpoint(e)?.host ?? '')) || r.gossipAddrs.some(a => [...seeds].some(h => a.includes(`/${h}/`)))
     const unknown = shuffle(members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown'))
+    // while nobody is classified, wait for a seed: the first members we hear of may be LAN
+    // neighbours (LAN discovery), behind our own NAT, whose answers show our private address
+    if (pub.length === 0 && seeds.size > 0 && !unknown.some(m => isSeed(m.record))) return
     const order = pub.length > 0 ? shuffle(pub) : [...unknown.filter(m => isSeed(m.record)), ...unknown.filter(m => !isSeed(m.record))]
     const servers: Array<{ host: string, port: number }> = []
     for (const m of order) {
