@@ -1,4 +1,5 @@
 /** The agent's options (the CLI fills them from flags and WGMESH_* variables). */
+import { InvalidConfigError, isValidTag, MAX_TAGS, parseEndpoint } from '@wgmesh/core'
 import type { BackendKind, CommandRunner } from '@wgmesh/wireguard'
 import type { Logger } from './logger.js'
 
@@ -50,4 +51,15 @@ export interface AgentInit {
   wgRunner?: CommandRunner
   /** Injected clock. @default Date.now */
   now?: () => number
+}
+
+/** Options checked before anything starts (a clear error instead of a half-started agent). */
+export function checkInit (init: AgentInit): void {
+  for (const t of init.tags ?? []) {
+    if (!isValidTag(t)) throw new InvalidConfigError(`tag '${t}' is not valid: 1..64 characters of A-Z a-z 0-9 _ . : = / -`)
+  }
+  if ((init.tags ?? []).length > MAX_TAGS) throw new InvalidConfigError(`at most ${MAX_TAGS} tags`)
+  for (const e of init.advertise ?? []) {
+    if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)
+  }
 }

@@ -6,12 +6,11 @@
  *           digest sync (adaptive), path tick (adaptive)
  *   control socket: info / leave; state dir: keys, seq floor, addresses, known members
  */
-import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Server } from 'node:net'
 import {
-  Membership, allocate, createSigner, encodeRecord, meshSettings, sanitizeName, seal, ulaPrefix,
-  planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, isValidTag, parseEndpoint, InvalidConfigError, MAX_TAGS,
+  Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
+  planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
   detectorTimings,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
@@ -27,11 +26,13 @@ import { serveControl, type ControlRequest } from './control-socket.js'
 import { seedToMultiaddr } from './dial-policy.js'
 import { Redialer } from './redialer.js'
 import { nextPersisted, restoreAddressing } from './persisted.js'
-import { buildSelfRecord, nextSeq, orderGossipAddrs, sameContent, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import { buildSelfRecord, orderGossipAddrs, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import { OwnRecord } from './own-record.js'
 import { endpointCandidates } from './local-addresses.js'
 import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
-import type { AgentInit } from './agent-init.js'
+import { checkInit, type AgentInit } from './agent-init.js'
+import { PairTimeline } from './pair-timeline.js'
 
 export type { AgentInit } from './agent-init.js'
 import { execRunner } from '@wgmesh/wireguard'
@@ -48,10 +49,6 @@ export function noticeTopic (ula: Cidr): string {
   return `wgmesh/${formatCidr(ula)}/liveness`
 }
 
-/** Records are published at most this often (changes in a burst go out as one). */
-const PUBLISH_MIN_GAP_MS = 250
-/** A refutation at most this often (a flood of accusations costs one record per window). */
-const REFUTE_MIN_GAP_MS = 500
 
 export class Agent {
   private readonly init: AgentInit
@@ -67,8 +64,7 @@ export class Agent {
   private persisted!: PersistedState
   private identity!: SelfIdentity
   private addressing!: SelfAddressing
-  private seq = 0
-  private selfRecord!: NodeRecord
+  private own!: OwnRecord
   private gossip?: GossipNode
   private wg!: WireGuardConfigurator
   private control?: Server
@@ -79,15 +75,9 @@ export class Agent {
   private readonly stoppedWaiters: Array<() => void> = []
   private traversal!: Traversal
   private liveness!: Liveness
-  private lastPublish = 0
-  private publishTimer?: NodeJS.Timeout
-  private lastRefute = 0
-  private unsent = false
   private antiEntropy!: AntiEntropy
   private tableVersion = 0
-  private configured = new Set<string>()
-  private pathTimer?: NodeJS.Timeout
-  private refreshTimer?: NodeJS.Timeout
+  private readonly timeline: PairTimeline
   startedAt = 0
   servingAt = 0
 
@@ -95,19 +85,14 @@ export class Agent {
     this.init = init
     this.now = init.now ?? Date.now
     this.log = init.logger ?? createLogger()
-    for (const t of init.tags ?? []) {
-      if (!isValidTag(t)) throw new InvalidConfigError(`tag '${t}' is not valid: 1..64 characters of A-Z a-z 0-9 _ . : = / -`)
-    }
-    if ((init.tags ?? []).length > MAX_TAGS) throw new InvalidConfigError(`at most ${MAX_TAGS} tags`)
-    for (const e of init.advertise ?? []) {
-      if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)
-    }
+    checkInit(init)
+    this.timeline = new PairTimeline(this.log)
     this.store = new StateStore(init.stateDir)
     this.metrics = new AgentMetrics(async () => await this.peerSamples())
   }
 
   get nodeId (): string { return this.signer.nodeId }
-  get record (): NodeRecord { return this.selfRecord }
+  get record (): NodeRecord { return this.own.record }
   get peerId (): string { return this.gossip?.peerId ?? '' }
   get members (): Membership { return this.table }
   get controlPath (): string { return this.init.controlSocket ?? this.store.path('wgmesh.sock') }
@@ -167,7 +152,7 @@ export class Agent {
       table: () => this.table,
       changed: (changes) => { this.onChanges(changes) },
       publishNotice: (sealed) => { void this.gossip?.publishNotice(sealed).catch((err: Error) => { this.log.debug('notice publish failed', { error: err.message }) }) },
-      refute: (why) => { this.refute(why) },
+      refute: (why) => { this.own.refute(why) },
       deadAnswered: (nodeId) => { this.redialer?.dialMember(nodeId) }
     })
     this.identity.probePort = await this.liveness.start().catch((err: Error) => {
@@ -192,14 +177,25 @@ export class Agent {
     }, {
       now: this.now,
       table: () => this.table,
-      self: () => this.selfRecord,
+      self: () => this.own.record,
       dump: async () => await this.dump(),
-      recordChanged: () => { this.updateSelf(false) },
+      recordChanged: () => { this.own.update(false) },
       routesChanged: () => { void this.scheduleApply() },
       lanGossip: (nodeId, addr) => { this.redialer?.discovered(nodeId, addr) }
     })
     await this.traversal.startStun()
-    this.seq = nextSeq(this.persisted.seq, this.now())
+    this.own = new OwnRecord({
+      now: this.now,
+      log: this.log,
+      meshKey: this.meshKey,
+      signer: this.signer,
+      build: (seq, now, leaving) => this.buildSelf(seq, now, leaving),
+      accept: (r, sealed, now) => { this.table.accept(r, sealed, now, 'self') },
+      gossip: () => this.gossip,
+      members: () => this.table.size,
+      refreshMs: this.settings.refreshMs,
+      refuted: () => { this.liveness.refuted(); return { localHealth: this.liveness.localHealth } }
+    }, this.persisted.seq)
     this.redialer = new Redialer((init.peers ?? []).map(p => seedToMultiaddr(p, init.gossipPort ?? 51821)), {
       now: this.now,
       gossip: () => this.stopped ? undefined : this.gossip,
@@ -211,10 +207,10 @@ export class Agent {
     this.antiEntropy = new AntiEntropy({
       table: () => this.table,
       selfId: () => this.nodeId,
-      selfSeq: () => this.seq,
+      selfSeq: () => this.own.seq,
       take: (sealed) => this.take(sealed, 'sync'),
       changed: (changes) => { this.onChanges(changes) },
-      refute: (why) => { this.refute(why) },
+      refute: (why) => { this.own.refute(why) },
       publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
       syncRandomPeer: async () => { await this.redialer.syncRandomPeer() }
     })
@@ -226,7 +222,7 @@ export class Agent {
       listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
       topic: meshTopic(this.ula),
       noticeTopic: noticeTopic(this.ula),
-      validate: (data) => this.onGossip(data),
+      validate: (data) => this.take(data, 'gossip'),
       validateNotice: (data) => this.stopped ? 'ignore' : this.liveness.onNotice(data),
       onMessage: () => {},
       sync: this.antiEntropy.handler,
@@ -235,7 +231,7 @@ export class Agent {
       onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
       logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
     })
-    this.refreshSelf()
+    this.own.renew()
     this.liveness.membersChanged()
     // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
     // the first apply is strict: no WireGuard, or a missing 'existing' interface, fails the start
@@ -248,41 +244,21 @@ export class Agent {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
       gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000)
     })
-    void this.publish()
+    void this.own.publish()
     const hb = this.settings.heartbeatMs
-    // records go out when they change (checked every heartbeat), and unchanged every refreshMs
-    this.every(hb, () => { this.updateSelf(false); if (this.unsent) void this.publish() })
-    this.every(this.settings.refreshMs, () => { this.updateSelf(true) })
+    // records go out when they change (checked every heartbeat), and unchanged now and then
+    this.every(hb, () => { this.own.heartbeat() })
+    this.own.startRefresh()
     // probe verdicts need a resolution of a fraction of the probe timeout (≥ 50 ms), no finer
     this.every(Math.max(50, Math.min(200, Math.floor(hb / 5))), () => { this.onTick(); this.liveness.tick() })
     // redial at 250 ms while a seed is unreached or nobody is connected, else once a second
     let redials = 0
     this.every(250, () => { if (++redials % 4 === 0 || this.redialer.urgent()) this.redialer.redial() })
     this.antiEntropy.start()
-    this.schedulePathTick(init.pathTickMs ?? 500)
+    this.traversal.startTicking(init.pathTickMs ?? 500, () => this.tableVersion)
     this.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
     this.every(60_000, () => { this.persist() })
-  }
-
-  /**
-   * Paths are re-evaluated from WireGuard's counters every `fastMs` while any peer is still
-   * punching or relayed, or the membership changed lately; every 5 s once all are settled
-   * (a direct path's death takes 2.5 keepalives to show anyway).
-   */
-  private schedulePathTick (fastMs: number): void {
-    let lastVersion = -1
-    let quietSince = this.now()
-    const next = (): void => {
-      if (this.stopped) return
-      void this.traversal.tick().catch((err: Error) => { this.log.error('path tick failed', { error: err.message }) }).finally(() => {
-        if (this.stopped) return
-        if (this.tableVersion !== lastVersion || !this.traversal.settled()) { lastVersion = this.tableVersion; quietSince = this.now() }
-        const ms = this.now() - quietSince > 10_000 ? Math.max(fastMs, 5000) : fastMs
-        this.pathTimer = setTimeout(next, ms)
-      })
-    }
-    this.pathTimer = setTimeout(next, fastMs)
   }
 
   /** Resolves when the agent has stopped (after `leave` or `stop`). */
@@ -295,14 +271,6 @@ export class Agent {
     return orderGossipAddrs(this.gossip?.listenAddrs() ?? [], (this.init.gossipHost ?? '').startsWith('127.'), this.addressing)
   }
 
-  /** Rebuild the own record (addresses may have changed) with a new seq, and take it into the table. */
-  private refreshSelf (leaving = false): void {
-    const now = this.now()
-    this.seq = nextSeq(this.seq, now)
-    this.selfRecord = this.buildSelf(this.seq, now, leaving)
-    this.table.accept(this.selfRecord, this.sealSelf(), now, 'self')
-  }
-
   private buildSelf (seq: number, now: number, leaving: boolean): NodeRecord {
     const t = this.traversal
     const locals = t?.locals() ?? []
@@ -313,67 +281,7 @@ export class Agent {
     return r
   }
 
-  /**
-   * Rebuild the own record; publish it only if it says something new (or `force`: the slow
-   * refresh, a refutation). Bursts of changes go out as one record.
-   */
-  private updateSelf (force: boolean): void {
-    if (this.stopped || this.selfRecord === undefined) return
-    if (!force && sameContent(this.buildSelf(this.seq, this.now(), false), this.selfRecord)) return
-    this.refreshSelf()
-    this.schedulePublish()
-  }
-
-  private schedulePublish (): void {
-    if (this.publishTimer !== undefined) return
-    const wait = Math.max(0, this.lastPublish + PUBLISH_MIN_GAP_MS - this.now())
-    if (wait === 0) { this.lastPublish = this.now(); void this.publish(); return }
-    this.publishTimer = setTimeout(() => { this.publishTimer = undefined; this.lastPublish = this.now(); void this.publish() }, wait)
-    this.publishTimer.unref()
-  }
-
-  /**
-   * The unchanged refresh (a repair beside the digest sync): every `refreshMs`, but at least a
-   * minute per member, so that what each node receives from all refreshes stays bounded
-   * (N records per N minutes) instead of growing with the mesh; jittered so they do not align.
-   */
-  private scheduleRefresh (): void {
-    const base = Math.max(this.settings.refreshMs, this.table.size * 60_000)
-    this.refreshTimer = setTimeout(() => { this.updateSelf(true); this.scheduleRefresh() }, Math.round(base * (0.75 + 0.5 * Math.random())))
-    this.refreshTimer.unref()
-  }
-
-  /** Someone holds us suspect or dead: a newer record (higher seq) refutes it everywhere. */
-  private refute (why: string): void {
-    if (this.stopped || this.now() - this.lastRefute < REFUTE_MIN_GAP_MS) return
-    this.lastRefute = this.now()
-    this.liveness.refuted()
-    this.log.info('refuting a suspicion with a newer record', { why, localHealth: this.liveness.localHealth })
-    this.updateSelf(true)
-  }
-
-  private sealSelf (): Uint8Array {
-    return seal(this.meshKey, this.signer, encodeRecord(this.selfRecord), new Uint8Array(randomBytes(24)))
-  }
-
-  private async publish (): Promise<void> {
-    const sealed = this.table.get(this.nodeId)?.sealed
-    if (sealed === undefined || this.gossip === undefined) return
-    try {
-      // nobody subscribed yet (still connecting): publish again once somebody has
-      this.unsent = (await this.gossip.publish(sealed)) === 0
-    } catch (err) {
-      this.unsent = true
-      this.log.debug('publish failed', { error: (err as Error).message })
-    }
-  }
-
-  /** Gossip validator: the one entry for records from the network. */
-  private onGossip (data: Uint8Array): 'accept' | 'reject' | 'ignore' {
-    const v = this.take(data, 'gossip')
-    return v
-  }
-
+  /** The one entry for records from the network (gossip validator and sync). */
   private take (sealed: Uint8Array, via: Via): 'accept' | 'reject' | 'ignore' {
     if (this.stopped) return 'ignore'
     const now = this.now()
@@ -389,7 +297,7 @@ export class Agent {
     }
     if (v.verdict === 'ignore') {
       this.metrics.ignored.inc({ reason: v.reason })
-      if (v.reason === 'self' && v.record.seq > this.seq) this.seq = v.record.seq // state was lost: move past our old seq
+      if (v.reason === 'self') this.own.seen(v.record.seq) // state was lost: move past our old seq
       return 'ignore'
     }
     this.metrics.accepted.inc({ via })
@@ -432,7 +340,7 @@ export class Agent {
     this.log.warn('overlay address taken by an earlier claim; moving', { from: this.addressing.ipv4, to: a.ipv4 })
     this.addressing = { ipv4: a.ipv4, ipv6: a.ipv6, ipSalt: a.salt, ipSince: this.now() }
     this.persist()
-    this.updateSelf(true)
+    this.own.update(true)
   }
 
   private onTick (): void {
@@ -448,7 +356,7 @@ export class Agent {
       keepaliveS: this.settings.keepaliveS,
       cidr4: this.settings.cidr4,
       ula: this.ula,
-      self: this.selfRecord,
+      self: this.own.record,
       routes: this.traversal.routes
     })
   }
@@ -463,26 +371,11 @@ export class Agent {
     try {
       const { steps } = await this.wg.apply(desired)
       if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
-      this.logNewPeers(desired)
+      this.timeline.applied(desired, this.table, this.now())
     } catch (err) {
       this.log.error('applying WireGuard state failed (will retry in 1 s)', { error: (err as Error).message })
       setTimeout(() => { void this.scheduleApply() }, 1000).unref()
     }
-  }
-
-  /** Pair timeline (debug): when each member became a WireGuard peer here (see also 'peer joined', 'peer path'). */
-  private logNewPeers (desired: DesiredWireGuard): void {
-    if (this.configured.size === desired.peers.length && desired.peers.every(p => this.configured.has(p.publicKey))) return
-    const byKey = new Map(this.table.all().map(m => [m.record.wgPublicKey, m]))
-    const now = this.now()
-    const next = new Set<string>()
-    for (const p of desired.peers) {
-      next.add(p.publicKey)
-      if (this.configured.has(p.publicKey)) continue
-      const m = byKey.get(p.publicKey)
-      this.log.debug('pair timeline: peer added', { peer: m?.record.name, nodeId: m?.record.nodeId, endpoint: p.endpoint, msSinceRecord: m === undefined ? undefined : now - m.firstSeen })
-    }
-    this.configured = next
   }
 
   private persistSoon (): void {
@@ -492,7 +385,7 @@ export class Agent {
   }
 
   private persist (): void {
-    this.persisted = nextPersisted(this.persisted, this.seq, this.addressing, this.settings.cidr4, this.table, this.signer?.nodeId)
+    this.persisted = nextPersisted(this.persisted, this.own?.seq ?? this.persisted.seq, this.addressing, this.settings.cidr4, this.table, this.signer?.nodeId)
     try { this.store.save(this.persisted) } catch (err) { this.log.error('saving state failed', { error: (err as Error).message }) }
   }
 
@@ -509,7 +402,7 @@ export class Agent {
 
   async info (): Promise<AgentInfo> {
     return buildInfo({
-      self: this.selfRecord,
+      self: this.own.record,
       interface: this.init.interface ?? 'wgmesh0',
       table: this.table,
       dump: await this.dump(),
@@ -533,8 +426,8 @@ export class Agent {
     if (this.stopped) return
     this.log.info('leaving the mesh')
     this.clearTimers() // no heartbeat may follow the departure record
-    this.refreshSelf(true)
-    const sealed = this.table.get(this.nodeId)!.sealed
+    this.own.stop()
+    const sealed = this.own.renew(true)
     await this.gossip?.publish(sealed).catch(() => {})
     // push the departure to every connected peer directly as well: gossip alone may not have
     // formed a mesh link to each of them yet
@@ -554,10 +447,8 @@ export class Agent {
     this.stopped = true
     this.clearTimers()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
-    if (this.publishTimer !== undefined) clearTimeout(this.publishTimer)
+    this.own?.stop()
     this.antiEntropy?.stop()
-    clearTimeout(this.pathTimer)
-    clearTimeout(this.refreshTimer)
     await this.liveness?.stop().catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })

@@ -62,6 +62,8 @@ export class Traversal {
   private seen: Record<string, string> = {}
   private forwarding = false
   private probes = 0
+  private tickTimer?: NodeJS.Timeout
+  private stopped = false
 
   constructor (init: TraversalInit, host: TraversalHost) {
     this.init = init
@@ -153,6 +155,25 @@ export class Traversal {
     if (changed) this.host.routesChanged()
   }
 
+  /**
+   * Re-evaluate paths from WireGuard's counters every `fastMs` while any peer is still punching
+   * or relayed, or the membership (`version`) changed lately; every 5 s once all are settled
+   * (a direct path's death takes 2.5 keepalives to show anyway).
+   */
+  startTicking (fastMs: number, version: () => number): void {
+    let lastVersion = -1
+    let quietSince = this.host.now()
+    const next = (): void => {
+      if (this.stopped) return
+      void this.tick().catch((err: Error) => { this.init.log.error('path tick failed', { error: err.message }) }).finally(() => {
+        if (this.stopped) return
+        if (version() !== lastVersion || !this.settled()) { lastVersion = version(); quietSince = this.host.now() }
+        this.tickTimer = setTimeout(next, this.host.now() - quietSince > 10_000 ? Math.max(fastMs, 5000) : fastMs)
+      })
+    }
+    this.tickTimer = setTimeout(next, fastMs)
+  }
+
   /** Every peer's path is direct or lan (nothing is punching or relayed). */
   settled (): boolean {
     return this.paths.allDirect()
@@ -206,6 +227,8 @@ export class Traversal {
   }
 
   async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.tickTimer)
     await this.beacon?.close().catch(() => {})
     await this.nat.stop().catch(() => {})
   }
