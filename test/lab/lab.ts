@@ -536,10 +536,14 @@ export class Lab {
   async down (): Promise<void> {
     if (this.isDown) return
     this.isDown = true
-    await Promise.all([...this.procs].map(async p => await p.kill('SIGTERM').catch(() => {})))
+    // every process is signalled even if one signal fails; topo.sh down then kills what is left
+    // by recorded PID, and the failures are reported (not swallowed) once the lab is gone
+    const kills = await Promise.allSettled([...this.procs].map(async p => await p.kill('SIGTERM')))
     const r = await runAsync('bash', [TOPO, 'down'], { env: this.env })
     activeLabs.delete(this)
     if (r.code !== 0) throw new Error(`topo.sh down failed (code ${r.code}): ${r.stderr}`)
+    const failed = kills.flatMap(k => k.status === 'rejected' && (k.reason as NodeJS.ErrnoException)?.code !== 'ESRCH' ? [String(k.reason)] : [])
+    if (failed.length > 0) throw new Error(`lab down: signalling processes failed: ${failed.join('; ')}`)
   }
 
   /** synchronous variant used by the exit/signal handlers */

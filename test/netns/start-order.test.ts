@@ -6,6 +6,7 @@
  * scripts/bench).
  */
 import { after, afterEach, before, test } from 'node:test'
+import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -28,8 +29,10 @@ afterEach(async () => {
   for (const h of HOSTS) {
     const n = mesh.nodes.get(h)
     if (n?.proc !== undefined && !n.proc.exited) {
-      await lab.exec(h, ['ip', 'link', 'del', n.iface]).catch(() => {})
       await n.proc.kill('SIGKILL')
+      // the agent leaves its interface (and wireguard-go) behind on a kill: remove it, and check it is gone
+      const r = await lab.exec(h, ['ip', 'link', 'del', n.iface])
+      assert.ok(r.code === 0 || /Cannot find device/.test(r.stderr), `ip link del ${n.iface}: ${r.stderr}`)
     }
   }
   mesh.cleanup()
