@@ -26,7 +26,8 @@ async function oneRun (run: number): Promise<Run> {
     for (const h of HOSTS) {
       procs.set(h, lab.spawn(`agent-${h}`, h, [process.execPath, BUNDLE, h === 'pub1' ? 'up' : 'join', '--state-dir', mesh.node(h).stateDir,
         '--interface', mesh.node(h).iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json',
-        ...(h === 'pub1' ? [] : ['--peer', lab.host('pub1').ip])]))
+        ...(h === 'pub1' ? [] : ['--peer', lab.host('pub1').ip]),
+        ...(h === 'nat5-b' ? ['--listen-port', '51830'] : [])])) // one port per host behind one NAT (docs/NAT.md)
     }
     // one loop per target, in parallel: a silent target must not delay the others
     const firstPing = (await pingAll(lab, HOSTS, ip, t0, { method: 'parallel', timeoutS: 40 })).times

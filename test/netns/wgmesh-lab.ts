@@ -11,7 +11,7 @@ import type { Lab, LabProcess } from '../lab/lab.js'
 export const BUNDLE = fileURLToPath(new URL('../../packages/cli/dist/wgmesh.mjs', import.meta.url))
 
 export interface PeerInfoJson { name: string, nodeId: string, ipv4: string, ipv6: string, status: string, endpoint?: string, latestHandshake?: number, path: string, via?: string, nat?: string }
-export interface InfoJson { name: string, nodeId: string, interface: string, ipv4: string, ipv6: string, wgPublicKey: string, nat: string, relay: boolean, peers: PeerInfoJson[], rejected: Record<string, number> }
+export interface InfoJson { name: string, nodeId: string, interface: string, ipv4: string, ipv6: string, wgPublicKey: string, endpoints: string[], nat: string, relay: boolean, peers: PeerInfoJson[], rejected: Record<string, number> }
 
 export interface MeshNode { host: string, stateDir: string, iface: string, proc?: LabProcess }
 

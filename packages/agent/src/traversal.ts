@@ -59,6 +59,8 @@ export class Traversal {
   private readonly paths: PathManager
   private beacon?: LanBeacon
   private readonly lanFound = new Map<string, string>()
+  /** LAN neighbours on our WireGuard port (→ whether we warned about it yet). */
+  private readonly portClashes = new Map<string, boolean>()
   private seen: Record<string, string> = {}
   private forwarding = false
   private probes = 0
@@ -108,6 +110,7 @@ export class Traversal {
       onFound: (nodeId, endpoint) => {
         if (this.lanFound.get(nodeId) !== endpoint) this.init.log.info('peer found on the LAN', { nodeId, endpoint })
         this.lanFound.set(nodeId, endpoint)
+        if (parseEndpoint(endpoint)?.port === this.init.wgPort && !this.portClashes.has(nodeId)) this.portClashes.set(nodeId, false)
       },
       onGossip: (nodeId, addr) => { this.host.lanGossip(nodeId, addr) }
     }).catch((err: Error) => { this.init.log.warn('LAN discovery off: cannot bind its port', { port: this.init.lanPort, error: err.message }); return undefined })
@@ -150,9 +153,27 @@ export class Traversal {
     for (const c of this.paths.changes) {
       if (c.path !== 'punching') this.init.log.info('peer path', { peer: c.name, nodeId: c.nodeId, path: c.path, ...(c.via === undefined ? {} : { via: c.via }) })
     }
+    this.warnPortClash()
     const seen = this.paths.observations(table, dump)
     if (JSON.stringify(seen) !== JSON.stringify(this.seen)) this.seen = seen // goes out with the next heartbeat
     if (changed) this.host.routesChanged()
+  }
+
+  /**
+   * Two members behind one NAT on the same WireGuard port: the router can keep that port for
+   * only one of them per destination, so the other's mapping depends on who sent first to
+   * whom, and a cone peer cannot predict it (its pairs with other NATted members may end up
+   * relayed). Said once per neighbour, once we know we are behind a NAT.
+   */
+  private warnPortClash (): void {
+    const t = this.nat.natType
+    if (t !== 'cone' && t !== 'symmetric') return
+    for (const [nodeId, warned] of this.portClashes) {
+      if (warned) continue
+      this.portClashes.set(nodeId, true)
+      this.init.log.warn('a LAN neighbour behind the same NAT uses our WireGuard port: give one of them another --listen-port, or direct paths to other NATted members may fall back to a relay',
+        { nodeId, endpoint: this.lanFound.get(nodeId), wgPort: this.init.wgPort })
+    }
   }
 
   /**
