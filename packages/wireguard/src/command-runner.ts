@@ -34,7 +34,26 @@ export interface ExecRunnerInit {
   closeGraceMs?: number
 }
 
-/** A {@link CommandRunner} that really runs programs (node:child_process.spawn, no shell, LC_ALL=C). */
+/**
+ * Environment variables never handed to a child: the mesh key (`WGMESH_MESH_KEY`), anything
+ * else of ours (`WGMESH_*`), and any name that says it holds a secret. `wg`, `ip` and
+ * wireguard-go need none of them, and a child's environment is readable by whoever can read
+ * its /proc/<pid>/environ (and by whatever it spawns in turn).
+ */
+export const SECRET_ENV = /^WGMESH_|KEY|SECRET|PSK|SEED|TOKEN|PASSW|CREDENTIAL/i
+
+/** `env` without the variables matching {@link SECRET_ENV}, plus LC_ALL=C. Pure. */
+export function childEnv (env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(env)) if (!SECRET_ENV.test(k)) out[k] = v
+  out.LC_ALL = 'C'
+  return out
+}
+
+/**
+ * A {@link CommandRunner} that really runs programs (node:child_process.spawn, no shell, LC_ALL=C,
+ * secrets removed from the environment: {@link childEnv}).
+ */
 export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
   const timeoutMs = init.timeoutMs ?? 30_000
   const closeGraceMs = init.closeGraceMs ?? 250
@@ -61,7 +80,7 @@ async function spawnOnce (argv: string[], stdin: string | undefined, timeoutMs: 
     const child = spawn(file, args, {
       shell: false,
       stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C' }
+      env: childEnv()
     })
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
     const finish = (code: number, error?: unknown): void => {

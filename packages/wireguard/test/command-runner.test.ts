@@ -56,4 +56,24 @@ describe('execRunner', () => {
     assert.equal(r.code, 124)
     assert.match(r.stderr, /timed out/)
   })
+
+  it('L3: a child never sees the mesh key or any other secret of the environment (the attack: read /proc/<child>/environ)', async () => {
+    const saved = { ...process.env }
+    process.env.WGMESH_MESH_KEY = 'c2VjcmV0LW1lc2gta2V5LW5ldmVyLWluLWEtY2hpbGQ='
+    process.env.WGMESH_STATE_DIR = '/var/lib/wgmesh'
+    process.env.SOME_API_TOKEN = 'tok'
+    process.env.AWS_SECRET_ACCESS_KEY = 'aws'
+    process.env.WG_PROCESS_FOREGROUND = '1' // wireguard-go's own settings still go through
+    try {
+      const r = await execRunner().run([node, '-e', 'process.stdout.write(JSON.stringify(process.env))'])
+      const env = JSON.parse(r.stdout) as Record<string, string>
+      assert.ok(!r.stdout.includes('c2VjcmV0LW1lc2gta2V5'), 'the mesh key reached the child')
+      for (const k of ['WGMESH_MESH_KEY', 'WGMESH_STATE_DIR', 'SOME_API_TOKEN', 'AWS_SECRET_ACCESS_KEY']) assert.equal(env[k], undefined, k)
+      assert.equal(env.WG_PROCESS_FOREGROUND, '1')
+      assert.equal(env.LC_ALL, 'C')
+      assert.equal(env.PATH, process.env.PATH)
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) Reflect.deleteProperty(process.env, k)
+    }
+  })
 })
