@@ -57,12 +57,12 @@ function pad4 (n: number): number {
   return (n + 3) & ~3
 }
 
-/** Header + attributes, then FINGERPRINT computed over everything before it. */
-function encode (type: number, txId: Uint8Array, attrs: Attr[]): Uint8Array {
+/** Header + attributes, then (unless `fingerprint` is false) FINGERPRINT computed over everything before it. */
+function encode (type: number, txId: Uint8Array, attrs: Attr[], fingerprint = true): Uint8Array {
   if (!(txId instanceof Uint8Array) || txId.length !== STUN_TXID_LENGTH) {
     throw new InvalidArgumentError(`STUN transaction id must be ${STUN_TXID_LENGTH} bytes`)
   }
-  const bodyLen = attrs.reduce((n, a) => n + 4 + pad4(a.value.length), 0) + 8
+  const bodyLen = attrs.reduce((n, a) => n + 4 + pad4(a.value.length), 0) + (fingerprint ? 8 : 0)
   const out = new Uint8Array(STUN_HEADER_LENGTH + bodyLen)
   const dv = new DataView(out.buffer)
   dv.setUint16(0, type)
@@ -76,6 +76,7 @@ function encode (type: number, txId: Uint8Array, attrs: Attr[]): Uint8Array {
     out.set(a.value, off + 4)
     off += 4 + pad4(a.value.length)
   }
+  if (!fingerprint) return out
   dv.setUint16(off, ATTR_FINGERPRINT)
   dv.setUint16(off + 2, 4)
   dv.setUint32(off + 4, (crc32(out.subarray(0, off)) ^ FINGERPRINT_XOR) >>> 0)
@@ -100,9 +101,12 @@ function unmapV4 (address: string): string {
 
 /**
  * A Binding success response telling the client it was seen at `address`:`port`
- * (XOR-MAPPED-ADDRESS + FINGERPRINT). Throws {@link InvalidArgumentError} on a bad address/port.
+ * (XOR-MAPPED-ADDRESS, then FINGERPRINT unless `fingerprint` is false: a server adds it only
+ * when the request carried one, so that its answer is never larger than the request by more
+ * than the XOR-MAPPED-ADDRESS: 12 bytes for IPv4, 24 for IPv6).
+ * Throws {@link InvalidArgumentError} on a bad address/port.
  */
-export function bindingSuccess (txId: Uint8Array, address: string, port: number): Uint8Array {
+export function bindingSuccess (txId: Uint8Array, address: string, port: number, fingerprint = true): Uint8Array {
   const ip = parseIP(unmapV4(address))
   if (ip === undefined) throw new InvalidArgumentError(`'${address}' is not an IP address`)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`bad port ${port}`)
@@ -120,7 +124,7 @@ export function bindingSuccess (txId: Uint8Array, address: string, port: number)
     value[4 + i] = Number(v & 0xffn) ^ (key[i] as number)
     v >>= 8n
   }
-  return encode(BINDING_SUCCESS, txId, [{ type: ATTR_XOR_MAPPED_ADDRESS, value }])
+  return encode(BINDING_SUCCESS, txId, [{ type: ATTR_XOR_MAPPED_ADDRESS, value }], fingerprint)
 }
 
 /** magic cookie || transaction id: the XOR key of XOR-MAPPED-ADDRESS. */
@@ -201,11 +205,18 @@ export function parseBindingResponse (b: Uint8Array): BindingResponse | undefine
   return fallback === undefined ? undefined : { txId: m.txId, ...fallback }
 }
 
-/** The transaction id of a well-formed Binding request, or undefined. */
-export function parseBindingRequest (b: Uint8Array): { txId: Uint8Array } | undefined {
+/**
+ * The largest Binding request a server handles: the IPv4 minimum reassembly size (576) less
+ * the IPv4 and UDP headers. A Binding request needs 20 bytes (28 with FINGERPRINT); anything
+ * bigger than this is dropped unparsed.
+ */
+export const MAX_STUN_REQUEST_BYTES = 548
+
+/** The transaction id of a well-formed Binding request (and whether it carried FINGERPRINT), or undefined. */
+export function parseBindingRequest (b: Uint8Array): { txId: Uint8Array, fingerprint: boolean } | undefined {
   const m = parse(b)
   if (m === undefined || m.type !== BINDING_REQUEST) return undefined
-  return { txId: m.txId }
+  return { txId: m.txId, fingerprint: m.attrs.at(-1)?.type === ATTR_FINGERPRINT }
 }
 
 /** Whether `b` is a well-formed STUN Binding request. */

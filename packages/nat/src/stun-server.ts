@@ -1,10 +1,13 @@
 /**
  * A minimal STUN server: answers Binding requests with the source address and port it saw.
- * Everything else is dropped silently. A per-source-IP token bucket keeps it from being used
- * as a reflector/amplifier with spoofed sources.
+ * Everything else is dropped silently. Against reflection with spoofed sources and CPU floods,
+ * in this order, before any parsing: datagrams above {@link MAX_STUN_REQUEST_BYTES} are
+ * dropped, then a per-source-IP token bucket and a global one; and an answer is never larger
+ * than its request by more than the XOR-MAPPED-ADDRESS (FINGERPRINT only when the request had
+ * one).
  */
 import dgram from 'node:dgram'
-import { bindingSuccess, parseBindingRequest } from './stun-codec.js'
+import { MAX_STUN_REQUEST_BYTES, bindingSuccess, parseBindingRequest } from './stun-codec.js'
 import { RateLimiter } from './rate-limit.js'
 import { socketTypeFor } from './socket.js'
 import type { SocketFactory } from './socket.js'
@@ -20,6 +23,8 @@ export interface StunServerInit {
   ratePerSecond?: number
   /** Burst per source IP. Default = `ratePerSecond`. */
   burst?: number
+  /** Datagrams handled per second from all sources together (spoofed sources each get a bucket). Default 2000. */
+  globalRatePerSecond?: number
   /** Milliseconds clock for the rate limiter (tests). */
   now?: () => number
   /** Called on socket errors after startup (the server keeps running). */
@@ -29,10 +34,14 @@ export interface StunServerInit {
 export interface StunServerStats {
   /** Binding requests answered. */
   answered: number
-  /** Binding requests dropped by the rate limiter. */
+  /** Datagrams dropped by a rate limiter (before parsing). */
   rateLimited: number
-  /** Datagrams that were not Binding requests. */
+  /** Datagrams parsed that were not Binding requests. */
   ignored: number
+  /** Datagrams larger than {@link MAX_STUN_REQUEST_BYTES}, dropped unparsed. */
+  oversized: number
+  /** Datagrams handed to the parser. */
+  parsed: number
 }
 
 export interface StunServer {
@@ -47,8 +56,11 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
   const type = socketTypeFor(init.host)
   const socket = init.socketFactory !== undefined ? init.socketFactory(type) : dgram.createSocket({ type })
   const rate = init.ratePerSecond ?? 50
-  const limiter = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? rate, ...(init.now !== undefined ? { now: init.now } : {}) })
-  const stats: StunServerStats = { answered: 0, rateLimited: 0, ignored: 0 }
+  const clock = init.now !== undefined ? { now: init.now } : {}
+  const limiter = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? rate, ...clock })
+  const globalRate = init.globalRatePerSecond ?? 2000
+  const global = new RateLimiter({ ratePerSecond: globalRate, burst: globalRate, maxKeys: 1, ...clock })
+  const stats: StunServerStats = { answered: 0, rateLimited: 0, ignored: 0, oversized: 0, parsed: 0 }
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => { socket.off('listening', onListening); reject(err) }
@@ -60,12 +72,14 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
 
   socket.on('error', (err: Error) => { init.onError?.(err) })
   socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+    if (msg.length > MAX_STUN_REQUEST_BYTES) { stats.oversized++; return }
+    if (!limiter.take(rinfo.address) || !global.take('')) { stats.rateLimited++; return }
+    stats.parsed++
     const req = parseBindingRequest(msg)
     if (req === undefined) { stats.ignored++; return }
-    if (!limiter.take(rinfo.address)) { stats.rateLimited++; return }
     let reply: Uint8Array
     try {
-      reply = bindingSuccess(req.txId, rinfo.address, rinfo.port)
+      reply = bindingSuccess(req.txId, rinfo.address, rinfo.port, req.fingerprint)
     } catch {
       stats.ignored++
       return
