@@ -24,10 +24,12 @@ export {
 export type { HostPort, SocketFactory } from './socket.js'
 export type { BindingResponse } from './stun-codec.js'
 export {
-  STUN_MAGIC_COOKIE, bindingRequest, bindingSuccess, parseBindingResponse, parseBindingRequest, isBindingRequest,
+  STUN_MAGIC_COOKIE, MAX_STUN_REQUEST_BYTES, bindingRequest, bindingSuccess, parseBindingResponse, parseBindingRequest, isBindingRequest,
   newTransactionId, sameTransactionId
 } from './stun-codec.js'
 export type { RateLimiterInit } from './rate-limit.js'
+export type { ReplayCacheInit, ReplayVerdict } from './replay-cache.js'
+export { ReplayCache } from './replay-cache.js'
 export { RateLimiter } from './rate-limit.js'
 export type { StunServer, StunServerInit, StunServerStats } from './stun-server.js'
 export { startStunServer } from './stun-server.js'
@@ -35,7 +37,7 @@ export type { StunAnswer, StunMapping, NatProbe, ProbeNatOptions } from './stun-
 export { queryStun, probeNat, pickProbeServers } from './stun-client.js'
 export type { NatType, ObservedMapping } from './nat-type.js'
 export { classifyNat, portPreserved } from './nat-type.js'
-export type { BeaconTarget, LanSubnet, LanBeaconInit, LanBeacon } from './lan-beacon.js'
+export type { BeaconTarget, LanSubnet, LanBeaconInit, LanBeacon, LanBeaconStats } from './lan-beacon.js'
 export { MAX_BEACON_BYTES, broadcastAddress, lanBroadcastTargets, startLanBeacon } from './lan-beacon.js'
 export type {
   PortMappingMethod, MapPortRequest, PortMappingLease, PortMapper, NatPortMapperClient, PortMapperInit

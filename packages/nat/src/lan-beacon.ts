@@ -1,11 +1,14 @@
 /**
  * LAN discovery by IPv4 broadcast, limited to the local link (TTL 1, subnet broadcast
  * addresses only, never 255.255.255.255 routed anywhere). The payload is opaque here: the
- * agent seals it with the mesh key and drops what does not open.
+ * agent seals it with the mesh key and drops what does not open. Opening costs a signature
+ * check, so before it, datagrams are dropped when too big or beyond a per-source-IP and a
+ * global rate (counted in `stats()`).
  */
 import dgram from 'node:dgram'
 import os from 'node:os'
 import { formatIPv4, parseIPv4 } from '@wgmesh/core'
+import { RateLimiter } from './rate-limit.js'
 import type { SocketFactory } from './socket.js'
 
 /** Largest datagram accepted or sent. Beacons are small; anything bigger is not ours. */
@@ -89,11 +92,28 @@ export interface LanBeaconInit {
   ignoreSelf?: boolean
   socketFactory?: SocketFactory
   onError?: (err: Error) => void
+  /** Datagrams handed to `onBeacon` per second per source IP (token bucket). Default 2, burst 4. */
+  ratePerSecond?: number
+  burst?: number
+  /** Datagrams handed to `onBeacon` per second from all sources together. Default 100. */
+  globalRatePerSecond?: number
+  /** Milliseconds clock for the rate limiters (tests). */
+  now?: () => number
+}
+
+export interface LanBeaconStats {
+  /** Datagrams handed to `onBeacon`. */
+  delivered: number
+  /** Empty or larger than {@link MAX_BEACON_BYTES}. */
+  oversized: number
+  /** Beyond the per-source or the global rate. */
+  rateLimited: number
 }
 
 export interface LanBeacon {
   /** Bound address (port is useful with `port: 0`). */
   address(): { address: string, port: number }
+  stats(): LanBeaconStats
   /** Send one round now (also done on every tick). */
   announce(): Promise<void>
   close(): Promise<void>
@@ -119,9 +139,17 @@ export async function startLanBeacon (init: LanBeaconInit): Promise<LanBeacon> {
     }
     return false
   }
+  const clock = init.now !== undefined ? { now: init.now } : {}
+  const rate = init.ratePerSecond ?? 2
+  const perSource = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? 2 * rate, maxKeys: 4096, ...clock })
+  const globalRate = init.globalRatePerSecond ?? 100
+  const global = new RateLimiter({ ratePerSecond: globalRate, burst: globalRate, maxKeys: 1, ...clock })
+  const stats: LanBeaconStats = { delivered: 0, oversized: 0, rateLimited: 0 }
   socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-    if (msg.length === 0 || msg.length > MAX_BEACON_BYTES) return
+    if (msg.length === 0 || msg.length > MAX_BEACON_BYTES) { stats.oversized++; return }
     if ((init.ignoreSelf ?? true) && isSelf(rinfo.address, rinfo.port)) return
+    if (!perSource.take(rinfo.address) || !global.take('')) { stats.rateLimited++; return }
+    stats.delivered++
     try {
       init.onBeacon(new Uint8Array(msg), { address: rinfo.address, port: rinfo.port })
     } catch (err) {
@@ -167,6 +195,7 @@ export async function startLanBeacon (init: LanBeaconInit): Promise<LanBeacon> {
 
   return {
     address: () => ({ address: bound.address, port: bound.port }),
+    stats: () => ({ ...stats }),
     announce,
     close: async () => {
       if (closed) return

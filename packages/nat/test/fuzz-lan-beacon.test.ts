@@ -5,8 +5,11 @@
  *  - the agent's beacon decoder (startLanDiscovery, packages/agent/src/lan-discovery.ts):
  *    validly sealed beacons around random or mutated JSON, plus wrongly keyed and raw bytes:
  *    a peer is reported exactly for the beacons an independent check of the beacon schema
- *    accepts ({ t: 'lan', wgPort: integer 1..65535, at: within 60 s of now }, sealed with the
- *    mesh key by someone else), as signer + sender address:wgPort — never anything else.
+ *    accepts ({ t: 'lan', wgPort: integer 1..65535, at: within 30 s of now, n: 22-char
+ *    base64url nonce not seen before, addrs: 1..16 IPv4 addresses including the sender's },
+ *    sealed with the mesh key by someone else), as signer + sender address:wgPort — never
+ *    anything else. Some accepted beacons are sent again: a replay is never reported.
+ * Rate limits are lifted here (they are tested in lan-discovery.test.ts / lan-beacon.test.ts).
  * Datagrams go in batches followed by a marker the receiver must see, so the comparison is exact.
  * Seeded PRNG: the seed is printed; reproduce with FUZZ_SEED=<seed> node scripts/run-tests.mjs unit fuzz-lan-beacon
  */
@@ -70,6 +73,7 @@ test(`startLanBeacon: random datagrams and a throwing handler never crash it; ex
   const MARK = 'marker-'
   const b = await startLanBeacon({
     port: 0, bindAddress: '127.0.0.1', targets: () => [], intervalMs: 3_600_000, payload: () => new Uint8Array(0),
+    ratePerSecond: 1e9, globalRatePerSecond: 1e9,
     onBeacon: (data) => {
       got.push(Buffer.from(data).toString('hex'))
       if (data.length % 7 === 3) throw new Error('handler failure') // must be contained
@@ -101,6 +105,9 @@ test(`startLanBeacon: random datagrams and a throwing handler never crash it; ex
 
 interface Found { nodeId: string, endpoint: string }
 
+const seenNonces = new Set<string>()
+const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/
+
 /** The beacon schema, independently: what the receiver must report for this payload (or undefined). */
 function expected (payload: Uint8Array, signer: RecordSigner, key: Uint8Array, sealedLen: number, now: number): Found | undefined {
   if (key !== MESH_KEY || signer.nodeId === receiver.nodeId || sealedLen > MAX_BEACON_BYTES) return undefined
@@ -109,11 +116,17 @@ function expected (payload: Uint8Array, signer: RecordSigner, key: Uint8Array, s
   if (typeof b !== 'object' || b === null || Array.isArray(b)) return undefined
   const o = b as Record<string, unknown>
   if (o.t !== 'lan' || typeof o.wgPort !== 'number' || !Number.isInteger(o.wgPort) || o.wgPort < 1 || o.wgPort > 65535) return undefined
-  if (typeof o.at !== 'number' || !Number.isFinite(o.at) || Math.abs(now - o.at) > 60_000) return undefined
+  if (typeof o.n !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(o.n)) return undefined
+  if (!Array.isArray(o.addrs) || o.addrs.length < 1 || o.addrs.length > 16 || !o.addrs.every(a => typeof a === 'string' && IPV4.test(a))) return undefined
+  if (typeof o.at !== 'number' || !Number.isFinite(o.at) || Math.abs(now - o.at) > 30_000) return undefined
+  if (!o.addrs.includes('127.0.0.1')) return undefined
+  if (seenNonces.has(`${signer.nodeId} ${o.n}`)) return undefined
+  seenNonces.add(`${signer.nodeId} ${o.n}`)
   return { nodeId: signer.nodeId, endpoint: `127.0.0.1:${o.wgPort}` }
 }
 
-const INTERESTING: unknown[] = ['lan', 'LAN', 'lan ', '', 'wan', 0, 1, 65535, 65536, -1, 1.5, 51820, '51820', 1e21, true, false, null, [], {}, [51820], { t: 'lan' }]
+const INTERESTING: unknown[] = ['lan', 'LAN', 'lan ', '', 'wan', 0, 1, 65535, 65536, -1, 1.5, 51820, '51820', 1e21, true, false, null, [], {}, [51820], { t: 'lan' },
+  ['127.0.0.1'], ['192.0.2.1'], ['127.0.0.01'], ['127.0.0.1', '::1'], '127.0.0.1', 'AAAAAAAAAAAAAAAAAAAAAA', 'AAAA', 'AAAAAAAAAAAAAAAAAAAAA=']
 
 function randomJson (g: Gen, depth = 0): unknown {
   const k = g.int(depth > 2 ? 4 : 6)
@@ -123,20 +136,25 @@ function randomJson (g: Gen, depth = 0): unknown {
   if (k === 3) return g.pick([true, false, null])
   if (k === 4) return Array.from({ length: g.int(4) }, () => randomJson(g, depth + 1))
   const o: Record<string, unknown> = {}
-  for (let i = g.int(4); i > 0; i--) o[g.pick(['t', 'wgPort', 'at', 'x', '__proto__'])] = randomJson(g, depth + 1)
+  for (let i = g.int(4); i > 0; i--) o[g.pick(['t', 'wgPort', 'at', 'n', 'addrs', 'x', '__proto__'])] = randomJson(g, depth + 1)
   return o
 }
 
-/** A good beacon's fields, then mutations; `at` kept clear of the ±60 s edge (the clocks of the two checks differ by ms). */
+const freshNonce = (g: Gen): string => Buffer.from(g.bytes(16)).toString('base64url')
+
+/** A good beacon's fields, then mutations; `at` kept clear of the ±30 s edge (the clocks of the two checks differ by ms). */
 function mutatedBeacon (g: Gen, now: number): string {
-  const o: Record<string, unknown> = { t: 'lan', wgPort: 1 + g.int(65535), at: now + g.pick([0, -1000, 1000, -50_000, 50_000]) }
+  const o: Record<string, unknown> = {
+    t: 'lan', wgPort: 1 + g.int(65535), at: now + g.pick([0, -1000, 1000, -20_000, 20_000]), n: freshNonce(g),
+    addrs: g.pick([['127.0.0.1'], ['192.0.2.7', '127.0.0.1'], ['192.0.2.7']])
+  }
   for (let n = g.chance(0.5) ? 0 : 1 + g.int(2); n > 0; n--) {
-    const f = g.pick(['t', 'wgPort', 'at', 'extra'])
+    const f = g.pick(['t', 'wgPort', 'at', 'n', 'addrs', 'extra'])
     const op = g.int(4)
     if (op === 0) Reflect.deleteProperty(o, f)
     else if (op === 1) o[f] = g.pick(INTERESTING)
     else if (op === 2) o[f] = randomJson(g)
-    else if (f === 'at') o.at = now + g.pick([-70_000, 70_000, -1e12, 1e12])
+    else if (f === 'at') o.at = now + g.pick([-40_000, 40_000, -1e12, 1e12])
     else o[f] = g.pick(INTERESTING)
   }
   let text = JSON.stringify(o)
@@ -153,6 +171,7 @@ test(`the agent's LAN beacon decoder: validly sealed random/mutated beacons neve
   const log = { debug () {}, info () {}, warn () {}, error () {} }
   const rx = await startLanDiscovery({
     port: 0, meshKey: MESH_KEY, signer: receiver, wgPort: 51820, excludeInterfaces: [], intervalMs: 3_600_000, log,
+    limits: { ratePerSecond: 1e9, globalRatePerSecond: 1e9 },
     onFound: (nodeId, endpoint) => { found.push({ nodeId, endpoint }) }
   })
   const tx = dgram.createSocket('udp4')
@@ -163,7 +182,9 @@ test(`the agent's LAN beacon decoder: validly sealed random/mutated beacons neve
     for (let i = 0; i < ITERATIONS; i += BATCH) {
       const now = Date.now()
       const batch: Array<{ bytes: Uint8Array, want: Found | undefined, what: string }> = []
+      const accepted: Uint8Array[] = []
       for (let j = 0; j < BATCH; j++) {
+        if (accepted.length > 0 && g.chance(0.1)) { batch.push({ bytes: g.pick(accepted), want: undefined, what: 'replay' }); continue }
         const text = g.chance(0.3) ? JSON.stringify(randomJson(g)) : mutatedBeacon(g, now)
         const payload = new TextEncoder().encode(g.chance(0.03) ? text + '\uFFFD'.repeat(g.int(400)) : text)
         const kind = g.int(20)
@@ -171,10 +192,12 @@ test(`the agent's LAN beacon decoder: validly sealed random/mutated beacons neve
         const signer = kind === 1 ? receiver : sender // its own beacons are ignored
         const key = kind === 2 ? WRONG_KEY : MESH_KEY
         const bytes = seal(key, signer, payload, nonce())
-        batch.push({ bytes, want: expected(payload, signer, key, bytes.length, now), what: `${kind === 1 ? 'own ' : kind === 2 ? 'wrong-key ' : ''}${text}` })
+        const want = expected(payload, signer, key, bytes.length, now)
+        if (want !== undefined) accepted.push(bytes)
+        batch.push({ bytes, want, what: `${kind === 1 ? 'own ' : kind === 2 ? 'wrong-key ' : ''}${text}` })
       }
       const markPort = 1 + (i / BATCH) % 65535
-      const mark = seal(MESH_KEY, marker, new TextEncoder().encode(JSON.stringify({ t: 'lan', wgPort: markPort, at: Date.now() })), nonce())
+      const mark = seal(MESH_KEY, marker, new TextEncoder().encode(JSON.stringify({ t: 'lan', wgPort: markPort, at: Date.now(), n: freshNonce(g), addrs: ['127.0.0.1'] })), nonce())
       const before = found.length
       await sendAll(tx, rx.address().port, [...batch.map(x => x.bytes), mark])
       await until(`marker of batch ${i}`, () => found.slice(before).some(f => f.nodeId === marker.nodeId && f.endpoint === `127.0.0.1:${markPort}`))
