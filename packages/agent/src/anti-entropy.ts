@@ -46,7 +46,9 @@ export class AntiEntropy {
       const theirs = decodeDigest(blobs)
       if (theirs === undefined) throw new SyncProtocolError('malformed digest')
       const table = this.host.table()
-      return diffDigest(table.digest(), theirs).send.flatMap(id => table.get(id)?.sealed ?? [])
+      // our own record and live members first: a message carries at most 4096 records, and a
+      // flood of junk (tombstones, dead identities) must not crowd a live member out of it
+      return table.sealedInSyncOrder(diffDigest(table.digest(), theirs).send)
     }
   }
 

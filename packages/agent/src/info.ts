@@ -50,6 +50,7 @@ export interface AgentInfo {
   /** Whether this node relays for others. */
   relay: boolean
   peers: PeerInfo[]
+  /** Records refused, by reason, and records the table let go early (`departure-evicted`). */
   rejected: Record<string, number>
 }
 
@@ -115,7 +116,8 @@ export function buildInfo (i: InfoInput): AgentInfo {
     nat: i.nat,
     relay: i.self.relay === true,
     peers,
-    rejected: i.rejected
+    // records the table itself let go before their time (a tombstone evicted for a newer one)
+    rejected: { ...i.rejected, ...i.table.drops() }
   }
 }
 

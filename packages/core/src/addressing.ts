@@ -3,8 +3,8 @@
  * and need no coordinator:
  *   IPv4 = mesh CIDR base + 1 + H("ipv4", wgPublicKey, salt) mod (size − 2)   (never network/broadcast)
  *   IPv6 = ULA /48 from H(meshKey) + low 80 bits of H("ipv6", wgPublicKey, salt)
- * A collision (two live nodes on one address) is resolved by `claimWins`: the earlier claim
- * (ipSince) keeps the address, ties go to the lower nodeId; the loser bumps its salt.
+ * A collision is resolved by the membership table (holdings.ts): whoever a table accepted on
+ * an address first keeps it; a joiner that finds its fresh address held bumps its salt.
  */
 import { createHash } from 'node:crypto'
 import { AddressSpaceExhaustedError } from './errors.js'
@@ -43,20 +43,9 @@ export function overlayIPv6 (ula: Cidr, wgPublicKey: string, salt: number): stri
   return formatIPv6(ula.base | low)
 }
 
-export interface AddressClaim {
-  nodeId: string
-  ipSince: number
-}
-
-/** Deterministic on every node: true when `a` keeps a contested address against `b`. */
-export function claimWins (a: AddressClaim, b: AddressClaim): boolean {
-  if (a.ipSince !== b.ipSince) return a.ipSince < b.ipSince
-  return a.nodeId < b.nodeId
-}
-
 /**
  * Pick the first salt ≥ `fromSalt` whose IPv4 is not in `taken`. Used by the node itself when it
- * starts (to skip addresses it already knows are held) and after it lost a collision.
+ * starts (to skip addresses it already knows are held) and after its address was found held.
  */
 export function allocate (cidr: Cidr, ula: Cidr, wgPublicKey: string, taken: ReadonlySet<string>, fromSalt = 0):
 { ipv4: string, ipv6: string, salt: number } {

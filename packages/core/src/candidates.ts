@@ -2,15 +2,21 @@
  * Endpoint candidates for reaching a peer, best first. Pure.
  *   1. addresses on one of our own subnets (the LAN: no NAT, no hairpin needed), those found
  *      by LAN discovery first;
- *   2. what other members observe for it in `wg show dump` (the true mapping of its
- *      WireGuard socket, e.g. when its NAT did not keep the port);
- *   3. what it advertises itself: --advertise, a UPnP/NAT-PMP mapping, the STUN-derived
- *      public address with its WireGuard port, then its interface addresses.
+ *   2. what it advertises itself: --advertise, a UPnP/NAT-PMP mapping, the STUN-derived
+ *      public address with its WireGuard port, then its interface addresses;
+ *   3. last, what other members observe for it in `wg show dump` (`seen`: the true mapping of
+ *      its WireGuard socket, e.g. when its NAT did not keep the port). Any member can claim
+ *      anything there, so a claim is taken only when plausible — its host is one the peer
+ *      advertises itself (a NAT that did not keep the port keeps the address) — one per
+ *      claimer, at most `MAX_SEEN_CANDIDATES`; and it never ranks above the peer's own, so a
+ *      claimer changing its claim every heartbeat cannot keep the real endpoint untried.
  */
 import { cidrContainsText, parseEndpoint, type Cidr } from './ip.js'
 import type { NodeRecord } from './types.js'
 
 export const SHORT_ID_LEN = 11
+/** Observed (`seen`) endpoints tried for a peer, after its own. */
+export const MAX_SEEN_CANDIDATES = 4
 
 export function shortId (nodeId: string): string {
   return nodeId.slice(0, SHORT_ID_LEN)
@@ -30,22 +36,44 @@ export function isOnLan (endpoint: string, localSubnets: Cidr[]): boolean {
   return e !== undefined && localSubnets.some(c => cidrContainsText(c, e.host))
 }
 
+/**
+ * The observed endpoints claimed for `peer` by other members that are plausible: the host is
+ * one of the peer's own advertised hosts. `dropped` counts the implausible ones.
+ */
+export function seenClaims (peer: NodeRecord, records: Iterable<NodeRecord>): { plausible: string[], dropped: number } {
+  const hosts = new Set(peer.endpoints.flatMap(e => { const p = parseEndpoint(e); return p === undefined ? [] : [p.host] }))
+  const sid = shortId(peer.nodeId)
+  const plausible: string[] = []
+  let dropped = 0
+  for (const r of records) {
+    if (r.nodeId === peer.nodeId) continue
+    const claim = r.seen?.[sid] // one per claimer: `seen` maps a short id to one endpoint
+    if (claim === undefined) continue
+    const p = parseEndpoint(claim)
+    if (p === undefined || !hosts.has(p.host)) { dropped++; continue }
+    plausible.push(claim)
+  }
+  return { plausible, dropped }
+}
+
 export function peerCandidates (peer: NodeRecord, ctx: CandidateContext): string[] {
   const out: string[] = []
-  const add = (e: string | undefined): void => {
-    if (e === undefined) return
+  const add = (e: string | undefined): boolean => {
+    if (e === undefined) return false
     const p = parseEndpoint(e)
-    if (p === undefined) return
+    if (p === undefined) return false
     const canon = p.family === 6 ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`
-    if (!out.includes(canon)) out.push(canon)
+    if (out.includes(canon)) return false
+    out.push(canon)
+    return true
   }
   for (const e of ctx.lanDiscovered ?? []) add(e)
   for (const e of peer.endpoints) if (isOnLan(e, ctx.localSubnets)) add(e)
-  const sid = shortId(peer.nodeId)
-  for (const r of ctx.records) {
-    if (r.nodeId === peer.nodeId) continue
-    add(r.seen?.[sid])
-  }
   for (const e of peer.endpoints) add(e)
+  let seen = 0
+  for (const e of seenClaims(peer, ctx.records).plausible) {
+    if (seen >= MAX_SEEN_CANDIDATES) break
+    if (add(e)) seen++
+  }
   return out
 }

@@ -14,10 +14,19 @@
  *   path) and are forgotten `expireAfterMs` after their last proof of life;
  * - a record with `leaving` → left at once (removed from the plan), kept as a tombstone until
  *   expiry so an older copy cannot resurrect it.
- * Address contests: an incoming record that loses a contest (see `claimWins`) is rejected; one
- * that wins marks the current holder `conflict`, excluded from the plan until it re-addresses.
+ * Holdings (holdings.ts): an overlay address or WireGuard key belongs to the first member this
+ * table accepted with it, until that member leaves, expires or moves off it. A record claiming a
+ * value held by another member is refused (`ip-conflict`, `wg-key-conflict`), whatever its
+ * `ipSince` or nodeId say. The one exception: while this node's own address is provisional
+ * (claimed in this run, and within `claimSettleMs` of its first contact with the mesh), a holder
+ * it had never heard of takes it, and this node moves (`conflict-lost` for itself).
+ * Bounds: at most `maxMembers` members that have not left, `maxDeparted` tombstones, and
+ * never-seen nodeIds at `newMembersPerMinute` after a burst; what does not fit is refused
+ * (`table-full`, `departures-full`, `new-member-rate`), or, for the tombstone of a member that
+ * leaves while the tombstones are full, the shortest-lived tombstone is forgotten.
  */
-import { claimWins } from './addressing.js'
+import { NewMemberRate } from './admission.js'
+import { Holdings } from './holdings.js'
 import { cidrContainsText, parseIPv4, type Cidr } from './ip.js'
 import type { MeshSettings } from './settings.js'
 import type { NodeRecord } from './types.js'
@@ -45,7 +54,10 @@ export interface Member {
 export interface DigestEntry { nodeId: string, seq: number, dead: boolean }
 
 /** Why a record is refused by the table (after it was opened and decoded). */
-export type TableRejectReason = 'replay' | 'clock-skew' | 'ip-outside-mesh' | 'ip-conflict' | 'wg-key-conflict'
+export type TableRejectReason = 'replay' | 'clock-skew' | 'ip-outside-mesh' | 'ip-conflict' | 'wg-key-conflict' |
+'table-full' | 'departures-full' | 'new-member-rate'
+/** Why the table forgot a record before its time (counted in `drops()`). */
+export type TableDropReason = 'departure-evicted'
 /** Why a record is dropped without blame. */
 export type TableIgnoreReason = 'duplicate' | 'self'
 
@@ -54,6 +66,11 @@ export type MemberChange =
   | { kind: 'conflict-lost', nodeId: string, what: 'ip' | 'wg-key', winner: string }
 
 export type Via = 'gossip' | 'sync' | 'self'
+
+/** An own address counts as claimed in this run if its `ipSince` is at most this much before the run's first own record. */
+const FRESH_CLAIM_SLACK_MS = 60_000
+/** A provisional own address gives way at most this many times per run (a chase ends here). */
+export const MAX_OWN_MOVES = 3
 
 export interface MembershipInit {
   selfId: string
@@ -68,13 +85,24 @@ export class Membership {
   private readonly members = new Map<string, Member>()
   /** Members tick() must look at: suspects, the dead and the left (an alive member needs no timer). */
   private readonly pending = new Set<string>()
-  /** Address and key owners among members that are not left and not in conflict. */
-  private readonly owners = new Map<string, string>()
+  /** Who holds which address and key, in this table's order of events. */
+  private readonly holdings = new Holdings()
+  private readonly newMembers: NewMemberRate
+  /** Members with status 'left' (tombstones). */
+  private leftCount = 0
+  /** Our clock when the own record first entered (this run). */
+  private startedAt: number | undefined
+  /** Our clock when another member's record first entered. */
+  private firstContact: number | undefined
+  /** Times this node gave its own address up to an earlier holder (this run). */
+  private yields = 0
+  private readonly dropCounts = new Map<TableDropReason, number>()
 
   constructor (init: MembershipInit) {
     this.selfId = init.selfId
     this.settings = init.settings
     this.ula = init.ula
+    this.newMembers = new NewMemberRate(init.settings.newMembersPerMinute, init.settings.newMembersBurst)
   }
 
   get size (): number { return this.members.size }
@@ -92,7 +120,11 @@ export class Membership {
     return out
   }
 
-  private ownerKey (kind: 'v4' | 'v6' | 'wg', v: string): string { return `${kind}:${v}` }
+  /** Records the table forgot before their time, by reason. */
+  drops (): Record<string, number> { return Object.fromEntries(this.dropCounts) }
+
+  /** The IPv4 holder (who keeps it against any newer claim). */
+  ipv4Holder (ipv4: string): string | undefined { return this.holdings.ipv4Holder(ipv4) }
 
   /**
    * Would this record be taken? Returns a reason when not. `via: 'self'` skips the self guard.
@@ -106,22 +138,43 @@ export class Membership {
       if (r.seq < held.record.seq) return 'replay'
     }
     if (r.issuedAt - now > this.settings.maxClockSkewMs) return 'clock-skew'
+    const bound = this.admission(r, held, now)
+    if (bound !== undefined) return bound
     if (r.leaving === true) return undefined // a departure needs no address checks
     const v4 = parseIPv4(r.ipv4)
     const c = this.settings.cidr4
     const last = c.base + (1n << BigInt(32 - c.prefix)) - 1n
     if (v4 === undefined || !cidrContainsText(c, r.ipv4) || v4 === c.base || v4 === last) return 'ip-outside-mesh'
     if (!cidrContainsText(this.ula, r.ipv6)) return 'ip-outside-mesh'
-    for (const v of [this.ownerKey('v4', r.ipv4), this.ownerKey('v6', r.ipv6)]) {
-      const owner = this.owners.get(v)
-      if (owner !== undefined && owner !== r.nodeId) {
-        const o = this.members.get(owner)!.record
-        if (!claimWins(r, o)) return 'ip-conflict'
-      }
+    for (const k of this.holdings.contests(r)) {
+      if (k.what === 'ip' && k.holder === this.selfId && held === undefined && this.ownAddressGivesWay(now)) continue
+      return k.what === 'ip' ? 'ip-conflict' : 'wg-key-conflict'
     }
-    const keyOwner = this.owners.get(this.ownerKey('wg', r.wgPublicKey))
-    if (keyOwner !== undefined && keyOwner !== r.nodeId && keyOwner < r.nodeId) return 'wg-key-conflict'
     return undefined
+  }
+
+  /** The bounds on what a member can make us store (none for our own record). */
+  private admission (r: NodeRecord, held: Member | undefined, now: number): TableRejectReason | undefined {
+    if (r.nodeId === this.selfId) return undefined
+    const leaving = r.leaving === true
+    if (held === undefined && leaving && this.leftCount >= this.settings.maxDeparted) return 'departures-full'
+    const entering = held === undefined || held.status === 'left'
+    if (entering && !leaving && this.members.size - this.leftCount >= this.settings.maxMembers) return 'table-full'
+    if (held === undefined && !this.newMembers.available(now)) return 'new-member-rate'
+    return undefined
+  }
+
+  /**
+   * Our own address gives way to a holder we had not heard of only while it is provisional:
+   * claimed in this run (not restored from an earlier one), within `claimSettleMs` of our first
+   * contact with the mesh, and at most `MAX_OWN_MOVES` times. A joiner that finds its address
+   * held when it learns the table moves; a member already holding its address never does.
+   */
+  private ownAddressGivesWay (now: number): boolean {
+    const self = this.members.get(this.selfId)
+    if (self === undefined || this.startedAt === undefined || this.yields >= MAX_OWN_MOVES) return false
+    if (self.record.ipSince < this.startedAt - FRESH_CLAIM_SLACK_MS) return false
+    return this.firstContact === undefined || now - this.firstContact <= this.settings.claimSettleMs
   }
 
   /**
@@ -130,7 +183,13 @@ export class Membership {
   accept (r: NodeRecord, sealed: Uint8Array, now: number, via: Via): MemberChange[] {
     const changes: MemberChange[] = []
     const held = this.members.get(r.nodeId)
-    if (held !== undefined) this.release(held)
+    if (held !== undefined) this.holdings.release(held.record)
+    const self = r.nodeId === this.selfId
+    if (self) this.startedAt ??= now
+    else {
+      this.firstContact ??= now
+      if (held === undefined) this.newMembers.take(now)
+    }
     const deadSeq = held?.deadSeq
     const heldDead = deadSeq !== undefined && r.seq <= deadSeq
     const status: MemberStatus = r.leaving === true ? 'left' : (heldDead ? 'dead' : 'alive')
@@ -140,6 +199,7 @@ export class Membership {
     const m: Member = { record: r, sealed, lastHeard, status, firstSeen: held?.firstSeen ?? now }
     if (deadSeq !== undefined) m.deadSeq = deadSeq
     this.members.set(r.nodeId, m)
+    this.leftCount += (status === 'left' ? 1 : 0) - (held?.status === 'left' ? 1 : 0)
     if (status === 'alive') this.pending.delete(r.nodeId)
     else this.pending.add(r.nodeId)
     if (held === undefined) changes.push({ kind: status === 'left' ? 'left' : status === 'dead' ? 'dead' : 'joined', nodeId: r.nodeId })
@@ -148,6 +208,7 @@ export class Membership {
     else if (status === 'dead' && held.status !== 'dead') changes.push({ kind: 'dead', nodeId: r.nodeId })
     else changes.push({ kind: 'updated', nodeId: r.nodeId })
     if (status !== 'left') this.claim(m, changes)
+    else if (this.leftCount > this.settings.maxDeparted) this.evictDeparted(r.nodeId, changes)
     return changes
   }
 
@@ -200,7 +261,8 @@ export class Membership {
       const m = this.members.get(id)
       if (m === undefined || id === this.selfId || (m.status === 'alive' && m.suspect === undefined)) { this.pending.delete(id); continue }
       if (m.status !== 'alive' && now - m.lastHeard > this.settings.expireAfterMs) {
-        this.release(m)
+        this.holdings.release(m.record)
+        if (m.status === 'left') this.leftCount--
         this.members.delete(id)
         this.pending.delete(id)
         changes.push({ kind: 'expired', nodeId: id })
@@ -218,34 +280,70 @@ export class Membership {
     return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
   }
 
-  /** Sealed records to hand a peer in sync (tombstones included, so departures spread). */
+  /**
+   * The sealed records of `ids` in the order a sync sends them: our own first, then live members
+   * (the longest known first), then the dead, then tombstones. A sync message carries at most
+   * 4096 records, so a flood of junk (tombstones or new identities) cannot crowd out a live
+   * member, however many records there are.
+   */
+  sealedInSyncOrder (ids: Iterable<string>): Uint8Array[] {
+    const rank = (m: Member): number => m.record.nodeId === this.selfId ? 0 : m.status === 'left' ? 4 : m.conflict !== undefined ? 3 : m.status === 'dead' ? 2 : 1
+    const ms: Member[] = []
+    for (const id of ids) { const m = this.members.get(id); if (m !== undefined) ms.push(m) }
+    return ms.sort((a, b) => rank(a) - rank(b) || a.firstSeen - b.firstSeen).map(m => m.sealed)
+  }
+
+  /** Sealed records to hand a peer in sync (tombstones included, so departures spread), in sync order. */
   sealedRecords (): Uint8Array[] {
-    return this.all().map(m => m.sealed)
+    return this.sealedInSyncOrder(this.members.keys())
   }
 
-  private release (m: Member): void {
-    const r = m.record
-    for (const k of [this.ownerKey('v4', r.ipv4), this.ownerKey('v6', r.ipv6), this.ownerKey('wg', r.wgPublicKey)]) {
-      if (this.owners.get(k) === r.nodeId) this.owners.delete(k)
-    }
-  }
-
+  /**
+   * Take the values of `m`'s record that are free. A value held by this node itself goes to the
+   * newcomer only when `check` let it (our provisional address gave way): we release our
+   * addresses and are told to move (`conflict-lost`). A value held by another member stays its
+   * own; a record that does not hold all it claims (only when accepted without `check`) is
+   * marked in conflict and left out of the plan.
+   */
   private claim (m: Member, changes: MemberChange[]): void {
     const r = m.record
-    const keys: Array<['ip' | 'wg-key', string]> = [
-      ['ip', this.ownerKey('v4', r.ipv4)], ['ip', this.ownerKey('v6', r.ipv6)], ['wg-key', this.ownerKey('wg', r.wgPublicKey)]
-    ]
-    for (const [what, k] of keys) {
-      const prev = this.owners.get(k)
-      if (prev !== undefined && prev !== r.nodeId) {
-        const loser = this.members.get(prev)
-        if (loser !== undefined) {
-          this.release(loser)
-          loser.conflict = what
-          changes.push({ kind: 'conflict-lost', nodeId: prev, what, winner: r.nodeId })
-        }
+    if (r.nodeId !== this.selfId) {
+      for (const k of this.holdings.contests(r)) {
+        const self = this.members.get(this.selfId)
+        if (k.holder !== this.selfId || k.what !== 'ip' || self === undefined || self.conflict !== undefined) continue
+        this.holdings.releaseAddresses(self.record)
+        self.conflict = 'ip'
+        this.yields++
+        changes.push({ kind: 'conflict-lost', nodeId: this.selfId, what: 'ip', winner: r.nodeId })
       }
-      this.owners.set(k, r.nodeId)
     }
+    this.holdings.take(r)
+    if (r.nodeId !== this.selfId && !this.holdings.holdsAll(r)) {
+      const k = this.holdings.contests(r)[0]!
+      this.holdings.release(r)
+      m.conflict = k.what
+      changes.push({ kind: 'conflict-lost', nodeId: r.nodeId, what: k.what, winner: k.holder })
+    }
+  }
+
+  /**
+   * Too many tombstones: forget the shortest-lived one (the least time between joining and
+   * leaving; a junk identity that never lived goes first), never `keep` (just arrived).
+   */
+  private evictDeparted (keep: string, changes: MemberChange[]): void {
+    let victim: Member | undefined
+    for (const m of this.members.values()) {
+      if (m.status !== 'left' || m.record.nodeId === keep) continue
+      if (victim === undefined) { victim = m; continue }
+      const d = (m.lastHeard - m.firstSeen) - (victim.lastHeard - victim.firstSeen)
+      if (d < 0 || (d === 0 && m.lastHeard < victim.lastHeard)) victim = m
+    }
+    if (victim === undefined) return
+    const id = victim.record.nodeId
+    this.members.delete(id)
+    this.pending.delete(id)
+    this.leftCount--
+    this.dropCounts.set('departure-evicted', (this.dropCounts.get('departure-evicted') ?? 0) + 1)
+    changes.push({ kind: 'expired', nodeId: id })
   }
 }

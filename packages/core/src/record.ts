@@ -4,10 +4,12 @@
  */
 import { decodeBase64Exact, fromBase64Url } from './keys.js'
 import { parseEndpoint, parseIPv4, parseIPv6, tryParseCidr } from './ip.js'
+import { isValidGossipAddr } from './gossip-addr.js'
 import type { NodeRecord } from './types.js'
 
 export const MAX_ENDPOINTS = 16
-export const MAX_GOSSIP_ADDRS = 16
+/** An agent advertises at most 8 (see the agent's `orderGossipAddrs`). */
+export const MAX_GOSSIP_ADDRS = 8
 export const MAX_ROUTES = 64
 export const MAX_TAGS = 32
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -54,7 +56,10 @@ export function checkRecordShape (x: unknown): string | undefined {
   if (!isUint(x.ipSalt, 1_000_000)) return 'ipSalt out of range'
   if (!isUint(x.wgPort, 65535) || x.wgPort === 0) return 'wgPort must be 1..65535'
   if (!strArray(x.endpoints, MAX_ENDPOINTS, s => parseEndpoint(s) !== undefined)) return 'endpoints must be ip:port strings'
-  if (!strArray(x.gossipAddrs, MAX_GOSSIP_ADDRS, s => s.startsWith('/'))) return 'gossipAddrs must be multiaddr strings'
+  const nodeId = x.nodeId
+  if (!strArray(x.gossipAddrs, MAX_GOSSIP_ADDRS, s => isValidGossipAddr(s, nodeId))) {
+    return `gossipAddrs must be at most ${MAX_GOSSIP_ADDRS} of /ip4|ip6|dns4|dns6|dns/<host>/tcp/<port>[/p2p/<own PeerId>]`
+  }
   if (!strArray(x.routes, MAX_ROUTES, s => tryParseCidr(s) !== undefined)) return 'routes must be CIDR strings'
   if (!strArray(x.tags, MAX_TAGS, s => TAG_RE.test(s))) return 'tags must be short [A-Za-z0-9_.:=/-] strings'
   if (x.relay !== undefined && typeof x.relay !== 'boolean') return 'relay must be boolean'

@@ -33,6 +33,20 @@ export const DEFAULT_KEEPALIVE_S = 25
 export const DEFAULT_MTU = 1420
 /** @default 4096 — bytes of a sealed record on the wire. */
 export const MAX_SEALED_RECORD_BYTES = 4096
+/** @default 4096 — members (not left) a table holds, the node itself included; a new one beyond is refused (`table-full`). */
+export const DEFAULT_MAX_MEMBERS = 4096
+/** @default 1024 — departure records (tombstones) a table holds; see membership.ts for what makes room. */
+export const DEFAULT_MAX_DEPARTED = 1024
+/** @default 600 — never-seen nodeIds taken per minute, after a burst of `DEFAULT_NEW_MEMBERS_BURST` (`new-member-rate`). */
+export const DEFAULT_NEW_MEMBERS_PER_MINUTE = 600
+/** @default 1024 — never-seen nodeIds taken at once (a joiner learning a mesh takes this many at its first sync). */
+export const DEFAULT_NEW_MEMBERS_BURST = 1024
+/**
+ * @default 10_000 — after this node first hears another member, for this long, its own freshly
+ * claimed address gives way to a holder it had not heard of (a joiner learning the table finds
+ * its address taken). Never after: a held address is never handed to a newer claim.
+ */
+export const DEFAULT_CLAIM_SETTLE_MS = 10_000
 
 export interface MeshSettings {
   cidr4: Cidr
@@ -48,6 +62,15 @@ export interface MeshSettings {
   expireAfterMs: number
   maxClockSkewMs: number
   keepaliveS: number
+  /** Members (not left) held at most, self included. */
+  maxMembers: number
+  /** Departure records (tombstones) held at most. */
+  maxDeparted: number
+  /** Never-seen nodeIds taken per minute, and at once. */
+  newMembersPerMinute: number
+  newMembersBurst: number
+  /** How long after its first contact a node's own fresh address gives way to an unheard-of holder. */
+  claimSettleMs: number
 }
 
 export interface MeshSettingsInit {
@@ -57,6 +80,11 @@ export interface MeshSettingsInit {
   expireAfterMs?: number
   maxClockSkewMs?: number
   keepaliveS?: number
+  maxMembers?: number
+  maxDeparted?: number
+  newMembersPerMinute?: number
+  newMembersBurst?: number
+  claimSettleMs?: number
 }
 
 function positiveInt (name: string, v: number, min: number, max: number): number {
@@ -93,6 +121,11 @@ export function meshSettings (init: MeshSettingsInit = {}): MeshSettings {
     refreshMs: Math.max(1000, Math.min(Math.floor(expireAfterMs / 3), 1_200_000)),
     expireAfterMs,
     maxClockSkewMs: positiveInt('max-clock-skew', init.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, 1000, 86_400_000),
-    keepaliveS: positiveInt('keepalive', init.keepaliveS ?? DEFAULT_KEEPALIVE_S, 0, 65535)
+    keepaliveS: positiveInt('keepalive', init.keepaliveS ?? DEFAULT_KEEPALIVE_S, 0, 65535),
+    maxMembers: positiveInt('max-members', init.maxMembers ?? DEFAULT_MAX_MEMBERS, 2, 65_536),
+    maxDeparted: positiveInt('max-departed', init.maxDeparted ?? DEFAULT_MAX_DEPARTED, 1, 65_536),
+    newMembersPerMinute: positiveInt('new-members-per-minute', init.newMembersPerMinute ?? DEFAULT_NEW_MEMBERS_PER_MINUTE, 1, 1_000_000),
+    newMembersBurst: positiveInt('new-members-burst', init.newMembersBurst ?? DEFAULT_NEW_MEMBERS_BURST, 1, 65_536),
+    claimSettleMs: positiveInt('claim-settle', init.claimSettleMs ?? DEFAULT_CLAIM_SETTLE_MS, 0, 86_400_000)
   }
 }

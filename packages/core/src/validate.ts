@@ -15,7 +15,8 @@ export type RejectReason =
 /** Every reason, for metrics that should show zeroes too. */
 export const REJECT_REASONS: readonly RejectReason[] = [
   'oversize', 'decrypt', 'malformed', 'signature', 'schema', 'node-id-mismatch',
-  'replay', 'clock-skew', 'ip-outside-mesh', 'ip-conflict', 'wg-key-conflict'
+  'replay', 'clock-skew', 'ip-outside-mesh', 'ip-conflict', 'wg-key-conflict',
+  'table-full', 'departures-full', 'new-member-rate'
 ]
 
 export type ValidationResult =

@@ -78,6 +78,35 @@ function isEndpoint (s: string): boolean {
   return KNOWN_LENIENT.unbracketedV6Endpoint && bare !== null && isV6(bare[1]!) && isPort(bare[2]!)
 }
 
+/** base58btc by long division on a digit array (independent of the product's bigint version) */
+function base58 (bytes: Uint8Array): string {
+  const A = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+  const digits: number[] = []
+  for (const b of bytes) {
+    let carry = b
+    for (let i = 0; i < digits.length; i++) { carry += digits[i]! * 256; digits[i] = carry % 58; carry = Math.floor(carry / 58) }
+    while (carry > 0) { digits.push(carry % 58); carry = Math.floor(carry / 58) }
+  }
+  let out = ''
+  for (const b of bytes) { if (b !== 0) break; out += '1' }
+  return out + digits.reverse().map(d => A[d]).join('')
+}
+/** The libp2p PeerId text of a nodeId (identity multihash of the protobuf Ed25519 key). */
+export function peerIdText (nodeId: string): string {
+  return base58(new Uint8Array([0, 0x24, 8, 1, 0x12, 0x20, ...Buffer.from(nodeId, 'base64url')]))
+}
+/** /ip4|ip6|dns4|dns6|dns/<host>/tcp/<port>[/p2p/<the author's own PeerId>], nothing else. */
+function isGossipAddr (s: string, nodeId: string): boolean {
+  const m = /^\/(ip4|ip6|dns4|dns6|dns)\/([^/]+)\/tcp\/([0-9]+)(\/p2p\/([^/]+))?$/.exec(s)
+  if (m === null || !isPort(m[3]!)) return false
+  if (m[5] !== undefined && m[5] !== peerIdText(nodeId)) return false
+  const host = m[2]!
+  if (m[1] === 'ip4') return isV4(host) && Number(host.split('.')[0]) !== 0 && Number(host.split('.')[0]) < 224
+  if (m[1] === 'ip6') return isV6(host) && !/^ff/i.test(host.replace(/^0*/, '')) && !/^[0:]+$/.test(host) && !/^ff[0-9a-f]{2}:/i.test(host)
+  return /^[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/.test(host) && host.length <= 253 && !/^[0-9.]+$/.test(host) &&
+    host.split('.').every(l => l === '' || (!l.startsWith('-') && !l.endsWith('-')))
+}
+
 function isCidr (s: string): boolean {
   const m = /^(.+)\/([0-9]{1,3})$/.exec(s)
   if (m === null) return false
@@ -114,7 +143,7 @@ export function schemaViolation (x: unknown, decoderLevel = false): string | und
   if (!isInt(o.ipSalt, 0, 1_000_000)) return 'ipSalt'
   if (!isInt(o.wgPort, 1, 65535)) return 'wgPort'
   if (!strings(o.endpoints, 16, isEndpoint)) return 'endpoints'
-  if (!strings(o.gossipAddrs, 16, s => s.startsWith('/'))) return 'gossipAddrs'
+  if (!strings(o.gossipAddrs, 8, s => typeof o.nodeId === 'string' && isGossipAddr(s, o.nodeId))) return 'gossipAddrs'
   if (!strings(o.routes, 64, isCidr)) return 'routes'
   if (!strings(o.tags, 32, s => /^[A-Za-z0-9_.:=/-]{1,64}$/.test(s))) return 'tags'
   for (const k of ['relay', 'leaving'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') return k
@@ -176,7 +205,11 @@ const INTERESTING: unknown[] = [
   '::', 'fd00::1', '::ffff:1.2.3.4', 'fd00::1%eth0', 'FD00::1', 'fd00:::1', '1:2:3:4:5:6:7:8:9',
   '198.18.1.1:51820', '198.18.1.1:0', '198.18.1.1:65536', '198.18.1.1:051820', ':51820', '198.18.1.1:', '198.18.1.1:+1',
   '[fd00::1]:51820', '[fd00::1]:0', 'fd00::1:51820', '[1.2.3.4]:1', '[fd00::1]51820',
-  '/ip4/198.18.1.1/tcp/51821', 'ip4/1.2.3.4', '10.0.0.0/8', '10.0.0.1/8', '10.0.0.0/33', '10.0.0.0/08', 'fd00::/129', 'fd00::/64', '/8',
+  '/ip4/198.18.1.1/tcp/51821', 'ip4/1.2.3.4', '/ip4/0.0.0.0/tcp/1', '/ip4/224.0.0.1/tcp/1', '/ip4/198.18.1.1/udp/1',
+  '/ip4/198.18.1.1/tcp/0', '/ip4/198.18.1.1/tcp/65536', '/ip4/198.18.1.1/tcp/1/ws', '/ip6/::/tcp/1', '/ip6/fd00::1/tcp/1',
+  '/ip6/ff02::1/tcp/1', '/dns4/example.com/tcp/1', '/dns/-x.example/tcp/1', '/dns6/1.2.3.4/tcp/1', '/unix/tmp/x',
+  '/ip4/198.18.1.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN', '/p2p-circuit',
+  `/ip4/198.18.1.1/tcp/51821/p2p/${peerIdText(author.signer.nodeId)}`, `/ip4/198.18.1.1/tcp/51821/p2p/${peerIdText(other.signer.nodeId)}`, '10.0.0.0/8', '10.0.0.1/8', '10.0.0.0/33', '10.0.0.0/08', 'fd00::/129', 'fd00::/64', '/8',
   'public', 'cone', 'symmetric', 'unknown', 'nat', 'Public',
   author.signer.nodeId, other.signer.nodeId, author.signer.nodeId.slice(0, -1) + 'B', author.signer.nodeId + 'A', author.signer.nodeId.slice(1),
   author.wgPublicKey, b64(31, 1), b64(33, 1), b64(32, 1).replace('=', ''), b64(32, 1).slice(0, -2) + 'B=',

@@ -89,7 +89,7 @@ test('IPs outside the mesh ranges → ip-outside-mesh', () => {
   assert.equal(rejectReason(table(), sealRecord(a, recordOf(a, { ipv6: 'fd00::1' }))), 'ip-outside-mesh')
 })
 
-test('claiming a live node\'s IP with a later claim → ip-conflict', () => {
+test('claiming a held IP → ip-conflict, whatever ipSince and nodeId say', () => {
   const t = table()
   const a = testNode('a')
   const b = testNode('b')
@@ -98,14 +98,18 @@ test('claiming a live node\'s IP with a later claim → ip-conflict', () => {
   assert.equal(rejectReason(t, sealRecord(b, stolen)), 'ip-conflict')
   const stolen6 = recordOf(b, { ipv6: recordOf(a).ipv6, ipSince: T0 + 1 })
   assert.equal(rejectReason(t, sealRecord(b, stolen6)), 'ip-conflict')
+  const earlier = recordOf(b, { ipv4: recordOf(a).ipv4, ipv6: recordOf(a).ipv6, ipSince: 0 })
+  assert.equal(rejectReason(t, sealRecord(b, earlier)), 'ip-conflict', 'an older ipSince wins nothing')
 })
 
-test('claiming a live node\'s WireGuard key → wg-key-conflict (lower nodeId keeps it)', () => {
-  const t = table()
-  const [first, second] = [testNode('a'), testNode('b')].sort((x, y) => (x.signer.nodeId < y.signer.nodeId ? -1 : 1)) as [ReturnType<typeof testNode>, ReturnType<typeof testNode>]
-  accept(t, sealRecord(first, recordOf(first)))
-  const copy = recordOf(second, { wgPublicKey: first.wgPublicKey })
-  assert.equal(rejectReason(t, sealRecord(second, copy)), 'wg-key-conflict')
+test('claiming a held WireGuard key → wg-key-conflict, whichever nodeId is lower', () => {
+  for (const order of [1, -1]) {
+    const t = table()
+    const [first, second] = [testNode('a'), testNode('b')].sort((x, y) => (x.signer.nodeId < y.signer.nodeId ? -order : order)) as [ReturnType<typeof testNode>, ReturnType<typeof testNode>]
+    accept(t, sealRecord(first, recordOf(first)))
+    const copy = recordOf(second, { wgPublicKey: first.wgPublicKey })
+    assert.equal(rejectReason(t, sealRecord(second, copy)), 'wg-key-conflict')
+  }
 })
 
 test('after every rejection the table still serves good records', () => {
