@@ -42,4 +42,4 @@ export { MAX_BEACON_BYTES, broadcastAddress, lanBroadcastTargets, startLanBeacon
 export type {
   PortMappingMethod, MapPortRequest, PortMappingLease, PortMapper, NatPortMapperClient, PortMapperInit
 } from './port-mapping.js'
-export { createPortMapper, mapWireGuardPort, parseProcNetRoute, localAddressFor } from './port-mapping.js'
+export { createPortMapper, mapWireGuardPort, parseProcNetRoute, localAddressFor, onlyFromGateway } from './port-mapping.js'

@@ -12,6 +12,16 @@
  *   EventEmitter whose 'error' event would crash the process if nobody listened.
  * - `autoRefresh` is turned off: with it, NAT-PMP unmap (ttl 0) schedules an immediate
  *   refresh loop. The agent calls `refresh()` itself, from its timer.
+ * - NAT-PMP answers: the library takes the first datagram on its UDP 5350 socket with the
+ *   expected opcode from *any* source, and reads its fields without a length check (a short
+ *   one threw inside the socket's 'message' handler: an uncaught exception). We put a filter in
+ *   front of its handler ({@link onlyFromGateway}): only datagrams from the gateway's address
+ *   and port 5351, of the answer's full length, reach it. What the library still does and we
+ *   cannot change: it binds 0.0.0.0:5350 with SO_REUSEADDR (another local process can bind it
+ *   too), and NAT-PMP has no authentication, so a host on the LAN that spoofs the gateway's
+ *   address is still believed (as by every NAT-PMP client).
+ * - UPnP: SSDP answers come from anyone on the LAN; when the default gateway is known only a
+ *   device at that address is used (before, the last device found was used when none matched).
  */
 import dgram from 'node:dgram'
 import { readFile } from 'node:fs/promises'
@@ -150,6 +160,30 @@ function deadline (signal: AbortSignal | undefined, ms: number): { signal: Abort
   }
 }
 
+/** NAT-PMP server port (RFC 6886). */
+const PMP_SERVER_PORT = 5351
+
+/**
+ * Let only the gateway's answers reach nat-port-mapper's NAT-PMP handler: from `host`:5351,
+ * at least as long as the answer to its opcode (external address: 12 bytes, mapping: 16).
+ * The library's socket calls `this.onMessage(msg, rinfo)`, so an own property replaces it.
+ * Gateways without that method (fakes, another library version) are left as they are.
+ * Returns a counter of the datagrams dropped.
+ */
+export function onlyFromGateway (gw: Gateway, host: string): { dropped: number } {
+  const count = { dropped: 0 }
+  const g = gw as unknown as { onMessage?: (msg: Buffer, rinfo: { address: string, port: number }) => void }
+  if (typeof g.onMessage !== 'function') return count
+  const handler = g.onMessage.bind(gw)
+  g.onMessage = (msg, rinfo) => {
+    const op = msg.length >= 2 ? msg[1] : undefined
+    const need = op === 128 ? 12 : 16
+    if (rinfo.address !== host || rinfo.port !== PMP_SERVER_PORT || op === undefined || msg.length < need) { count.dropped++; return }
+    handler(msg, rinfo)
+  }
+  return count
+}
+
 /** Swallow (but surface as a rejection) 'error' events of EventEmitter gateways (PMP). */
 function guardErrors (gw: Gateway): Promise<never> {
   return new Promise<never>((_resolve, reject) => {
@@ -194,6 +228,7 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
       let gw: Gateway | undefined
       try {
         gw = client.pmpNat(gatewayIp, { autoRefresh: false })
+        onlyFromGateway(gw, gatewayIp)
         return await Promise.race([fn(gw, s), guardErrors(gw)])
       } catch (err) {
         if (s.aborted && signal?.aborted !== true) {
@@ -224,9 +259,10 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
         gw = await upnp.getGateway(new URL(gateway), { signal: s })
       } else {
         for await (const g of upnp.findGateways({ signal: s, searchInterval: 1000 })) {
-          if (g.family !== 'IPv4') continue
+          // anyone on the LAN can answer SSDP: with a known gateway, only a device there is used
+          if (g.family !== 'IPv4' || (gateway !== undefined && g.host !== gateway)) continue
           gw = g
-          if (gateway === undefined || g.host === gateway) break
+          break
         }
       }
     } catch (err) {
