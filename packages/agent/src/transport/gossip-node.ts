@@ -16,6 +16,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { swarmKeyFromMeshKey } from './swarm-key.js'
+import { InboundGate } from './inbound-gate.js'
 import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeDigest } from './sync-protocol.js'
 import type { DigestSyncHandler, DigestSyncResult, SyncLimits } from './sync-protocol.js'
 
@@ -61,6 +62,15 @@ export interface GossipNodeInit {
   syncOnConnect?: boolean
   /** libp2p connection manager cap; beyond it libp2p prunes the least valuable connections. @default 300 */
   maxConnections?: number
+  /**
+   * Inbound connections not yet authenticated (pnet + noise), per source address (IPv6: per
+   * /64) and in all. Anyone can open them without the mesh key; the caps keep one outsider
+   * from taking every slot. @default 8 per address, 128 in all
+   */
+  maxPendingInboundPerAddress?: number
+  maxPendingInbound?: number
+  /** Time for an inbound connection to be upgraded (pnet, noise, muxer), ms. @default 3000 */
+  inboundUpgradeTimeoutMs?: number
   logger?: TransportLogger
 }
 
@@ -82,6 +92,12 @@ export interface GossipNode {
   connectedPeers(): string[]
   stop(): Promise<void>
 }
+
+/** Inbound connections not yet authenticated, per source address (IPv6: /64) and in all. */
+export const MAX_PENDING_INBOUND_PER_ADDRESS = 8
+export const MAX_PENDING_INBOUND = 128
+/** Time for an inbound connection to complete pnet, noise and the muxer, ms. */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 3000
 
 /** Max gossip message payload; larger messages are refused on publish and rejected on receipt. */
 export const MAX_MESSAGE_BYTES = 16 * 1024
@@ -139,6 +155,11 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
   const topic = init.topic
 
   const privateKey = await generateKeyPairFromSeed('Ed25519', init.identitySeed)
+  const inboundUpgradeTimeoutMs = init.inboundUpgradeTimeoutMs ?? INBOUND_UPGRADE_TIMEOUT_MS
+  const gate = new InboundGate({
+    maxPendingPerAddress: init.maxPendingInboundPerAddress ?? MAX_PENDING_INBOUND_PER_ADDRESS,
+    releaseAfterMs: inboundUpgradeTimeoutMs + 2000
+  })
 
   const node: Node = await createLibp2p({
     privateKey,
@@ -148,13 +169,19 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     connectionProtector: preSharedKey({ psk: swarmKeyFromMeshKey(init.meshKey) }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // before pnet: at most 8 pending inbound connections per source address (see inbound-gate.ts)
+    connectionGater: {
+      denyInboundConnection: (maConn) => gate.denyInboundConnection(maConn),
+      denyInboundEncryptedConnection: (peer, maConn) => gate.denyInboundEncryptedConnection(peer, maConn)
+    },
     connectionManager: {
       maxConnections: init.maxConnections ?? 300,
       maxParallelDials: 50,
       dialTimeout: dialTimeoutMs,
-      maxIncomingPendingConnections: 32,
+      maxIncomingPendingConnections: init.maxPendingInbound ?? MAX_PENDING_INBOUND,
       inboundConnectionThreshold: 10,
-      inboundUpgradeTimeout: 10_000
+      // an honest dialer gives up after its dial timeout (3 s) anyway
+      inboundUpgradeTimeout: inboundUpgradeTimeoutMs
     },
     nodeInfo: { name: 'wgmesh', version: '1', userAgent: 'wgmesh' },
     // libp2p's monitor pings every connection every 10 s (a stream, a negotiation, 32 bytes,
@@ -349,6 +376,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       am?._updatePeerStoreAddresses?.stop?.()
       node.removeEventListener('peer:connect', onPeerConnect)
       node.removeEventListener('peer:disconnect', onPeerDisconnect)
+      gate.clear()
     }
   }
 }

@@ -5,8 +5,13 @@ export {
   SyncError,
   MessageTooLargeError,
   MAX_MESSAGE_BYTES,
-  MAX_RPC_FRAME_BYTES
+  MAX_RPC_FRAME_BYTES,
+  MAX_PENDING_INBOUND_PER_ADDRESS,
+  MAX_PENDING_INBOUND,
+  INBOUND_UPGRADE_TIMEOUT_MS
 } from './gossip-node.js'
+export { InboundGate, addressKey } from './inbound-gate.js'
+export type { InboundGateInit } from './inbound-gate.js'
 export type { GossipNode, GossipNodeInit, TransportLogger, ValidationResult } from './gossip-node.js'
 export {
   SYNC_PROTOCOL,
