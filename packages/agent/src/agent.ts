@@ -173,6 +173,8 @@ export class Agent {
       meshKey: this.meshKey,
       signer: this.signer,
       runner: init.wgRunner ?? execRunner(),
+      probeVia: init.probeVia ?? 'overlay',
+      selfId: this.signer.nodeId,
       log: this.log
     }, {
       now: this.now,
@@ -181,8 +183,10 @@ export class Agent {
       dump: async () => await this.dump(),
       recordChanged: () => { this.own.update(false) },
       routesChanged: () => { void this.scheduleApply() },
-      lanGossip: (nodeId, addr) => { this.redialer?.discovered(nodeId, addr) }
+      lanGossip: (nodeId, addr) => { this.redialer?.discovered(nodeId, addr) },
+      sendRelayControl: (to, msg) => { this.liveness.socket.sendRelayControl(to, msg) }
     })
+    this.liveness.socket.onRelayControl = (from, msg) => { this.traversal.onRelayControl(from, msg) }
     await this.traversal.startStun()
     this.own = new OwnRecord({
       now: this.now,

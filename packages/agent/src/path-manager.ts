@@ -10,6 +10,9 @@ import type { Dump } from '@wgmesh/wireguard'
 
 export interface PathView { path: PathKind, via?: string, candidates: string[] }
 
+/** Where a relay copies our end of a pair: "host:port", or undefined while not (yet) known. */
+export type RelayEndpoint = (relay: NodeRecord, peerId: string, relayWgEndpoint: string | undefined, ask: boolean) => string | undefined
+
 export class PathManager {
   private readonly states = new Map<string, PathState>()
   private routes = new Map<string, PeerRoute>()
@@ -24,12 +27,13 @@ export class PathManager {
 
   /** One step for every peer. Returns true when the routes changed (→ apply). */
   step (now: number, table: Membership, self: NodeRecord, selfNat: NatType, dump: Dump | undefined,
-    localSubnets: Cidr[], lanDiscovered: ReadonlyMap<string, string>): boolean {
+    localSubnets: Cidr[], lanDiscovered: ReadonlyMap<string, string>, relayEndpoint: RelayEndpoint = () => undefined): boolean {
     const byKey = new Map((dump?.peers ?? []).map(p => [p.publicKey, p]))
     const active = table.active().filter(m => m.record.nodeId !== self.nodeId && m.conflict === undefined)
     const alive = active.filter(m => m.status === 'alive').map(m => m.record)
     const records = table.all().map(m => m.record)
     const next = new Map<string, PeerRoute>()
+    let roamedAway = false
     this.changes = []
     for (const m of active) {
       const r = m.record
@@ -39,6 +43,8 @@ export class PathManager {
       const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan] })
       const relay = chooseRelay(self.nodeId, r.nodeId, alive)
       const prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
+      const relayWg = relay === undefined ? undefined : byKey.get(relay.wgPublicKey)?.endpoint
+      const relayKnown = relay === undefined ? undefined : relayEndpoint(relay, r.nodeId, relayWg, false)
       const d = stepPath(prev, {
         now,
         candidates,
@@ -48,12 +54,26 @@ export class PathManager {
         relayAvailable: relay !== undefined && selfNat !== 'public' && r.nat !== 'public',
         hopeless: selfNat === 'symmetric' && r.nat === 'symmetric',
         holdsMapping: selfNat !== 'public',
-        peerSendsKeepalive: r.nat !== 'public'
+        peerSendsKeepalive: r.nat !== 'public',
+        natKey: `${selfNat}/${r.nat ?? 'unknown'}`,
+        endpointIsRelay: relayKnown !== undefined && wg?.endpoint === relayKnown
       }, this.policy)
       this.states.set(r.nodeId, d.state)
       const route: PeerRoute = { keepaliveS: d.keepaliveS }
       if (d.endpoint !== undefined) route.endpoint = d.endpoint
-      if (d.relayed && relay !== undefined) route.via = relay.nodeId
+      if (d.state.phase === 'punching' && relayKnown !== undefined) {
+        // punching after a relayed phase: packets still coming through the relay roam WireGuard
+        // back to the relay's port; set our candidate again (and re-plan while it differs)
+        route.pin = true
+        if (wg?.endpoint !== undefined && d.endpoint !== undefined && wg.endpoint !== d.endpoint) roamedAway = true
+      }
+      if (d.relayed && relay !== undefined) {
+        // our entry for the peer points at the relay's port for our end of the pair; until the
+        // relay has answered, it keeps its last candidate
+        route.via = relay.nodeId
+        const ep = relayEndpoint(relay, r.nodeId, relayWg, true)
+        if (ep !== undefined) route.endpoint = ep
+      }
       next.set(r.nodeId, route)
       // 'lan' is a private network behind our NAT; public hosts sharing a subnet are 'direct'
       const onLan = selfNat !== 'public' && wg?.endpoint !== undefined && isOnLan(wg.endpoint, localSubnets)
@@ -68,7 +88,7 @@ export class PathManager {
       this.views.set(r.nodeId, view)
     }
     for (const id of [...this.states.keys()]) if (!next.has(id)) { this.states.delete(id); this.views.delete(id) }
-    const changed = !sameRoutes(this.routes, next)
+    const changed = roamedAway || !sameRoutes(this.routes, next)
     this.routes = next
     return changed
   }
@@ -104,7 +124,7 @@ function sameRoutes (a: ReadonlyMap<string, PeerRoute>, b: ReadonlyMap<string, P
   if (a.size !== b.size) return false
   for (const [k, x] of a) {
     const y = b.get(k)
-    if (y === undefined || x.endpoint !== y.endpoint || x.keepaliveS !== y.keepaliveS || x.via !== y.via) return false
+    if (y === undefined || x.endpoint !== y.endpoint || x.keepaliveS !== y.keepaliveS || x.via !== y.via || x.pin !== y.pin) return false
   }
   return true
 }

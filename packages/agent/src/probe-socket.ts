@@ -1,10 +1,12 @@
 /**
- * The failure detector's UDP socket: sends and receives probe datagrams (core's probe-wire.ts).
+ * The failure detector's UDP socket: sends and receives probe datagrams (core's probe-wire.ts),
+ * and carries relay control messages (core's relay.ts, first byte 'R') to `onRelayControl`.
  * Anyone who can reach the port can send to it, so input is bounded: datagrams larger than a
- * probe, unauthenticated ones and anything beyond `maxPerSecond` are dropped and counted.
+ * probe (or a relay control message), unauthenticated ones and anything beyond `maxPerSecond`
+ * are dropped and counted.
  */
 import { createSocket, type Socket } from 'node:dgram'
-import { decodeProbe, encodeProbe, MAX_PROBE_BYTES, type ProbeMessage } from '@wgmesh/core'
+import { decodeProbe, decodeRelayCtl, encodeProbe, encodeRelayCtl, MAX_PROBE_BYTES, MAX_RELAY_CTL_BYTES, RELAY_CTL_MAGIC, type ProbeMessage, type RelayCtl } from '@wgmesh/core'
 import type { Logger } from './logger.js'
 
 export interface ProbeSocketInit {
@@ -21,6 +23,8 @@ export interface ProbeSocketInit {
 export class ProbeSocket {
   private readonly init: ProbeSocketInit
   private sock?: Socket
+  /** Relay control messages (authenticated), if this node handles them. */
+  onRelayControl?: (from: string, msg: RelayCtl) => void
   private windowStart = 0
   private inWindow = 0
   /** Dropped datagrams by reason. */
@@ -49,6 +53,14 @@ export class ProbeSocket {
     const now = Date.now()
     if (now - this.windowStart >= 1000) { this.windowStart = now; this.inWindow = 0 }
     if (++this.inWindow > (this.init.maxPerSecond ?? 2000)) { this.dropped.rate++; return }
+    if (buf[0] === RELAY_CTL_MAGIC) {
+      if (buf.length > MAX_RELAY_CTL_BYTES) { this.dropped.oversize++; return }
+      this.bytesIn += buf.length
+      const ctl = decodeRelayCtl(this.init.key, buf)
+      if (ctl === undefined || this.onRelayControl === undefined) { this.dropped.invalid++; return }
+      this.onRelayControl(from, ctl)
+      return
+    }
     if (buf.length > MAX_PROBE_BYTES) { this.dropped.oversize++; return }
     this.bytesIn += buf.length
     const msg = decodeProbe(this.init.key, buf)
@@ -57,11 +69,18 @@ export class ProbeSocket {
   }
 
   send (to: string, msg: ProbeMessage): void {
+    this.sendBytes(to, encodeProbe(this.init.key, msg))
+  }
+
+  sendRelayControl (to: string, msg: RelayCtl): void {
+    this.sendBytes(to, encodeRelayCtl(this.init.key, msg))
+  }
+
+  private sendBytes (to: string, b: Uint8Array): void {
     const i = to.lastIndexOf(':')
     const host = to.slice(0, i)
     const port = Number(to.slice(i + 1))
     if (this.sock === undefined || !Number.isInteger(port)) return
-    const b = encodeProbe(this.init.key, msg)
     this.bytesOut += b.length
     // errors (no route yet: the tunnel is still forming) are the detector's business, not ours
     this.sock.send(b, port, host, () => {})

@@ -1,6 +1,6 @@
 /**
  * The agent's NAT traversal: its own NAT (STUN server + probes, port mapping), LAN discovery,
- * the per-peer paths (punch / direct / relay) and relay forwarding. The agent hands in a
+ * the per-peer paths (punch / direct / relay) and relaying (relaying.ts). The agent hands in a
  * narrow host interface and gets back what goes into its record and its WireGuard plan.
  */
 import {
@@ -8,11 +8,13 @@ import {
   type Cidr, type Membership, type NatType, type NodeRecord, type PeerRoute, type RecordSigner
 } from '@wgmesh/core'
 import type { CommandRunner, Dump } from '@wgmesh/wireguard'
+import type { RelayCtl } from '@wgmesh/core'
 import type { LanBeacon } from '@wgmesh/nat'
 import { NatService } from './nat-service.js'
 import { PathManager } from './path-manager.js'
 import { startLanDiscovery } from './lan-discovery.js'
-import { enableForwarding } from './forwarding.js'
+import { Relaying } from './relaying.js'
+import type { ProbeVia } from './liveness.js'
 import { localAddresses, type LocalAddress } from './local-addresses.js'
 import type { Logger } from './logger.js'
 
@@ -35,6 +37,9 @@ export interface TraversalInit {
   meshKey: Uint8Array
   signer: RecordSigner
   runner: CommandRunner
+  /** Where relay control messages go (as probes do). */
+  probeVia: ProbeVia
+  selfId: string
   log: Logger
 }
 
@@ -50,6 +55,8 @@ export interface TraversalHost {
   routesChanged: () => void
   /** A LAN neighbour's gossip address (from its beacon): dial it if not connected. */
   lanGossip: (nodeId: string, addr: string) => void
+  /** Send a relay control message from the probe socket. */
+  sendRelayControl: (to: string, msg: RelayCtl) => void
 }
 
 export class Traversal {
@@ -62,7 +69,8 @@ export class Traversal {
   /** LAN neighbours on our WireGuard port (→ whether we warned about it yet). */
   private readonly portClashes = new Map<string, boolean>()
   private seen: Record<string, string> = {}
-  private forwarding = false
+  private readonly relaying: Relaying
+  private lastDump?: Dump
   private probes = 0
   private tickTimer?: NodeJS.Timeout
   private stopped = false
@@ -83,6 +91,27 @@ export class Traversal {
       log: init.log,
       onChange: () => { host.recordChanged() }
     })
+    this.relaying = new Relaying({
+      now: host.now,
+      selfId: init.selfId,
+      table: host.table,
+      lastDump: () => this.lastDump,
+      send: host.sendRelayControl,
+      changed: () => { host.routesChanged() },
+      via: init.probeVia,
+      log: init.log
+    })
+  }
+
+  /** An authenticated relay control message from the probe socket. */
+  onRelayControl (from: string, msg: RelayCtl): void {
+    this.relaying.onControl(from, msg)
+  }
+
+  /** Relay statistics while this node relays. */
+  get relayStats (): { pairs: number, packets: number, bytes: number } | undefined {
+    const s = this.relaying.serving
+    return s === undefined ? undefined : { pairs: s.size, packets: s.stats.packets, bytes: s.stats.bytes }
   }
 
   get natType (): NatType { return this.nat.natType }
@@ -135,21 +164,23 @@ export class Traversal {
     return this.init.relay === 'on' || (this.init.relay === 'auto' && this.nat.natType === 'public')
   }
 
-  /** Fill the traversal fields of our record; switch forwarding on once we relay. */
+  /** Fill the traversal fields of our record; serve as a relay while the record says we relay. */
   decorate (r: NodeRecord, serving: boolean): void {
     r.nat = this.nat.natType
     const stun = this.nat.stunPort
     if (stun !== undefined) r.stunPort = stun
     if (Object.keys(this.seen).length > 0) r.seen = this.seen
-    if (r.relay === true && !this.forwarding && serving) void this.enableRelayForwarding()
+    this.relaying.serve(r.relay === true && serving)
   }
 
   /** Every path tick: re-evaluate each peer's path from WireGuard's counters. */
   async tick (): Promise<void> {
     const dump = await this.host.dump()
+    this.lastDump = dump
     const table = this.host.table()
     const subnets = this.locals().flatMap(l => l.subnet === undefined ? [] : [l.subnet])
-    const changed = this.paths.step(this.host.now(), table, this.host.self(), this.nat.natType, dump, subnets, this.lanFound)
+    const changed = this.paths.step(this.host.now(), table, this.host.self(), this.nat.natType, dump, subnets, this.lanFound, this.relaying.endpoint)
+    this.relaying.tick()
     for (const c of this.paths.changes) {
       if (c.path !== 'punching') this.init.log.info('peer path', { peer: c.name, nodeId: c.nodeId, path: c.path, ...(c.via === undefined ? {} : { via: c.via }) })
     }
@@ -237,19 +268,10 @@ export class Traversal {
     await this.nat.probe(servers, this.locals().map(l => l.address))
   }
 
-  private async enableRelayForwarding (): Promise<void> {
-    this.forwarding = true
-    try {
-      await enableForwarding(this.init.runner, this.init.iface)
-      this.init.log.info('relaying for peers that cannot reach each other directly (forwarding on the mesh interface)')
-    } catch (err) {
-      this.init.log.warn('cannot enable forwarding; this node will not relay', { error: (err as Error).message })
-    }
-  }
-
   async stop (): Promise<void> {
     this.stopped = true
     clearTimeout(this.tickTimer)
+    this.relaying.stop()
     await this.beacon?.close().catch(() => {})
     await this.nat.stop().catch(() => {})
   }

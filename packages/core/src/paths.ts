@@ -1,7 +1,14 @@
 /**
  * Per-peer path state: punch → direct, or → relay when no direct path forms; direct → relay
- * when a direct path dies; relay → direct as soon as background punching succeeds. Pure:
- * time and WireGuard's counters come in, the endpoint/keepalive to set and the path come out.
+ * when a direct path dies; relay → punching again when the relay goes away or the pair's
+ * situation changes (either end's NAT type, or the peer's best candidate), for a pair that is
+ * not hopeless (both symmetric). Pure: time and WireGuard's counters come in, the
+ * endpoint/keepalive to set and the path come out.
+ *
+ * A relayed peer's WireGuard entry points at the relay's port for the pair (the relay copies
+ * ciphertext), so WireGuard's counters then describe the relayed path: no background punching
+ * runs while relayed (one peer entry has one endpoint), and a relayed pair tries direct again
+ * only when something changed that could make it work.
  *
  * Punching is done by WireGuard itself (it owns the UDP port): both ends learn each other's
  * record through gossip at about the same moment, set the peer's current candidate endpoint
@@ -19,9 +26,7 @@ export interface PathPolicy {
   punchStepMs: number
   /** Punching this long without a handshake → relay (if one is available). @default 3000 */
   relayAfterMs: number
-  /** Time on each candidate while relayed (background punching). @default 5000 */
-  probeStepMs: number
-  /** Keepalive while punching or probing, seconds. @default 1 */
+  /** Keepalive while punching, or relayed until the relayed session carries packets, seconds. @default 1 */
   probeKeepaliveS: number
   /** Keepalive on a working direct path, seconds (the `--keepalive` setting). */
   steadyKeepaliveS: number
@@ -34,7 +39,6 @@ export function pathPolicy (steadyKeepaliveS: number, over: Partial<PathPolicy> 
   return {
     punchStepMs: 5000,
     relayAfterMs: 3000,
-    probeStepMs: 5000,
     probeKeepaliveS: 1,
     steadyKeepaliveS: k,
     pathDeadMs: Math.round(k * 2500 + 1000),
@@ -64,6 +68,8 @@ export interface PathState {
   lastRxAt: number
   /** When the current phase began. */
   since: number
+  /** Both ends' NAT types when last stepped ("self/peer"): a change ends a relayed phase. */
+  natKey?: string
 }
 
 export interface PathInput {
@@ -84,6 +90,14 @@ export interface PathInput {
    * Between two public ends an idle tunnel is silent and stays direct. @default true
    */
   peerSendsKeepalive?: boolean
+  /** Both ends' NAT types ("self/peer"): a relayed pair whose NAT types change tries direct again. */
+  natKey?: string
+  /**
+   * WireGuard's endpoint for the peer is the relay's port for the pair: packets come through
+   * the relay (WireGuard roams to where authenticated packets come from). Such traffic never
+   * counts as a direct path, and a direct path that roamed there means the peer relays.
+   */
+  endpointIsRelay?: boolean
 }
 
 export interface PathDecision {
@@ -118,10 +132,11 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
   const alive = fresh(counters, now) && now - s.lastRxAt < policy.pathDeadMs
   const heardSincePunch = s.lastRxAt >= s.punchStart
 
+  const viaRelay = input.endpointIsRelay === true
   switch (s.phase) {
     case 'direct':
       // public ↔ public: no keepalives either way, so silence says nothing; no relay applies anyway
-      if (!alive && input.peerSendsKeepalive !== false) {
+      if ((!alive && input.peerSendsKeepalive !== false) || (viaRelay && input.relayAvailable)) {
         s.punchStart = now
         s.stepAt = now
         s.since = now
@@ -129,7 +144,7 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
       }
       break
     case 'punching':
-      if (alive && heardSincePunch) {
+      if (alive && heardSincePunch && !viaRelay) {
         s.phase = 'direct'
         s.since = now
       } else if (input.relayAvailable && (input.hopeless || now - s.punchStart >= policy.relayAfterMs)) {
@@ -137,19 +152,24 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
         s.since = now
       }
       break
-    case 'relay':
-      if (alive && heardSincePunch) {
-        s.phase = 'direct'
-        s.since = now
-      } else if (!input.relayAvailable) {
+    case 'relay': {
+      const changed = (input.natKey !== undefined && s.natKey !== undefined && input.natKey !== s.natKey) ||
+        (candidates.length > 0 && s.best !== undefined && candidates[0] !== s.best)
+      if (!input.relayAvailable || (changed && !input.hopeless)) {
         s.phase = 'punching'
         s.since = now
+        s.punchStart = now
+        s.stepAt = now
+        s.index = 0
+        s.endpoint = undefined
       }
       break
+    }
   }
+  if (input.natKey !== undefined) s.natKey = input.natKey
 
-  if (s.phase !== 'direct' && candidates.length > 0) {
-    const step = s.phase === 'punching' ? policy.punchStepMs : policy.probeStepMs
+  if (s.phase === 'punching' && candidates.length > 0) {
+    const step = policy.punchStepMs
     if (candidates[0] !== s.best) {
       // a better candidate appeared (e.g. the peer learnt its public address): try it now
       s.index = 0
@@ -169,10 +189,14 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
   } else if (s.endpoint === undefined) {
     s.endpoint = candidates[0]
   }
+  if (s.phase === 'relay' && candidates.length > 0) s.best = candidates[0]
+  // relayed: 1 s keepalives until the relayed session carries packets, then the steady ones
+  // (both ends are behind NATs, each holds its mapping to the relay)
+  const relayUp = s.phase === 'relay' && alive && s.lastRxAt >= s.since
   return {
     state: s,
     endpoint: s.endpoint,
-    keepaliveS: s.phase === 'direct' ? (input.holdsMapping === false ? 0 : policy.steadyKeepaliveS) : policy.probeKeepaliveS,
+    keepaliveS: s.phase === 'direct' ? (input.holdsMapping === false ? 0 : policy.steadyKeepaliveS) : relayUp ? policy.steadyKeepaliveS : policy.probeKeepaliveS,
     relayed: s.phase === 'relay'
   }
 }

@@ -12,7 +12,9 @@ export interface PeerRoute {
   /** Endpoint to configure; undefined = leave WireGuard's. */
   endpoint?: string
   keepaliveS: number
-  /** nodeId of the relay that carries this peer's addresses; undefined = direct. */
+  /** Keep WireGuard on `endpoint` even when it roams away (punching). */
+  pin?: boolean
+  /** nodeId of the relay whose port `endpoint` is (it copies the pair's ciphertext); undefined = direct. */
   via?: string
 }
 
@@ -39,40 +41,20 @@ export function chooseEndpoint (peer: NodeRecord): string | undefined {
 
 export function planPeers (table: Membership, input: PlanInput): DesiredPeer[] {
   const peers = new Map<string, DesiredPeer>()
-  const byId = new Map<string, DesiredPeer>()
-  const relayed: Array<{ via: string, ips: string[] }> = []
   for (const m of table.active()) {
     const r = m.record
     if (r.nodeId === input.self.nodeId || m.conflict !== undefined) continue
     if (r.wgPublicKey === input.self.wgPublicKey) continue
     const route = input.routes?.get(r.nodeId)
-    const ips = [`${r.ipv4}/32`, `${r.ipv6}/128`]
-    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: route?.via === undefined ? ips : [] }
+    // a peer's addresses always belong to its own entry: a relay only copies ciphertext
+    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: [`${r.ipv4}/32`, `${r.ipv6}/128`].sort() }
     const ep = route === undefined ? chooseEndpoint(r) : route.endpoint
     if (ep !== undefined) p.endpoint = ep
+    if (ep !== undefined && route?.pin === true) p.pinEndpoint = true
     const keepalive = route?.keepaliveS ?? input.keepaliveS
     if (keepalive > 0) p.persistentKeepalive = keepalive
-    if (route?.via !== undefined) relayed.push({ via: route.via, ips })
     peers.set(p.publicKey, p)
-    byId.set(r.nodeId, p)
   }
-  for (const { via, ips } of relayed) {
-    const relay = byId.get(via)
-    if (relay === undefined || relay.allowedIps.length === 0) {
-      // the relay is gone (or itself relayed): fall back to direct rather than black-holing
-      continue
-    }
-    relay.allowedIps.push(...ips)
-  }
-  // a relayed peer whose relay vanished gets its own addresses back
-  for (const m of table.active()) {
-    const route = input.routes?.get(m.record.nodeId)
-    const p = byId.get(m.record.nodeId)
-    if (route?.via === undefined || p === undefined) continue
-    const relay = byId.get(route.via)
-    if (relay === undefined || !relay.allowedIps.includes(`${m.record.ipv4}/32`)) p.allowedIps = [`${m.record.ipv4}/32`, `${m.record.ipv6}/128`]
-  }
-  for (const p of peers.values()) p.allowedIps.sort()
   return [...peers.values()].sort((a, b) => (a.publicKey < b.publicKey ? -1 : a.publicKey > b.publicKey ? 1 : 0))
 }
 

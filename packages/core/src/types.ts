@@ -68,6 +68,11 @@ export interface DesiredPeer {
   allowedIps: string[]
   /** Seconds; 0 or undefined = off. */
   persistentKeepalive?: number
+  /**
+   * Set `endpoint` again whenever WireGuard roamed away from it (while punching: packets still
+   * arriving through a relay must not pull the peer entry back to the relay's port).
+   */
+  pinEndpoint?: boolean
 }
 
 /** The whole WireGuard state one agent wants on its host. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { initialPathState, pathKind, pathPolicy, stepPath, type PathState, type PeerCounters } from '../src/paths.js'
 
 // faster rotation than the default (5 s, WireGuard's handshake retry) keeps the tables short
-const policy = pathPolicy(5, { punchStepMs: 1000, probeStepMs: 2000 })
+const policy = pathPolicy(5, { punchStepMs: 1000 })
 const C = ['192.0.2.2:51820', '198.18.2.1:51820', '198.18.2.1:40000']
 const T = 1_800_000_000_000
 
@@ -22,7 +22,7 @@ function run (start: PathState, steps: Array<{ dt: number, c?: PeerCounters, rel
 
 test('punching cycles candidates every second with a 1 s keepalive, then relays after 3 s', () => {
   const d = run(initialPathState(T, undefined), [{ dt: 0 }, { dt: 500 }, { dt: 500 }, { dt: 1000 }, { dt: 1000 }, { dt: 1000 }])
-  assert.deepEqual(d.map(x => x.endpoint), [C[0], C[0], C[1], C[2], C[2], C[0]], 'relayed: background punching steps every 2 s')
+  assert.deepEqual(d.map(x => x.endpoint), [C[0], C[0], C[1], C[2], C[2], C[2]], 'relayed: no more rotation (the entry points at the relay)')
   assert.deepEqual(d.map(x => x.keepaliveS), [1, 1, 1, 1, 1, 1])
   assert.deepEqual(d.map(x => x.relayed), [false, false, false, false, true, true])
 })
@@ -47,23 +47,56 @@ test('both ends symmetric: relay at once', () => {
   assert.equal(d[0]!.relayed, true)
 })
 
-test('a direct path that goes silent falls back to relay, then upgrades again when traffic returns', () => {
+test('a direct path that goes silent falls back to relay; traffic through the relay never counts as direct', () => {
   const c0 = { latestHandshake: T / 1000, rxBytes: 1000 }
   let s = initialPathState(T, c0)
   assert.equal(s.phase, 'direct', 'restart under a live tunnel keeps it direct')
   let now = T
-  const step = (dt: number, c: PeerCounters): ReturnType<typeof stepPath> => { now += dt; const d = stepPath(s, { now, candidates: C, counters: c, relayAvailable: true, hopeless: false }, policy); s = d.state; return d }
+  const step = (dt: number, c: PeerCounters, more: { natKey?: string, endpointIsRelay?: boolean, hopeless?: boolean } = {}): ReturnType<typeof stepPath> => {
+    now += dt
+    const d = stepPath(s, { now, candidates: C, counters: c, relayAvailable: true, hopeless: more.hopeless ?? false, natKey: more.natKey ?? 'cone/symmetric', endpointIsRelay: more.endpointIsRelay }, policy)
+    s = d.state
+    return d
+  }
   assert.equal(step(policy.pathDeadMs - 1, c0).relayed, false)
-  assert.equal(step(2, c0).relayed, true, 'silence past pathDeadMs → relay')
-  const back = step(2000, { latestHandshake: now / 1000, rxBytes: 1200 })
-  assert.equal(back.state.phase, 'direct', 'background punching found a path again')
-  assert.equal(pathKind(back.state, true, now, policy), 'lan')
+  const relayed = step(2, c0)
+  assert.equal(relayed.relayed, true, 'silence past pathDeadMs → relay')
+  assert.equal(relayed.keepaliveS, 1, '1 s keepalives until the relayed session carries packets')
+  const up = step(2000, { latestHandshake: now / 1000, rxBytes: 1200 }, { endpointIsRelay: true })
+  assert.equal(up.state.phase, 'relay', 'packets through the relay keep the pair relayed')
+  assert.equal(up.keepaliveS, 5, 'a working relayed session gets the steady keepalive')
+  // the NAT types change (e.g. the symmetric end is now cone): try direct again
+  const retry = step(1000, { latestHandshake: now / 1000, rxBytes: 1300 }, { natKey: 'cone/cone', endpointIsRelay: true })
+  assert.equal(retry.state.phase, 'punching')
+  assert.equal(retry.endpoint, C[0])
+  const still = step(500, { latestHandshake: now / 1000, rxBytes: 1400 }, { natKey: 'cone/cone', endpointIsRelay: true })
+  assert.equal(still.state.phase, 'punching', 'packets still arriving through the relay are not a direct path')
+  const direct = step(500, { latestHandshake: now / 1000, rxBytes: 1500 }, { natKey: 'cone/cone', endpointIsRelay: false })
+  assert.equal(direct.state.phase, 'direct')
+  assert.equal(pathKind(direct.state, true, now, policy), 'lan')
+})
+
+test('a relayed pair of two symmetric ends stays relayed whatever changes; a direct path that roamed to the relay follows the peer there', () => {
+  let s = initialPathState(T, undefined)
+  let now = T
+  const step = (dt: number, more: { natKey: string, cands?: string[], endpointIsRelay?: boolean, hopeless: boolean, c?: PeerCounters }): ReturnType<typeof stepPath> => {
+    now += dt
+    const d = stepPath(s, { now, candidates: more.cands ?? C, counters: more.c, relayAvailable: true, hopeless: more.hopeless, natKey: more.natKey, endpointIsRelay: more.endpointIsRelay }, policy)
+    s = d.state
+    return d
+  }
+  assert.equal(step(0, { natKey: 'symmetric/symmetric', hopeless: true }).relayed, true)
+  assert.equal(step(1000, { natKey: 'symmetric/symmetric', hopeless: true, cands: ['203.0.113.9:51820', ...C] }).relayed, true, 'a new best candidate does not end a hopeless relay')
+  // a pair that went direct, then the peer's traffic arrives through the relay (it relays now)
+  const c = { latestHandshake: T / 1000, rxBytes: 10 }
+  s = initialPathState(T, c)
+  now = T
+  assert.equal(step(100, { natKey: 'cone/cone', hopeless: false, c, endpointIsRelay: true }).relayed, true)
 })
 
 test('defaults follow WireGuard: one candidate per handshake retry (5 s); dead after 2.5 keepalives + 1 s', () => {
   const p = pathPolicy(2)
   assert.equal(p.punchStepMs, 5000)
-  assert.equal(p.probeStepMs, 5000)
   assert.equal(p.pathDeadMs, 6000)
 })
 

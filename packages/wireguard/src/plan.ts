@@ -64,10 +64,11 @@ function addPeerStep (ifname: string, p: DesiredPeer): Step {
 
 function updatePeerSteps (ifname: string, want: DesiredPeer, have: DumpPeer, last: DesiredPeer | undefined): Step[] {
   const args: string[] = []
-  // Endpoint: do not fight WireGuard roaming. Push ours only if WireGuard has none, or ours changed since we last pushed it.
+  // Endpoint: do not fight WireGuard roaming. Push ours only if WireGuard has none, or ours
+  // changed since we last pushed it, or it is pinned (punching).
   if (want.endpoint !== undefined &&
       (have.endpoint === undefined ||
-       (canonicalEndpoint(have.endpoint) !== canonicalEndpoint(want.endpoint) && want.endpoint !== last?.endpoint))) {
+       (canonicalEndpoint(have.endpoint) !== canonicalEndpoint(want.endpoint) && (want.endpoint !== last?.endpoint || want.pinEndpoint === true)))) {
     // A peer that never completed a handshake gets a new endpoint (the next punching
     // candidate, or the peer's real address learnt late): re-create it, so that WireGuard
     // initiates to the new endpoint at once instead of after its 5 s REKEY_TIMEOUT (a peer

@@ -118,6 +118,14 @@ describe('planWireGuard', () => {
     assert.deepEqual(planWireGuard(cur, noEp, noEp), [])
   })
 
+  it('a pinned endpoint is set again after WireGuard roamed away (punching after a relay)', () => {
+    const d = desired({ peers: [peer(A, { pinEndpoint: true })] })
+    const cur = stateOf(d)
+    cur.dump.peers[0]!.endpoint = '198.18.1.2:40001'
+    assert.deepEqual(lines(planWireGuard(cur, d, d)), [`wg set wg0 peer ${A} endpoint 192.0.2.1:51820`])
+    assert.deepEqual(planWireGuard(stateOf(d), d, d), [], 'nothing to do while WireGuard is where we want it')
+  })
+
   it('endpoint is set when WireGuard has none, or when nothing was applied yet', () => {
     const d = desired({ peers: [peer(A)] })
     const none = stateOf(d)
