@@ -87,7 +87,7 @@ export class Agent {
     this.log = init.logger ?? createLogger()
     checkInit(init)
     this.timeline = new PairTimeline(this.log)
-    this.store = new StateStore(init.stateDir)
+    this.store = new StateStore(init.stateDir, this.log)
     this.metrics = new AgentMetrics(async () => await this.peerSamples())
   }
 

@@ -141,6 +141,11 @@ export class Traversal {
         this.lanFound.set(nodeId, endpoint)
         if (parseEndpoint(endpoint)?.port === this.init.wgPort && !this.portClashes.has(nodeId)) this.portClashes.set(nodeId, false)
       },
+      onLost: (nodeId) => {
+        this.lanFound.delete(nodeId)
+        this.portClashes.delete(nodeId)
+        this.init.log.info('peer lost on the LAN', { nodeId })
+      },
       onGossip: (nodeId, addr) => { this.host.lanGossip(nodeId, addr) }
     }).catch((err: Error) => { this.init.log.warn('LAN discovery off: cannot bind its port', { port: this.init.lanPort, error: err.message }); return undefined })
   }
