@@ -18,8 +18,9 @@
  * table accepted with it, until that member leaves, expires or moves off it. A record claiming a
  * value held by another member is refused (`ip-conflict`, `wg-key-conflict`), whatever its
  * `ipSince` or nodeId say. The one exception: while this node's own address is provisional
- * (claimed in this run, and within `claimSettleMs` of its first contact with the mesh), a holder
- * it had never heard of takes it, and this node moves (`conflict-lost` for itself).
+ * (claimed in this run, and within `claimSettleMs` of its first contact with the mesh), an
+ * older claim by a holder it had never heard of takes it, and this node moves (`conflict-lost`
+ * for itself).
  * Bounds: at most `maxMembers` members that have not left, `maxDeparted` tombstones, and
  * never-seen nodeIds at `newMembersPerMinute` after a burst; what does not fit is refused
  * (`table-full`, `departures-full`, `new-member-rate`), or, for the tombstone of a member that
@@ -147,7 +148,7 @@ export class Membership {
     if (v4 === undefined || !cidrContainsText(c, r.ipv4) || v4 === c.base || v4 === last) return 'ip-outside-mesh'
     if (!cidrContainsText(this.ula, r.ipv6)) return 'ip-outside-mesh'
     for (const k of this.holdings.contests(r)) {
-      if (k.what === 'ip' && k.holder === this.selfId && held === undefined && this.ownAddressGivesWay(now)) continue
+      if (k.what === 'ip' && k.holder === this.selfId && held === undefined && this.ownAddressGivesWay(r, now)) continue
       return k.what === 'ip' ? 'ip-conflict' : 'wg-key-conflict'
     }
     return undefined
@@ -165,15 +166,19 @@ export class Membership {
   }
 
   /**
-   * Our own address gives way to a holder we had not heard of only while it is provisional:
+   * Our own address gives way to a holder `r` we had not heard of only while it is provisional:
    * claimed in this run (not restored from an earlier one), within `claimSettleMs` of our first
-   * contact with the mesh, and at most `MAX_OWN_MOVES` times. A joiner that finds its address
-   * held when it learns the table moves; a member already holding its address never does.
+   * contact with the mesh, at most `MAX_OWN_MOVES` times, and only to an older claim (`ipSince`,
+   * then the lower nodeId: between two provisional claims one moves, not both; a claimant can
+   * choose these values, but only ever against a node in this window). A joiner that finds its
+   * address held when it learns the table moves; a member already holding its address never does.
    */
-  private ownAddressGivesWay (now: number): boolean {
+  private ownAddressGivesWay (r: NodeRecord, now: number): boolean {
     const self = this.members.get(this.selfId)
     if (self === undefined || this.startedAt === undefined || this.yields >= MAX_OWN_MOVES) return false
-    if (self.record.ipSince < this.startedAt - FRESH_CLAIM_SLACK_MS) return false
+    const own = self.record
+    if (own.ipSince < this.startedAt - FRESH_CLAIM_SLACK_MS) return false
+    if (r.ipSince > own.ipSince || (r.ipSince === own.ipSince && r.nodeId > own.nodeId)) return false
     return this.firstContact === undefined || now - this.firstContact <= this.settings.claimSettleMs
   }
 

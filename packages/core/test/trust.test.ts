@@ -85,6 +85,9 @@ test('a joiner gives its fresh address to a holder it learns with the table, wit
   const known = selfTable(joiner)
   offer(known, holder, recordOf(holder), T0 + 10)
   assert.equal(offer(known, holder, { ...theirs, seq: 2 }, T0 + 20), 'ip-conflict')
+  // a newer claim than ours (a member that saw our record and claimed the address after us) is refused, even in the window
+  const fresh = selfTable(joiner)
+  assert.equal(offer(fresh, holder, { ...theirs, ipSince: T0 + 10 }, T0 + 20), 'ip-conflict')
   // the own key is never given away
   const keyed = selfTable(joiner)
   assert.equal(offer(keyed, holder, recordOf(holder, { wgPublicKey: joiner.wgPublicKey }), T0 + 5), 'wg-key-conflict')
