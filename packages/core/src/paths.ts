@@ -70,6 +70,8 @@ export interface PathState {
   since: number
   /** Both ends' NAT types when last stepped ("self/peer"): a change ends a relayed phase. */
   natKey?: string
+  /** Relayed, and the relayed session carries packets (a handshake, and traffic since). */
+  carrying?: boolean
 }
 
 export interface PathInput {
@@ -178,7 +180,10 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
     }
     s.best = candidates[0]
     if (s.endpoint === undefined || !candidates.includes(s.endpoint)) {
-      s.index = Math.min(s.index, candidates.length - 1)
+      // the candidate being tried vanished (e.g. a `seen` claim that keeps changing): its slot
+      // still ends on time, so a flapping candidate cannot hold the rotation
+      if (s.endpoint !== undefined && now - s.stepAt >= step) { s.index++; s.stepAt = now }
+      s.index = s.index % candidates.length
     } else if (now - s.stepAt >= step) {
       s.index = (candidates.indexOf(s.endpoint) + 1) % candidates.length
       s.stepAt = now
@@ -193,6 +198,7 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
   // relayed: 1 s keepalives until the relayed session carries packets, then the steady ones
   // (both ends are behind NATs, each holds its mapping to the relay)
   const relayUp = s.phase === 'relay' && alive && s.lastRxAt >= s.since
+  s.carrying = relayUp
   return {
     state: s,
     endpoint: s.endpoint,
@@ -201,10 +207,16 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
   }
 }
 
-/** What `wgmesh info` shows. */
+/** A relayed pair whose relayed session does not carry packets this long is shown down. */
+export const RELAY_SETUP_MS = 10_000
+
+/**
+ * What `wgmesh info` shows. 'relay' only once the relayed session carries packets: until then
+ * it is still being set up ('punching'), and after RELAY_SETUP_MS without packets it is 'down'.
+ */
 export function pathKind (s: PathState | undefined, onLan: boolean, now: number, policy: PathPolicy): PathKind {
   if (s === undefined) return 'punching'
   if (s.phase === 'direct') return onLan ? 'lan' : 'direct'
-  if (s.phase === 'relay') return 'relay'
+  if (s.phase === 'relay') return s.carrying === true ? 'relay' : now - s.since < RELAY_SETUP_MS ? 'punching' : 'down'
   return now - s.punchStart < policy.relayAfterMs ? 'punching' : 'down'
 }

@@ -62,7 +62,10 @@ test('a direct path that goes silent falls back to relay; traffic through the re
   const relayed = step(2, c0)
   assert.equal(relayed.relayed, true, 'silence past pathDeadMs → relay')
   assert.equal(relayed.keepaliveS, 1, '1 s keepalives until the relayed session carries packets')
+  assert.equal(pathKind(relayed.state, false, now, policy), 'punching', 'shown relayed only once the relayed session carries packets')
+  assert.equal(pathKind(relayed.state, false, now + 10_000, policy), 'down', 'a relay that carries nothing for 10 s is no path')
   const up = step(2000, { latestHandshake: now / 1000, rxBytes: 1200 }, { endpointIsRelay: true })
+  assert.equal(pathKind(up.state, false, now, policy), 'relay')
   assert.equal(up.state.phase, 'relay', 'packets through the relay keep the pair relayed')
   assert.equal(up.keepaliveS, 5, 'a working relayed session gets the steady keepalive')
   // the NAT types change (e.g. the symmetric end is now cone): try direct again
@@ -125,4 +128,18 @@ test('keepalive only where a NAT mapping is held; between public ends an idle di
   assert.equal(n.keepaliveS, 5)
   n = step(n.state, T + 600 + policy.pathDeadMs + 1, c, true, true)
   assert.notEqual(n.state.phase, 'direct')
+})
+
+test('a candidate that keeps changing (a flapping seen claim) cannot hold the rotation on its slot', () => {
+  let s = initialPathState(T, undefined)
+  let now = T
+  const tried: string[] = []
+  for (let i = 0; i < 12; i++) {
+    // the last candidate changes every 500 ms
+    const d = stepPath(s, { now, candidates: ['192.0.2.2:51820', `198.18.2.1:${40000 + i}`], counters: undefined, relayAvailable: false, hopeless: false }, policy)
+    s = d.state
+    tried.push(d.endpoint!)
+    now += 500
+  }
+  assert.ok(tried.filter(e => e === '192.0.2.2:51820').length >= 4, `the steady candidate keeps getting its turn: ${tried.join(' ')}`)
 })
