@@ -341,7 +341,7 @@ export class Agent {
       return
     }
     const a = allocate(this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.table.takenIPv4(this.nodeId), this.addressing.ipSalt + 1)
-    this.log.warn('overlay address taken by an earlier claim; moving', { from: this.addressing.ipv4, to: a.ipv4 })
+    this.log.warn('our new overlay address is held by another member (an older claim, seen while joining); moving', { from: this.addressing.ipv4, to: a.ipv4 })
     this.addressing = { ipv4: a.ipv4, ipv6: a.ipv6, ipSalt: a.salt, ipSince: this.now() }
     this.persist()
     this.own.update(true)
