@@ -7,7 +7,7 @@
  * (am_relay) and every NATted host names all public hosts as its relays (use_relays on
  * everywhere); punchy punch + respond on; overlay 100.99.0.0/16 (inside 100.64.0.0/10, away
  * from wgmesh's default 100.96.0.0/16); tun devices nb<index> (kernel tun, per namespace);
- * firewall: everything out, ICMP in. Everything else is Nebula's default (lighthouse interval
+ * firewall: everything in and out (ICMP for pings, TCP for iperf3). Everything else is Nebula's default (lighthouse interval
  * 10 s, etc.).
  */
 import { execFileSync } from 'node:child_process'
@@ -45,7 +45,7 @@ export class NebulaMesh {
         logging: { level: 'info', format: 'text' },
         firewall: {
           outbound: [{ port: 'any', proto: 'any', host: 'any' }],
-          inbound: [{ port: 'any', proto: 'icmp', host: 'any' }]
+          inbound: [{ port: 'any', proto: 'any', host: 'any' }]
         }
       }
       // JSON is YAML
