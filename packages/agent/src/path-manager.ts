@@ -3,10 +3,13 @@
  * Thin: every decision is core's (candidates.ts, paths.ts, relay.ts).
  */
 import {
-  chooseRelay, initialPathState, isOnLan, pathKind, peerCandidates, shortId, stepPath,
+  chooseRelay, initialPathState, RELAY_SETUP_MS, isOnLan, pathKind, peerCandidates, shortId, stepPath,
   type Cidr, type Membership, type NatType, type NodeRecord, type PathKind, type PathPolicy, type PathState, type PeerRoute
 } from '@wgmesh/core'
 import type { Dump } from '@wgmesh/wireguard'
+
+/** A relay that carried nothing for a pair is passed over for it this long. */
+export const RELAY_RETRY_MS = 5 * 60_000
 
 export interface PathView { path: PathKind, via?: string, candidates: string[] }
 
@@ -18,6 +21,10 @@ export class PathManager {
   private routes = new Map<string, PeerRoute>()
   private readonly views = new Map<string, PathView>()
   private readonly policy: PathPolicy
+  /** Per peer: relays that carried nothing for that pair (→ until when they are passed over). */
+  private readonly failedRelays = new Map<string, Map<string, number>>()
+  /** Per peer: the relay its relayed phase uses. */
+  private readonly relayOf = new Map<string, string>()
   /** Path changes of the last step (for the session log). */
   changes: Array<{ nodeId: string, name: string, path: PathKind, via?: string }> = []
 
@@ -41,8 +48,11 @@ export class PathManager {
       const counters = wg === undefined ? undefined : { latestHandshake: wg.latestHandshake, rxBytes: wg.transferRx }
       const lan = lanDiscovered.get(r.nodeId)
       const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan] })
-      const relay = chooseRelay(self.nodeId, r.nodeId, alive)
-      const prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
+      const relay = chooseRelay(self.nodeId, r.nodeId, this.usableRelays(r.nodeId, alive, now))
+      let prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
+      if (prev.phase === 'relay' && relay !== undefined && this.relayOf.get(r.nodeId) !== relay.nodeId) {
+        prev = { ...prev, since: now, carrying: false } // another relay: it gets its own set-up time
+      }
       const relayWg = relay === undefined ? undefined : byKey.get(relay.wgPublicKey)?.endpoint
       const relayKnown = relay === undefined ? undefined : relayEndpoint(relay, r.nodeId, relayWg, false)
       const d = stepPath(prev, {
@@ -58,6 +68,18 @@ export class PathManager {
         natKey: `${selfNat}/${r.nat ?? 'unknown'}`,
         endpointIsRelay: relayKnown !== undefined && wg?.endpoint === relayKnown
       }, this.policy)
+      if (d.state.phase === 'relay' && relay !== undefined) {
+        this.relayOf.set(r.nodeId, relay.nodeId)
+        if (d.state.carrying !== true && now - d.state.since >= RELAY_SETUP_MS) {
+          // a relay that carries nothing (down, refusing, or posing as a relay and dropping):
+          // both ends see the same silence, so both pass it over and move to the next one
+          let failed = this.failedRelays.get(r.nodeId)
+          if (failed === undefined) this.failedRelays.set(r.nodeId, failed = new Map())
+          failed.set(relay.nodeId, now + RELAY_RETRY_MS)
+        }
+      } else {
+        this.relayOf.delete(r.nodeId)
+      }
       this.states.set(r.nodeId, d.state)
       const route: PeerRoute = { keepaliveS: d.keepaliveS }
       if (d.endpoint !== undefined) route.endpoint = d.endpoint
@@ -87,10 +109,27 @@ export class PathManager {
       }
       this.views.set(r.nodeId, view)
     }
-    for (const id of [...this.states.keys()]) if (!next.has(id)) { this.states.delete(id); this.views.delete(id) }
+    for (const id of [...this.states.keys()]) {
+      if (!next.has(id)) { this.states.delete(id); this.views.delete(id); this.failedRelays.delete(id); this.relayOf.delete(id) }
+    }
     const changed = roamedAway || !sameRoutes(this.routes, next)
     this.routes = next
     return changed
+  }
+
+  /** Relay candidates for the pair with `peerId`: the one carrying it, else the alive ones not passed over lately. */
+  private usableRelays (peerId: string, alive: NodeRecord[], now: number): NodeRecord[] {
+    // a relay that carries the pair keeps it (both ends are on it and both see it carry)
+    const cur = this.relayOf.get(peerId)
+    const st = this.states.get(peerId)
+    if (cur !== undefined && st?.phase === 'relay' && st.carrying === true) {
+      const r = alive.find(x => x.nodeId === cur)
+      if (r !== undefined) return [r]
+    }
+    const failed = this.failedRelays.get(peerId)
+    if (failed === undefined) return alive
+    for (const [id, until] of failed) if (until <= now) failed.delete(id)
+    return alive.filter(x => !failed.has(x.nodeId))
   }
 
   get current (): ReadonlyMap<string, PeerRoute> { return this.routes }
