@@ -6,14 +6,16 @@
  * Nothing in a record decides a contest: `ipSince`, the nodeId and the seq are all chosen by
  * the claimant, so a claim on a holding of another member is refused whatever it says. The one
  * exception — the node giving up its own fresh address to a holder it had not heard of when it
- * claimed it — is decided by the membership table (see `Membership.check`).
+ * claimed it — is decided by the membership table (see `Membership.check`). In certificate
+ * mode the CA decides too: an address a member's certificate names goes to it, from a holder
+ * whose certificate does not name it (or names it in an older certificate).
  */
 import type { NodeRecord } from './types.js'
 
 export type HoldingWhat = 'ip' | 'wg-key'
 
-/** A holding another member has on values `r` claims. */
-export interface Contest { what: HoldingWhat, holder: string }
+/** A holding another member has on values `r` claims (`key`: "v4:<ip>", "v6:<ip>" or "wg:<key>"). */
+export interface Contest { what: HoldingWhat, holder: string, key: string }
 
 function keysOf (r: NodeRecord): Array<[HoldingWhat, string]> {
   return [['ip', `v4:${r.ipv4}`], ['ip', `v6:${r.ipv6}`], ['wg-key', `wg:${r.wgPublicKey}`]]
@@ -27,7 +29,7 @@ export class Holdings {
     const out: Contest[] = []
     for (const [what, k] of keysOf(r)) {
       const holder = this.owners.get(k)
-      if (holder !== undefined && holder !== r.nodeId) out.push({ what, holder })
+      if (holder !== undefined && holder !== r.nodeId) out.push({ what, holder, key: k })
     }
     return out
   }

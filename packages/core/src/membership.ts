@@ -21,13 +21,20 @@
  * (claimed in this run, and within `claimSettleMs` of its first contact with the mesh), an
  * older claim by a holder it had never heard of takes it, and this node moves (`conflict-lost`
  * for itself).
+ * Certificate mode (`certs`, cert-trust.ts): a record must carry a valid certificate of the
+ * mesh's CA naming its name and (where the certificate names them) its addresses, and its node
+ * must not be revoked; an address a certificate names goes to that member, from a holder whose
+ * certificate does not name it; a member is removed when its certificate expires or its node is
+ * revoked (`revoke`), and a revoked node's records are refused from then on (`revoked`).
  * Bounds: at most `maxMembers` members that have not left, `maxDeparted` tombstones, and
  * never-seen nodeIds at `newMembersPerMinute` after a burst; what does not fit is refused
  * (`table-full`, `departures-full`, `new-member-rate`), or, for the tombstone of a member that
  * leaves while the tombstones are full, the shortest-lived tombstone is forgotten.
  */
 import { NewMemberRate } from './admission.js'
-import { Holdings } from './holdings.js'
+import { Holdings, type Contest } from './holdings.js'
+import { certGrants, type CertRejectReason, type CertTrust } from './cert-trust.js'
+import { issuedAfter } from './cert.js'
 import { cidrContainsText, parseIPv4, type Cidr } from './ip.js'
 import type { MeshSettings } from './settings.js'
 import type { NodeRecord } from './types.js'
@@ -56,14 +63,14 @@ export interface DigestEntry { nodeId: string, seq: number, dead: boolean }
 
 /** Why a record is refused by the table (after it was opened and decoded). */
 export type TableRejectReason = 'replay' | 'clock-skew' | 'ip-outside-mesh' | 'ip-conflict' | 'wg-key-conflict' |
-'table-full' | 'departures-full' | 'new-member-rate'
+'table-full' | 'departures-full' | 'new-member-rate' | CertRejectReason
 /** Why the table forgot a record before its time (counted in `drops()`). */
 export type TableDropReason = 'departure-evicted'
 /** Why a record is dropped without blame. */
 export type TableIgnoreReason = 'duplicate' | 'self'
 
 export type MemberChange =
-  | { kind: 'joined' | 'updated' | 'alive' | 'dead' | 'left' | 'expired' | 'suspect', nodeId: string }
+  | { kind: 'joined' | 'updated' | 'alive' | 'dead' | 'left' | 'expired' | 'suspect' | 'revoked', nodeId: string }
   | { kind: 'conflict-lost', nodeId: string, what: 'ip' | 'wg-key', winner: string }
 
 export type Via = 'gossip' | 'sync' | 'self'
@@ -77,6 +84,8 @@ export interface MembershipInit {
   selfId: string
   settings: MeshSettings
   ula: Cidr
+  /** Certificate mode: the CA's trust (certificates, revocations). Absent: shared-key mode. */
+  certs?: CertTrust
 }
 
 export class Membership {
@@ -98,11 +107,15 @@ export class Membership {
   /** Times this node gave its own address up to an earlier holder (this run). */
   private yields = 0
   private readonly dropCounts = new Map<TableDropReason, number>()
+  private readonly certs: CertTrust | undefined
+  /** Certificate mode: the earliest notAfter among members' certificates (tick removes the expired). */
+  private nextCertExpiry = Infinity
 
   constructor (init: MembershipInit) {
     this.selfId = init.selfId
     this.settings = init.settings
     this.ula = init.ula
+    this.certs = init.certs
     this.newMembers = new NewMemberRate(init.settings.newMembersPerMinute, init.settings.newMembersBurst)
   }
 
@@ -133,11 +146,14 @@ export class Membership {
    */
   check (r: NodeRecord, now: number, via: Via = 'gossip'): TableRejectReason | TableIgnoreReason | undefined {
     if (r.nodeId === this.selfId && via !== 'self') return 'self'
+    if (this.certs?.revoked(r.nodeId) === true) return 'revoked'
     const held = this.members.get(r.nodeId)
     if (held !== undefined) {
       if (r.seq === held.record.seq) return 'duplicate'
       if (r.seq < held.record.seq) return 'replay'
     }
+    const cert = this.certs?.check(r, now, this.settings.maxClockSkewMs)
+    if (cert !== undefined) return cert
     if (r.issuedAt - now > this.settings.maxClockSkewMs) return 'clock-skew'
     const bound = this.admission(r, held, now)
     if (bound !== undefined) return bound
@@ -148,7 +164,8 @@ export class Membership {
     if (v4 === undefined || !cidrContainsText(c, r.ipv4) || v4 === c.base || v4 === last) return 'ip-outside-mesh'
     if (!cidrContainsText(this.ula, r.ipv6)) return 'ip-outside-mesh'
     for (const k of this.holdings.contests(r)) {
-      if (k.what === 'ip' && k.holder === this.selfId && held === undefined && this.ownAddressGivesWay(r, now)) continue
+      if (this.certWins(r, k)) continue
+      if (k.what === 'ip' && k.holder === this.selfId && held === undefined && this.ownAddressGivesWay(r, k, now)) continue
       return k.what === 'ip' ? 'ip-conflict' : 'wg-key-conflict'
     }
     return undefined
@@ -173,13 +190,27 @@ export class Membership {
    * choose these values, but only ever against a node in this window). A joiner that finds its
    * address held when it learns the table moves; a member already holding its address never does.
    */
-  private ownAddressGivesWay (r: NodeRecord, now: number): boolean {
+  private ownAddressGivesWay (r: NodeRecord, k: Contest, now: number): boolean {
     const self = this.members.get(this.selfId)
     if (self === undefined || this.startedAt === undefined || this.yields >= MAX_OWN_MOVES) return false
     const own = self.record
+    if (certGrants(this.certs?.certOf(own), k.key)) return false // the CA gave it to us
     if (own.ipSince < this.startedAt - FRESH_CLAIM_SLACK_MS) return false
     if (r.ipSince > own.ipSince || (r.ipSince === own.ipSince && r.nodeId > own.nodeId)) return false
     return this.firstContact === undefined || now - this.firstContact <= this.settings.claimSettleMs
+  }
+
+  /**
+   * Certificate mode: `r`'s certificate names the address another member holds, and the
+   * holder's does not (or names it in an older certificate): the CA's word beats a claim.
+   */
+  private certWins (r: NodeRecord, k: Contest): boolean {
+    if (this.certs === undefined || k.what !== 'ip') return false
+    const mine = this.certs.certOf(r)
+    if (!certGrants(mine, k.key)) return false
+    const holder = this.members.get(k.holder)
+    const theirs = holder === undefined ? undefined : this.certs.certOf(holder.record)
+    return !certGrants(theirs, k.key) || issuedAfter(mine!, theirs!)
   }
 
   /**
@@ -214,7 +245,43 @@ export class Membership {
     else changes.push({ kind: 'updated', nodeId: r.nodeId })
     if (status !== 'left') this.claim(m, changes)
     else if (this.leftCount > this.settings.maxDeparted) this.evictDeparted(r.nodeId, changes)
+    if (!self) this.nextCertExpiry = Math.min(this.nextCertExpiry, this.certs?.certOf(r)?.notAfter ?? Infinity)
     return changes
+  }
+
+  /**
+   * Certificate mode: the CA revoked `nodeId` (the caller keeps the revocation in the trust's
+   * set, so its records are refused from now on). Forget it at once: no tombstone is needed.
+   */
+  revoke (nodeId: string): MemberChange[] {
+    if (nodeId === this.selfId || !this.members.has(nodeId)) return []
+    this.remove(nodeId)
+    return [{ kind: 'revoked', nodeId }]
+  }
+
+  private remove (id: string): void {
+    const m = this.members.get(id)
+    if (m === undefined) return
+    this.holdings.release(m.record)
+    if (m.status === 'left') this.leftCount--
+    this.members.delete(id)
+    this.pending.delete(id)
+  }
+
+  /** Certificate mode: members whose certificate expired (beyond the skew tolerance) are forgotten. */
+  private expireCerts (now: number, changes: MemberChange[]): void {
+    if (this.certs === undefined || now <= this.nextCertExpiry + this.settings.maxClockSkewMs) return
+    let next = Infinity
+    for (const m of [...this.members.values()]) {
+      if (m.record.nodeId === this.selfId) continue
+      const notAfter = this.certs.certOf(m.record)?.notAfter
+      if (notAfter === undefined) continue
+      if (now > notAfter + this.settings.maxClockSkewMs) {
+        this.remove(m.record.nodeId)
+        changes.push({ kind: 'expired', nodeId: m.record.nodeId })
+      } else next = Math.min(next, notAfter)
+    }
+    this.nextCertExpiry = next
   }
 
   /** An ack from the member's probe socket: its tunnel carries packets now. */
@@ -266,15 +333,13 @@ export class Membership {
       const m = this.members.get(id)
       if (m === undefined || id === this.selfId || (m.status === 'alive' && m.suspect === undefined)) { this.pending.delete(id); continue }
       if (m.status !== 'alive' && now - m.lastHeard > this.settings.expireAfterMs) {
-        this.holdings.release(m.record)
-        if (m.status === 'left') this.leftCount--
-        this.members.delete(id)
-        this.pending.delete(id)
+        this.remove(id)
         changes.push({ kind: 'expired', nodeId: id })
       } else if (m.status === 'alive' && m.suspect !== undefined && now - m.suspect.since >= this.suspicionTimeout(m.suspect.accusers.size)) {
         changes.push(...this.declareDead(id, m.record.seq))
       }
     }
+    this.expireCerts(now, changes)
     return changes
   }
 
@@ -314,12 +379,14 @@ export class Membership {
     const r = m.record
     if (r.nodeId !== this.selfId) {
       for (const k of this.holdings.contests(r)) {
-        const self = this.members.get(this.selfId)
-        if (k.holder !== this.selfId || k.what !== 'ip' || self === undefined || self.conflict !== undefined) continue
-        this.holdings.releaseAddresses(self.record)
-        self.conflict = 'ip'
-        this.yields++
-        changes.push({ kind: 'conflict-lost', nodeId: this.selfId, what: 'ip', winner: r.nodeId })
+        const byCert = this.certWins(r, k)
+        if (k.what !== 'ip' || (k.holder !== this.selfId && !byCert)) continue
+        const loser = this.members.get(k.holder)
+        if (loser === undefined || loser.conflict !== undefined) continue
+        this.holdings.releaseAddresses(loser.record)
+        loser.conflict = 'ip'
+        if (k.holder === this.selfId && !byCert) this.yields++
+        changes.push({ kind: 'conflict-lost', nodeId: k.holder, what: 'ip', winner: r.nodeId })
       }
     }
     this.holdings.take(r)

@@ -15,13 +15,22 @@ export const MAX_TAGS = 32
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 const TAG_RE = /^[A-Za-z0-9_.:=/-]{1,64}$/
 
+/** Whether `s` is a valid node name ([a-z0-9-], 1..63 chars, no leading or trailing '-'). */
+export function isValidName (s: string): boolean {
+  return NAME_RE.test(s)
+}
+
 /** Whether `s` is a valid tag ([A-Za-z0-9_.:=/-], 1..64 chars). */
 export function isValidTag (s: string): boolean {
   return TAG_RE.test(s)
 }
 const KNOWN_KEYS = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
-  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'probePort', 'seen'])
+  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'probePort', 'seen', 'cert'])
 export const MAX_SEEN = 32
+/** Characters of a certificate carried in a record (cert.ts; a typical one is ~450). */
+export const MAX_CERT_CHARS = 1024
+/** The outer shape of a certificate token: "wgmc1." payload "." signature, base64url. */
+export const CERT_TOKEN_RE = /^wgmc1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/
 const NAT_TYPES = new Set(['public', 'cone', 'symmetric', 'unknown'])
 
 export function encodeRecord (r: NodeRecord): Uint8Array {
@@ -74,6 +83,9 @@ export function checkRecordShape (x: unknown): string | undefined {
     for (const [k, v] of entries) {
       if (!/^[A-Za-z0-9_-]{11}$/.test(k) || typeof v !== 'string' || parseEndpoint(v) === undefined) return 'seen must map short node ids to ip:port'
     }
+  }
+  if (x.cert !== undefined && (typeof x.cert !== 'string' || x.cert.length > MAX_CERT_CHARS || !CERT_TOKEN_RE.test(x.cert))) {
+    return `cert must be a wgmesh certificate (wgmc1.…) of at most ${MAX_CERT_CHARS} characters`
   }
   return undefined
 }

@@ -6,10 +6,16 @@
  * over relays instead of piling every pair onto one.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { certRoles } from './cert.js'
 import type { NodeRecord } from './types.js'
 
+/**
+ * A member others may relay through: it says it relays, it is public and not leaving, and, in
+ * certificate mode (the record carries a certificate, which the table verified), its
+ * certificate grants the `relay` role.
+ */
 export function relayEligible (r: NodeRecord): boolean {
-  return r.relay === true && r.nat === 'public' && r.leaving !== true
+  return r.relay === true && r.nat === 'public' && r.leaving !== true && (r.cert === undefined || certRoles(r.cert).includes('relay'))
 }
 
 export function chooseRelay (a: string, b: string, candidates: Iterable<NodeRecord>): NodeRecord | undefined {

@@ -48,6 +48,11 @@ export interface NodeRecord {
    * Only entries that differ from the peer's own advertised endpoints are sent.
    */
   seen?: Record<string, string>
+  /**
+   * Certificate mode: this node's certificate from the mesh CA (cert.ts, `wgmc1.…`). Receivers
+   * with a CA accept the record only when it is valid for this nodeId, name and addresses.
+   */
+  cert?: string
   /** Graceful departure: remove at once. */
   leaving?: boolean
 }

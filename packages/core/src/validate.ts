@@ -5,6 +5,7 @@
  */
 import { open } from './envelope.js'
 import { decodeRecord } from './record.js'
+import { revocationOfMessage } from './revocation.js'
 import type { Membership, TableIgnoreReason, TableRejectReason } from './membership.js'
 import type { NodeRecord } from './types.js'
 
@@ -16,7 +17,8 @@ export type RejectReason =
 export const REJECT_REASONS: readonly RejectReason[] = [
   'oversize', 'decrypt', 'malformed', 'signature', 'schema', 'node-id-mismatch',
   'replay', 'clock-skew', 'ip-outside-mesh', 'ip-conflict', 'wg-key-conflict',
-  'table-full', 'departures-full', 'new-member-rate'
+  'table-full', 'departures-full', 'new-member-rate',
+  'revoked', 'cert-missing', 'cert-invalid', 'cert-expired', 'cert-mismatch'
 ]
 
 export type ValidationResult =
@@ -24,9 +26,23 @@ export type ValidationResult =
   | { verdict: 'ignore', reason: TableIgnoreReason, record: NodeRecord }
   | { verdict: 'reject', reason: RejectReason, detail?: string }
 
+/** A sealed message on the records channel: a record, or (certificate mode) a revocation a member passes on. */
+export type MessageResult = ValidationResult | { verdict: 'revocation', token: string }
+
 export function validateSealed (meshKey: Uint8Array, sealed: Uint8Array, table: Membership, now: number): ValidationResult {
+  const v = validateMessage(meshKey, sealed, table, now)
+  return v.verdict === 'revocation' ? { verdict: 'reject', reason: 'schema', detail: 'a revocation, not a record' } : v
+}
+
+/**
+ * Like `validateSealed`, but a sealed revocation (`{"revocation": token}`) comes out as such,
+ * unverified: the caller checks it against its CA (revocation.ts).
+ */
+export function validateMessage (meshKey: Uint8Array, sealed: Uint8Array, table: Membership, now: number): MessageResult {
   const opened = open(meshKey, sealed)
   if (!opened.ok) return { verdict: 'reject', reason: opened.reason }
+  const token = revocationOfMessage(opened.payload)
+  if (token !== undefined) return { verdict: 'revocation', token }
   const decoded = decodeRecord(opened.payload)
   if (!decoded.ok) return { verdict: 'reject', reason: decoded.reason, detail: decoded.detail }
   const record = decoded.record
