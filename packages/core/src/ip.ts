@@ -156,16 +156,20 @@ export function canonicalIP (s: string): string | undefined {
 export function parseEndpoint (s: string): { host: string, port: number, family: Family } | undefined {
   let host: string
   let port: string
+  // the documented forms only: "ip4:port" and "[ip6]:port" (an unbracketed IPv6 text is
+  // ambiguous: "fd00::1:51820" is itself an address)
   if (s.startsWith('[')) {
     const end = s.indexOf(']:')
     if (end < 0) return undefined
     host = s.slice(1, end)
     port = s.slice(end + 2)
+    if (!host.includes(':')) return undefined
   } else {
     const i = s.lastIndexOf(':')
     if (i < 0) return undefined
     host = s.slice(0, i)
     port = s.slice(i + 1)
+    if (host.includes(':')) return undefined
   }
   if (!/^[0-9]{1,5}$/.test(port)) return undefined
   const n = Number(port)

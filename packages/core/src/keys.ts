@@ -14,7 +14,10 @@ export function toBase64Url (b: Uint8Array): string {
 
 export function fromBase64Url (s: string): Uint8Array | undefined {
   if (!/^[A-Za-z0-9_-]*$/.test(s)) return undefined
-  return new Uint8Array(Buffer.from(s, 'base64url'))
+  const b = Buffer.from(s, 'base64url')
+  // canonical only: unused trailing bits must be zero, so one key has one text
+  if (b.toString('base64url') !== s) return undefined
+  return new Uint8Array(b)
 }
 
 /** Strict standard base64 of exactly `len` bytes (WireGuard keys: 32 → 44 chars). */

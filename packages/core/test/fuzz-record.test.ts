@@ -61,11 +61,11 @@ const isPort = (s: string): boolean => /^[0-9]{1,5}$/.test(s) && Number(s) >= 1 
  */
 const KNOWN_LENIENT = {
   /** "fd00::1:51820" (IPv6 without brackets, split at the last ':') taken as an endpoint */
-  unbracketedV6Endpoint: true,
+  unbracketedV6Endpoint: false,
   /** "[1.2.3.4]:1" (an IPv4 address in brackets) taken as an endpoint */
-  bracketedV4Endpoint: true,
+  bracketedV4Endpoint: false,
   /** decodeRecord takes a non-canonical base64url nodeId (trailing bits ignored); validateSealed then rejects it (node-id-mismatch) */
-  nonCanonicalNodeIdInDecoder: true
+  nonCanonicalNodeIdInDecoder: false
 }
 
 /** "ip4:port" or "[ip6]:port" */
@@ -370,12 +370,9 @@ test(`open/validateSealed: damaged sealed bytes are never accepted (seed ${SEED}
 })
 
 // ---------------------------------------------------------------------------------------------
-// Known leniencies (see KNOWN_LENIENT): real tests that fail until the decoder is strict.
+// Former leniencies (see KNOWN_LENIENT, all false now): the decoder is strict.
 
-test('a record advertising an endpoint outside the documented "ip4:port" / "[ip6]:port" forms is refused', {
-  todo: 'parseEndpoint takes "fd00::1:51820" (split at the last ":", though that text is itself a valid IPv6 address) and ' +
-    '"[1.2.3.4]:1" (IPv4 in brackets). Reachable: validateSealed accepts such a record from a member.'
-}, () => {
+test('a record advertising an endpoint outside the documented "ip4:port" / "[ip6]:port" forms is refused', () => {
   const a = testNode('a')
   const sid = other.signer.nodeId.slice(0, 11)
   for (const over of [{ endpoints: ['fd00::1:51820'] }, { seen: { [sid]: 'fd00::1:51820' } }, { endpoints: ['[1.2.3.4]:1'] }, { seen: { [sid]: '[1.2.3.4]:1' } }]) {
@@ -385,10 +382,7 @@ test('a record advertising an endpoint outside the documented "ip4:port" / "[ip6
   }
 })
 
-test('decodeRecord refuses a non-canonical nodeId', {
-  todo: 'fromBase64Url ignores the trailing bits of the 43rd character, so two texts name one key; ' +
-    'validateSealed still refuses it (node-id-mismatch), so only the decoder itself is lenient.'
-}, () => {
+test('decodeRecord refuses a non-canonical nodeId', () => {
   const a = testNode('a')
   const id = a.signer.nodeId.slice(0, -1) + 'h'
   assert.notEqual(id, a.signer.nodeId)
