@@ -44,6 +44,12 @@ export interface AgentInit {
   probeVia?: 'overlay' | 'underlay'
   /** How often paths are re-evaluated from WireGuard's counters. @default 500 */
   pathTickMs?: number
+  /** Certificate mode: the mesh CA's public file (`ca.pub` from `wgmesh ca init`). Needs `cert`. */
+  ca?: string
+  /** Certificate mode: this node's certificate file (`wgmesh ca sign`). Needs `ca`. */
+  cert?: string
+  /** Records (and certificates) dated this far off our clock are refused. @default 300000 */
+  maxClockSkewMs?: number
   /** Control socket path. @default '<stateDir>/wgmesh.sock' */
   controlSocket?: string
   logger?: Logger
@@ -59,6 +65,11 @@ export function checkInit (init: AgentInit): void {
     if (!isValidTag(t)) throw new InvalidConfigError(`tag '${t}' is not valid: 1..64 characters of A-Z a-z 0-9 _ . : = / -`)
   }
   if ((init.tags ?? []).length > MAX_TAGS) throw new InvalidConfigError(`at most ${MAX_TAGS} tags`)
+  if ((init.ca === undefined) !== (init.cert === undefined)) {
+    throw new InvalidConfigError(init.ca === undefined
+      ? '--cert needs --ca FILE too (the mesh CA\'s ca.pub, which checks every member\'s certificate)'
+      : '--ca needs --cert FILE too (this node\'s certificate: on the CA host, \'wgmesh ca sign\' makes one for the nodeId \'wgmesh id\' prints)')
+  }
   for (const e of init.advertise ?? []) {
     if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)
   }

@@ -6,12 +6,13 @@
  *           digest sync (adaptive), path tick (adaptive)
  *   control socket: info / leave; state dir: keys, seq floor, addresses, known members
  */
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
-  planWireGuardState, validateSealed, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
-  detectorTimings,
+  planWireGuardState, validateMessage, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
+  detectorTimings, seal,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
@@ -33,6 +34,7 @@ import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
 import { checkInit, type AgentInit } from './agent-init.js'
 import { PairTimeline } from './pair-timeline.js'
+import { CertMode } from './cert-mode.js'
 
 export type { AgentInit } from './agent-init.js'
 import { execRunner } from '@wgmesh/wireguard'
@@ -77,6 +79,8 @@ export class Agent {
   private liveness!: Liveness
   private antiEntropy!: AntiEntropy
   private tableVersion = 0
+  /** Certificate mode (--ca, --cert); undefined in shared-key mode. */
+  private certs?: CertMode
   private readonly timeline: PairTimeline
   startedAt = 0
   servingAt = 0
@@ -105,22 +109,41 @@ export class Agent {
     this.store.ensureDir()
     this.meshKey = resolveMeshKey(this.store, init.meshKey, init.createMesh === true, this.log)
     this.settings = meshSettings({
-      cidr4: init.cidr4, heartbeatMs: init.heartbeatMs, deadAfterMs: init.deadAfterMs, expireAfterMs: init.expireAfterMs, keepaliveS: init.keepaliveS
+      cidr4: init.cidr4, heartbeatMs: init.heartbeatMs, deadAfterMs: init.deadAfterMs, expireAfterMs: init.expireAfterMs, keepaliveS: init.keepaliveS,
+      maxClockSkewMs: init.maxClockSkewMs
     })
     const seed = this.store.nodeSeed()
     const wgPriv = this.store.wgPrivateKey()
     this.signer = createSigner(seed)
     this.ula = ulaPrefix(this.meshKey)
-    this.table = new Membership({ selfId: this.signer.nodeId, settings: this.settings, ula: this.ula })
+    if (init.ca !== undefined && init.cert !== undefined) {
+      this.certs = new CertMode({
+        caFile: init.ca, certFile: init.cert, nodeId: this.signer.nodeId, name: init.name === undefined ? undefined : sanitizeName(init.name),
+        stateDir: init.stateDir, skewMs: this.settings.maxClockSkewMs, now: this.now()
+      })
+    }
+    this.table = new Membership({ selfId: this.signer.nodeId, settings: this.settings, ula: this.ula, certs: this.certs?.trust })
+    this.certs?.start({
+      now: this.now,
+      log: this.log,
+      store: this.store,
+      table: () => this.table,
+      changed: (changes) => { this.onChanges(changes) },
+      seal: (payload) => seal(this.meshKey, this.signer, payload, new Uint8Array(randomBytes(24))),
+      publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
+      pushToPeers: () => { void Promise.allSettled((this.gossip?.connectedPeers() ?? []).map(async p => await this.gossip!.sync(p))) },
+      revokedSelf: () => { setImmediate(() => { void this.shutdown(true) }) }
+    })
     this.persisted = this.store.load()
     this.persisted.left = false
     this.identity = {
       nodeId: this.signer.nodeId,
-      name: sanitizeName(init.name ?? hostname()),
+      name: this.certs?.cert.name ?? sanitizeName(init.name ?? hostname()),
       wgPublicKey: wgPublicKeyFromPrivate(wgPriv),
       wgPort: init.wgPort ?? 51820,
       tags: init.tags ?? [],
-      relay: false
+      relay: false,
+      cert: this.certs?.token
     }
     this.wg = createConfigurator({
       interface: init.interface ?? 'wgmesh0',
@@ -138,6 +161,7 @@ export class Agent {
       this.identity.wgPublicKey = key
     }
     this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
+    if (this.certs !== undefined) this.addressing = this.certs.pin(this.addressing, this.settings.cidr4, this.ula)
     const gossipPort = init.gossipPort ?? 51821
     this.liveness = new Liveness({
       selfId: this.signer.nodeId,
@@ -216,7 +240,9 @@ export class Agent {
       changed: (changes) => { this.onChanges(changes) },
       refute: (why) => { this.own.refute(why) },
       publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
-      syncRandomPeer: async () => { await this.redialer.syncRandomPeer() }
+      syncRandomPeer: async () => { await this.redialer.syncRandomPeer() },
+      extraDigest: this.certs === undefined ? undefined : () => this.certs!.digestEntries(),
+      extraSealed: this.certs === undefined ? undefined : (id) => this.certs!.sealedOf(id)
     })
     this.persist()
 
@@ -279,7 +305,8 @@ export class Agent {
     const t = this.traversal
     const locals = t?.locals() ?? []
     const endpoints = endpointCandidates(locals, this.identity.wgPort, t?.advertised(this.init.advertise ?? [], locals) ?? this.init.advertise)
-    this.identity.relay = t?.relays() ?? false
+    // certificate mode: only with the CA's relay role (others would not choose us anyway)
+    this.identity.relay = (t?.relays() ?? false) && (this.certs?.grantsRelay ?? true)
     const r = buildSelfRecord(this.identity, this.addressing, seq, now, endpoints, this.gossipAddrs(), leaving)
     t?.decorate(r, this.servingAt > 0)
     return r
@@ -289,7 +316,11 @@ export class Agent {
   private take (sealed: Uint8Array, via: Via): 'accept' | 'reject' | 'ignore' {
     if (this.stopped) return 'ignore'
     const now = this.now()
-    const v = validateSealed(this.meshKey, sealed, this.table, now)
+    const v = validateMessage(this.meshKey, sealed, this.table, now)
+    if (v.verdict === 'revocation') {
+      if (this.certs === undefined) { this.metrics.reject('schema'); return 'reject' }
+      return this.certs.receive(v.token, via).verdict
+    }
     if (v.verdict === 'reject') {
       if (via === 'sync' && v.reason === 'replay') {
         this.metrics.ignored.inc({ reason: 'stale' })
@@ -326,7 +357,7 @@ export class Agent {
       } else if (c.kind !== 'updated') {
         this.log.info(`peer ${c.kind}`, { peer: name ?? c.nodeId, nodeId: c.nodeId })
       }
-      if (c.kind === 'joined' || c.kind === 'left' || c.kind === 'expired') known = true
+      if (c.kind === 'joined' || c.kind === 'left' || c.kind === 'expired' || c.kind === 'revoked') known = true
       if (c.kind === 'joined') this.traversal?.memberJoined(this.table.get(c.nodeId)?.record)
       plan = true
     }
@@ -338,6 +369,10 @@ export class Agent {
   private readdress (what: 'ip' | 'wg-key'): void {
     if (what === 'wg-key') {
       this.log.error('another live node uses this node\'s WireGuard key (copied state directory?); it keeps it: this node stays out of the plans until one of them gets a new wg.key')
+      return
+    }
+    if (this.certs?.pinsAddress === true) {
+      this.log.error('another member\'s certificate (issued later) names this node\'s certificate\'s address: this node stays out of the plans; ask the CA which node should have it')
       return
     }
     const a = allocate(this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.table.takenIPv4(this.nodeId), this.addressing.ipSalt + 1)
@@ -396,6 +431,10 @@ export class Agent {
   private async onControl (req: ControlRequest): Promise<unknown> {
     if (req.cmd === 'info') return await this.info()
     if (req.cmd === 'metrics') return await this.metrics.registry.metrics()
+    if (req.cmd === 'revoke') {
+      if (this.certs === undefined) throw new InvalidConfigError('this agent runs in shared-key mode (no --ca): it has no CA to check a revocation against; restart it with --ca and --cert')
+      return this.certs.fromControl(req.revocation)
+    }
     setImmediate(() => { void this.leave() })
     return { leaving: true, name: this.identity.name }
   }
@@ -416,7 +455,8 @@ export class Agent {
       cidr4: formatCidr(this.settings.cidr4),
       ula: formatCidr(this.ula),
       nat: this.traversal?.natType ?? 'unknown',
-      paths: this.traversal?.pathManager
+      paths: this.traversal?.pathManager,
+      cert: this.certs?.info
     })
   }
 
@@ -452,6 +492,7 @@ export class Agent {
     this.clearTimers()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
     this.own?.stop()
+    this.certs?.stop()
     this.antiEntropy?.stop()
     await this.liveness?.stop().catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)

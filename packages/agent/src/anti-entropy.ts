@@ -4,7 +4,7 @@
  * peer soon after anything changed (a forming mesh or a joiner converges in a few rounds),
  * backing off to every 30 s while the tables agree (then a round costs two 32-byte hashes).
  */
-import { decodeDigest, diffDigest, encodeDigest, tableHash, type Membership, type MemberChange } from '@wgmesh/core'
+import { decodeDigest, diffDigest, encodeDigest, tableHash, type DigestEntry, type Membership, type MemberChange } from '@wgmesh/core'
 import { SyncProtocolError, type DigestSyncHandler, type DigestSyncResult } from './transport/index.js'
 
 /** This soon after a change; doubling to the maximum while tables agree. */
@@ -24,6 +24,12 @@ export interface AntiEntropyHost {
   publish: (sealed: Uint8Array) => void
   /** One exchange with a random connected peer. */
   syncRandomPeer: () => Promise<void>
+  /**
+   * Certificate mode: revocations as digest entries (a revoked nodeId at the highest seq), so
+   * tables that differ only by a revocation differ in hash too, and the sealed message of one.
+   */
+  extraDigest?: () => DigestEntry[]
+  extraSealed?: (nodeId: string) => Uint8Array | undefined
 }
 
 export class AntiEntropy {
@@ -40,16 +46,28 @@ export class AntiEntropy {
 
   /** What the transport asks during an exchange. */
   readonly handler: DigestSyncHandler = {
-    hash: () => tableHash(this.host.table().digest()),
-    digest: () => encodeDigest(this.host.table().digest()),
+    hash: () => tableHash(this.digest()),
+    digest: () => encodeDigest(this.digest()),
     recordsFor: (blobs) => {
       const theirs = decodeDigest(blobs)
       if (theirs === undefined) throw new SyncProtocolError('malformed digest')
       const table = this.host.table()
-      // our own record and live members first: a message carries at most 4096 records, and a
-      // flood of junk (tombstones, dead identities) must not crowd a live member out of it
-      return table.sealedInSyncOrder(diffDigest(table.digest(), theirs).send)
+      const send = diffDigest(this.digest(), theirs).send
+      // revocations first (few, and they remove members), then our own record and live
+      // members: a message carries at most 4096 records, and a flood of junk (tombstones, dead
+      // identities) must not crowd a live member out of it
+      const extra = this.host.extraSealed === undefined ? [] : send.map(id => this.host.extraSealed!(id)).filter((s): s is Uint8Array => s !== undefined)
+      return [...extra, ...table.sealedInSyncOrder(send)]
     }
+  }
+
+  /** The table's digest, with the revocations (certificate mode) merged in nodeId order. */
+  private digest (): DigestEntry[] {
+    const entries = this.host.table().digest()
+    const extra = this.host.extraDigest?.() ?? []
+    if (extra.length === 0) return entries
+    const ids = new Set(extra.map(e => e.nodeId))
+    return [...entries.filter(e => !ids.has(e.nodeId)), ...extra].sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
   }
 
   start (): void { this.schedule(SYNC_MIN_MS) }

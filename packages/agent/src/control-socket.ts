@@ -6,13 +6,22 @@ import { chmodSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server } from 'node:net'
 import { ControlError } from './errors.js'
 
-export type ControlRequest = { cmd: 'info' } | { cmd: 'leave' } | { cmd: 'metrics' }
+export type ControlRequest = { cmd: 'info' } | { cmd: 'leave' } | { cmd: 'metrics' } | { cmd: 'revoke', revocation: string }
 export type ControlHandler = (req: ControlRequest) => Promise<unknown>
 
 const MAX_REQUEST = 4096
 
+/** Characters of a revocation handed to `revoke` (a token is at most 512). */
+const MAX_REVOCATION_ARG = 512
+
 function isRequest (x: unknown): x is ControlRequest {
-  return typeof x === 'object' && x !== null && ['info', 'leave', 'metrics'].includes((x as { cmd?: unknown }).cmd as string)
+  if (typeof x !== 'object' || x === null) return false
+  const cmd = (x as { cmd?: unknown }).cmd
+  if (cmd === 'revoke') {
+    const r = (x as { revocation?: unknown }).revocation
+    return typeof r === 'string' && r.length <= MAX_REVOCATION_ARG
+  }
+  return ['info', 'leave', 'metrics'].includes(cmd as string)
 }
 
 async function probe (path: string): Promise<boolean> {

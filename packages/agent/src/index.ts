@@ -17,5 +17,5 @@ export { StateStore, parseMeshKey, writeFileAtomic, type PersistedState, type Kn
 export { StateError, MeshKeyError, ControlError } from './errors.js'
 export { callControl, serveControl, type ControlRequest } from './control-socket.js'
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js'
-export { formatInfo, buildInfo, type AgentInfo, type PeerInfo } from './info.js'
+export { formatInfo, buildInfo, type AgentInfo, type PeerInfo, type CertInfo } from './info.js'
 export { seedToMultiaddr, DialPolicy } from './dial-policy.js'

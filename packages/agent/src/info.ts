@@ -33,6 +33,17 @@ export interface PeerInfo {
   nat?: NatType
 }
 
+/** Certificate mode: this node's certificate and the revocations held. */
+export interface CertInfo {
+  /** The CA's fingerprint. */
+  ca: string
+  serial: string
+  /** ms since epoch. */
+  notAfter: number
+  roles: string[]
+  revocations: number
+}
+
 export interface AgentInfo {
   name: string
   nodeId: string
@@ -52,6 +63,8 @@ export interface AgentInfo {
   peers: PeerInfo[]
   /** Records refused, by reason, and records the table let go early (`departure-evicted`). */
   rejected: Record<string, number>
+  /** Certificate mode only. */
+  cert?: CertInfo
 }
 
 export interface InfoInput {
@@ -66,6 +79,7 @@ export interface InfoInput {
   ula: string
   nat: NatType
   paths?: PathManager
+  cert?: CertInfo
 }
 
 export function buildInfo (i: InfoInput): AgentInfo {
@@ -117,7 +131,8 @@ export function buildInfo (i: InfoInput): AgentInfo {
     relay: i.self.relay === true,
     peers,
     // records the table itself let go before their time (a tombstone evicted for a newer one)
-    rejected: { ...i.rejected, ...i.table.drops() }
+    rejected: { ...i.rejected, ...i.table.drops() },
+    ...(i.cert === undefined ? {} : { cert: i.cert })
   }
 }
 
@@ -136,6 +151,9 @@ export function formatInfo (info: AgentInfo): string {
     `interface ${info.interface}  port ${info.listenPort}  mesh ${info.meshCidr4} ${info.meshUla}`,
     `endpoints ${info.endpoints.join(' ') || '-'}`,
     `nat       ${info.nat}${info.relay ? '  (relays for others)' : ''}`,
+    ...(info.cert === undefined
+      ? []
+      : [`cert      serial ${info.cert.serial.slice(0, 8)}…  expires ${new Date(info.cert.notAfter).toISOString()}  roles ${info.cert.roles.join(',') || '-'}  CA ${info.cert.ca.slice(0, 12)}…  revocations ${info.cert.revocations}`]),
     ''
   ]
   const header = ['NAME', 'IPV4', 'IPV6', 'STATUS', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', 'GOSSIP']

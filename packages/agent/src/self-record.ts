@@ -12,6 +12,8 @@ export interface SelfIdentity {
   relay: boolean
   /** UDP port of the failure detector's probe socket. */
   probePort?: number
+  /** Certificate mode: this node's certificate token. */
+  cert?: string
 }
 
 export interface SelfAddressing { ipv4: string, ipv6: string, ipSalt: number, ipSince: number }
@@ -37,6 +39,7 @@ export function buildSelfRecord (id: SelfIdentity, addr: SelfAddressing, seq: nu
   }
   if (id.relay) r.relay = true
   if (id.probePort !== undefined) r.probePort = id.probePort
+  if (id.cert !== undefined) r.cert = id.cert
   if (leaving) r.leaving = true
   return r
 }

@@ -5,6 +5,7 @@
  *   wg.key     WireGuard private key (base64, `wg` format)                         0600
  *   mesh.key   the mesh key (base64, 32 bytes): membership + encryption           0600
  *   state.json addresses, seq floor, known members' gossip addresses              0600
+ *   revocations.json  certificate mode: the CA's revocations this node holds      0600
  * A directory owned by someone else, or writable by group or others, is refused (whoever can
  * write it can replace the keys). Files are opened without following symbolic links, and
  * writes are atomic: a temp file created exclusively (O_EXCL | O_NOFOLLOW, 0600), fsync, then
@@ -263,6 +264,16 @@ export class StateStore {
     if (this.log !== undefined) this.log.warn(msg, { file, why })
     else process.emitWarning(msg, 'StateWarning')
     return { ...EMPTY, known: [] }
+  }
+
+  /** Another file of the state directory (read without following links), or undefined when missing. */
+  readText (name: string, maxBytes: number): string | undefined {
+    return readIfExists(this.path(name), maxBytes, true)
+  }
+
+  /** Write another file of the state directory, atomically, 0600. */
+  writeText (name: string, text: string): void {
+    writeFileAtomic(this.path(name), text)
   }
 
   save (s: PersistedState): void {
