@@ -6,16 +6,16 @@ import { readFileSync, statSync } from 'node:fs'
 import { Option, type Command } from 'commander'
 import { DEFAULT_STATE_DIR, parseMeshKey, type AgentInit } from '@wgmesh/agent'
 import {
-  DEFAULT_DEAD_AFTER_MS, DEFAULT_EXPIRE_AFTER_MS, DEFAULT_GOSSIP_PORT, DEFAULT_HEARTBEAT_MS, DEFAULT_INTERFACE,
+  DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_DEAD_AFTER_MS, DEFAULT_EXPIRE_AFTER_MS, DEFAULT_GOSSIP_PORT, DEFAULT_HEARTBEAT_MS, DEFAULT_INTERFACE,
   DEFAULT_KEEPALIVE_S, DEFAULT_MESH_CIDR, DEFAULT_MTU, DEFAULT_WG_PORT
 } from '@wgmesh/core'
 import { ExitError } from './errors.js'
 
-/** "1500", "1500ms", "3s", "2m", "1h" → milliseconds. */
+/** "1500", "1500ms", "3s", "2m", "1h", "365d" → milliseconds. */
 export function parseDuration (s: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(s.trim())
-  if (m === null) throw new ExitError(`'${s}' is not a duration (e.g. 500ms, 3s, 2m, 1h; a bare number is ms)`, 2)
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h']
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?$/.exec(s.trim())
+  if (m === null) throw new ExitError(`'${s}' is not a duration (e.g. 500ms, 3s, 2m, 1h, 365d; a bare number is ms)`, 2)
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h' | 'd']
   return Math.round(Number(m[1]) * mult)
 }
 
@@ -57,6 +57,9 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--upnp <mode>', 'ask the router for a UPnP-IGD/NAT-PMP mapping of the WireGuard port').choices(['on', 'off']).env('WGMESH_UPNP').default('on'))
     .addOption(new Option('--lan-port <port>', 'UDP port of LAN discovery beacons (0 = off)').env('WGMESH_LAN_PORT').argParser(intIn('--lan-port', 0, 65535)).default(undefined, 'gossip port + 1'))
     .addOption(new Option('--probe-port <port>', 'UDP port of the failure detector\'s probes (reached over the mesh interface)').env('WGMESH_PROBE_PORT').argParser(intIn('--probe-port', 0, 65535)).default(undefined, 'gossip port + 2'))
+    .addOption(new Option('--ca <file>', 'certificate mode: the mesh CA\'s public file (ca.pub from \'wgmesh ca init\'); only members with a valid certificate of this CA are accepted (needs --cert)').env('WGMESH_CA'))
+    .addOption(new Option('--cert <file>', 'certificate mode: this node\'s certificate (\'wgmesh ca sign\' for the nodeId \'wgmesh id\' prints; needs --ca)').env('WGMESH_CERT'))
+    .addOption(new Option('--max-clock-skew <duration>', 'records dated further ahead, and certificates further outside their validity, are refused').env('WGMESH_MAX_CLOCK_SKEW').argParser(parseDuration).default(DEFAULT_MAX_CLOCK_SKEW_MS, '5m'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).env('WGMESH_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log format').choices(['auto', 'json', 'text']).env('WGMESH_LOG_FORMAT').default('auto', 'json unless stdout is a terminal'))
 }
@@ -85,6 +88,9 @@ export interface AgentFlags {
   relay: 'auto' | 'on' | 'off'
   upnp: 'on' | 'off'
   lanPort?: number
+  ca?: string
+  cert?: string
+  maxClockSkew: number
   logLevel: 'error' | 'warn' | 'info' | 'debug'
   logFormat: 'auto' | 'json' | 'text'
 }
@@ -132,6 +138,9 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     relay: flags.relay,
     upnp: flags.upnp === 'on',
     lanPort: flags.lanPort,
-    probePort: flags.probePort
+    probePort: flags.probePort,
+    ca: flags.ca,
+    cert: flags.cert,
+    maxClockSkewMs: flags.maxClockSkew
   }
 }

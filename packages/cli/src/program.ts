@@ -3,6 +3,9 @@ import { upCommand } from './commands/up.js'
 import { joinCommand } from './commands/join.js'
 import { infoCommand, metricsCommand } from './commands/info.js'
 import { leaveCommand } from './commands/leave.js'
+import { caCommand } from './commands/ca.js'
+import { idCommand } from './commands/id.js'
+import { revokeCommand } from './commands/revoke.js'
 
 export const VERSION = '0.1.0'
 
@@ -16,4 +19,7 @@ export function buildProgram (): Command {
     .addCommand(infoCommand())
     .addCommand(leaveCommand())
     .addCommand(metricsCommand())
+    .addCommand(idCommand())
+    .addCommand(revokeCommand())
+    .addCommand(caCommand())
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
-import { callControl, formatInfo, type AgentInfo } from '@wgmesh/agent'
+import { callControl, formatInfo, type AgentInfo, type ControlRequest } from '@wgmesh/agent'
 import { sharedOptions } from '../options.js'
 import { ExitError } from '../errors.js'
 
@@ -8,9 +8,9 @@ export function socketOption (cmd: Command): Command {
   return sharedOptions(cmd).addOption(new Option('--socket <path>', 'control socket of the agent').env('WGMESH_SOCKET').default(undefined, '<state-dir>/wgmesh.sock'))
 }
 
-export async function control (flags: { stateDir: string, socket?: string }, cmd: 'info' | 'leave' | 'metrics'): Promise<unknown> {
+export async function control (flags: { stateDir: string, socket?: string }, req: 'info' | 'leave' | 'metrics' | ControlRequest): Promise<unknown> {
   try {
-    return await callControl(flags.socket ?? join(flags.stateDir, 'wgmesh.sock'), { cmd })
+    return await callControl(flags.socket ?? join(flags.stateDir, 'wgmesh.sock'), typeof req === 'string' ? { cmd: req } : req)
   } catch (err) {
     throw new ExitError((err as Error).message, 1)
   }

@@ -18,7 +18,8 @@ export function upCommand (): Command {
       process.stdout.write([
         `wgmesh: ${agent.record.name} is up: ${agent.record.ipv4} ${agent.record.ipv6}`,
         `To add a host, copy ${agent.store.path('mesh.key')} to it (keep it mode 0600), then run there:`,
-        `  wgmesh join --peer ${target} --mesh-key-file /path/to/mesh.key`,
+        `  wgmesh join --peer ${target} --mesh-key-file /path/to/mesh.key` + (flags.ca === undefined ? '' : ' --ca /path/to/ca.pub --cert /path/to/host.cert'),
+        ...(flags.ca === undefined ? [] : ['(certificate mode: first run \'wgmesh id\' there, and sign its id with \'wgmesh ca sign\' where the CA directory is)']),
         ''
       ].join('\n'))
     })
