@@ -84,6 +84,8 @@ export class Agent {
   private readonly timeline: PairTimeline
   startedAt = 0
   servingAt = 0
+  /** Why the agent stopped by itself (certificate mode: it was revoked); undefined otherwise. */
+  stopReason?: string
 
   constructor (init: AgentInit) {
     this.init = init
@@ -132,7 +134,7 @@ export class Agent {
       seal: (payload) => seal(this.meshKey, this.signer, payload, new Uint8Array(randomBytes(24))),
       publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
       pushToPeers: () => { void Promise.allSettled((this.gossip?.connectedPeers() ?? []).map(async p => await this.gossip!.sync(p))) },
-      revokedSelf: () => { setImmediate(() => { void this.shutdown(true) }) }
+      revokedSelf: () => { this.stopReason = 'the mesh CA revoked this node; it stopped (start this host as a new node to come back: see \'wgmesh id\')'; setImmediate(() => { void this.shutdown(true) }) }
     })
     this.persisted = this.store.load()
     this.persisted.left = false

@@ -47,4 +47,5 @@ export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, on
   }
   onServing?.(agent)
   await agent.stoppedPromise()
+  if (agent.stopReason !== undefined) throw new ExitError(agent.stopReason, 1)
 }
