@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks (network namespaces only; root).
-# Usage: scripts/bench/run.sh [RUNS] [mesh|nat|compare|relay|large [N]|scale [N ...]|all]
+# Usage: scripts/bench/run.sh [RUNS] [mesh|nat|compare|relay|timeline|large [N]|scale [N ...]|all]
 #   compare: wgmesh beside Nebula (installs Debian's nebula if missing)
 #   relay:   throughput through a relay, wgmesh beside Nebula (installs iperf3, nebula)
+#   timeline: where the time to a full mesh goes, per agent (profiling aid; RUNS ignored)
 #   scale:   per-node cost against N on the real core with a fake clock (no lab; RUNS ignored)
 #   large:   N (default 50) wgmesh nodes (installs Debian's fping if missing)
 # BENCH_BUILD=0: skip setup.sh/build. Only one lab at a time on a small machine: flock /tmp/wgmesh-lab.lock bash scripts/bench/run.sh ...
@@ -31,8 +32,9 @@ case $which in
   nat) run nat ;;
   compare) need nebula fping; run compare ;;
   relay) need nebula iperf3; run relay ;;
+  timeline) need fping; run timeline ;;
   large) need fping; run large "${3:-50}" ;;
   scale) shift 2; node --conditions=wgmesh-src --import tsx scripts/bench/scale.ts "$@" ;;
   all) run mesh; echo; run nat ;;
-  *) echo "usage: $0 [RUNS] [mesh|nat|compare|relay|large [N]|scale [N ...]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [RUNS] [mesh|nat|compare|relay|timeline|large [N]|scale [N ...]|all]" >&2; exit 2 ;;
 esac

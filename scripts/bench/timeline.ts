@@ -1,0 +1,45 @@
+/**
+ * Where the time to a full mesh goes (a profiling aid, not a benchmark of record): the compare
+ * bench's wgmesh start (4 public + 4 cone, all spawned at once, debug logs), then per agent the
+ * time it served, when each peer was added to WireGuard (and how long after its record), and
+ * each peer's first path; the seed's (pub1) first 60 log events. Times are ms since the spawn.
+ * Usage: run.sh 1 timeline
+ */
+import { Lab, type LabProcess } from '../../test/lab/lab.js'
+import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
+import { prepareIdentities } from './identities.js'
+import { pingAll } from './measure.js'
+
+Lab.requireRoot()
+const lab = await Lab.up({ public: 4, natted: 4, nat: 'cone' })
+try {
+  const hosts = lab.hosts.map(h => h.name)
+  const mesh = new WgmeshLab(lab)
+  const { keyFile, ip } = prepareIdentities(mesh, hosts)
+  const seed = lab.host(hosts[0]!).ip
+  const daemons = new Map<string, LabProcess>()
+  const t0 = Date.now()
+  for (const h of hosts) {
+    const n = mesh.node(h)
+    daemons.set(h, lab.spawn(`agent-${h}`, h, [process.execPath, BUNDLE, h === hosts[0] ? 'up' : 'join', '--state-dir', n.stateDir,
+      '--interface', n.iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json', '--log-level', 'debug', ...(h === hosts[0] ? [] : ['--peer', seed])]))
+  }
+  const all = await pingAll(lab, hosts, ip, t0, { method: 'fping', timeoutS: 60, labelPrefix: 'ping' })
+  const sorted = [...all.times].sort((a, b) => a - b)
+  console.log(`t_full ${all.fullMs} ms; pair times p10 ${sorted[5]} p50 ${sorted[28]} p90 ${sorted[50]} max ${sorted[55]}`)
+  {
+    const ev = daemons.get('pub1')!.log().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
+    for (const e of ev.slice(0, 60)) console.log(`  pub1 ${Date.parse(e.ts as string) - t0} ${String(e.message)} ${JSON.stringify(e).slice(0, 160)}`)
+  }
+  for (const [h, p] of daemons) {
+    const ev = p.log().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
+    const at = (e: Record<string, unknown>): number => Date.parse(e.ts as string) - t0
+    const serving = ev.find(e => e.message === 'wgmesh agent serving')
+    const added = ev.filter(e => e.message === 'pair timeline: peer added')
+    const paths = ev.filter(e => e.message === 'peer path')
+    console.log(`${h.padEnd(5)} serving ${serving === undefined ? '-' : at(serving)} (start ${String(serving?.startMs)} process ${String(serving?.processMs)}) | peers added ${added.map(e => `${String(e.peer)}@${at(e)}(+${String(e.msSinceRecord)})`).join(' ')}`)
+    console.log(`      first paths ${paths.map(e => `${String(e.peer)}:${String(e.path)}@${at(e)}`).join(' ')}`)
+  }
+} finally {
+  await lab.down()
+}
