@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { StateStore, callControl, type AgentInfo } from '@wgmesh/agent'
 import {
-  caPublicFromSeed, createSigner, encodeCaPublic, nodeIdFromSeed, signCert, signRevocation, type NodeCert
+  caPublicFromSeed, createSigner, encodeCaPublic, nodeIdFromSeed, revocationMessage, seal, signCert, signRevocation, type NodeCert
 } from '@wgmesh/core'
 import { cleanupDirs, sealedRecord, startAgent, startRogue, tempDir, waitFor, type TestAgent } from './harness.js'
 
@@ -116,12 +116,18 @@ test('revoke: the node is gone from every table and WireGuard at once, cannot co
     const live = [a0, a1, b2]
     const before = await Promise.all(live.map(async a => (await info(a)).rejected.revoked ?? 0))
     await rogue.push([sealed], live.map(a => a.agent))
-    const infos = await Promise.all(live.map(info))
-    infos.forEach((i, k) => {
-      assert.ok((i.rejected.revoked ?? 0) > before[k]!, `${i.name} counts it (the rogue's sync on connect and its push)`)
-      assert.ok(!i.peers.some(p => p.nodeId === victim), `${i.name} does not hold c3`)
-    })
+    // (a responder takes what it received when its end of the exchange finishes)
+    await waitFor('every member counts the newer record as revoked', async () =>
+      (await Promise.all(live.map(info))).every((i, k) => (i.rejected.revoked ?? 0) > before[k]!), 5000)
+    for (const i of await Promise.all(live.map(info))) assert.ok(!i.peers.some(p => p.nodeId === victim), `${i.name} does not hold c3`)
     for (const a of live) assert.equal(a.runner.interfaces.get(a.iface)!.peers.size, 2)
+    // a revocation of a live member signed by another CA is refused and counted; nobody leaves
+    const forged = signRevocation(new Uint8Array(randomBytes(32)), { v: 1, ca: CA.fingerprint, nodeId: ids[1]!.nodeId, issuedAt: Date.now(), until: Date.now() + DAY })
+    await rogue.push([seal(a0.agent.store.meshKey()!, signer, revocationMessage(forged), new Uint8Array(randomBytes(24)))], live.map(a => a.agent))
+    await waitFor('every member counts the forged revocation', async () =>
+      (await Promise.all(live.map(info))).every(i => (i.rejected['revocation-invalid'] ?? 0) > 0), 5000)
+    for (const i of await Promise.all(live.map(info))) assert.equal(i.cert?.revocations, 1)
+    assert.ok((await info(a0)).peers.some(p => p.nodeId === ids[1]!.nodeId && p.status === 'alive'), 'c1 stays')
   } finally {
     await rogue.stop()
   }

@@ -321,7 +321,9 @@ export class Agent {
     const v = validateMessage(this.meshKey, sealed, this.table, now)
     if (v.verdict === 'revocation') {
       if (this.certs === undefined) { this.metrics.reject('schema'); return 'reject' }
-      return this.certs.receive(v.token, via).verdict
+      const r = this.certs.receive(v.token, via)
+      if (r.verdict === 'reject') this.metrics.reject('revocation-invalid')
+      return r.verdict
     }
     if (v.verdict === 'reject') {
       if (via === 'sync' && v.reason === 'replay') {

@@ -12,13 +12,15 @@ import type { NodeRecord } from './types.js'
 export type RejectReason =
   | 'oversize' | 'decrypt' | 'malformed' | 'signature' | 'schema' | 'node-id-mismatch'
   | TableRejectReason
+  /** Certificate mode: a sealed revocation that is not this CA's, forged or malformed. */
+  | 'revocation-invalid'
 
 /** Every reason, for metrics that should show zeroes too. */
 export const REJECT_REASONS: readonly RejectReason[] = [
   'oversize', 'decrypt', 'malformed', 'signature', 'schema', 'node-id-mismatch',
   'replay', 'clock-skew', 'ip-outside-mesh', 'ip-conflict', 'wg-key-conflict',
   'table-full', 'departures-full', 'new-member-rate',
-  'revoked', 'cert-missing', 'cert-invalid', 'cert-expired', 'cert-mismatch'
+  'revoked', 'cert-missing', 'cert-invalid', 'cert-expired', 'cert-mismatch', 'revocation-invalid'
 ]
 
 export type ValidationResult =
