@@ -141,6 +141,12 @@ test('agents run as the unit runs them; KillMode=process keeps wireguard-go acro
   assert.match(status, /^CapEff:\s+0000000000001000$/m, 'effective capabilities: CAP_NET_ADMIN only')
   assert.match(status, /^NoNewPrivs:\s+1$/m)
 
+  // SIGHUP (a closed terminal, `systemctl reload`): logged, and the agent keeps serving
+  const hup = running.get('pub3')!
+  process.kill(hup.pid, 'SIGHUP')
+  await mesh.waitFor('pub3 logs the SIGHUP', () => hup.log().includes('received SIGHUP'), 5000)
+  assert.equal((await mesh.info('pub3')).name, 'pub3', 'pub3 still answers after SIGHUP')
+
   // stop pub2 the KillMode=process way: SIGTERM to the main PID only
   const victim = 'pub2'
   const iface = mesh.node(victim).iface

@@ -1,4 +1,4 @@
-/** Run the agent in the foreground until `leave`, SIGTERM or SIGINT. Shared by `up` and `join`. */
+/** Run the agent in the foreground until `leave`, SIGTERM or SIGINT (SIGHUP is logged and ignored). Shared by `up` and `join`. */
 import { Agent, createLogger, type AgentInit } from '@wgmesh/agent'
 import { agentInit, readMeshKey, type AgentFlags } from '../options.js'
 import { ExitError } from '../errors.js'
@@ -39,6 +39,9 @@ export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, on
   }
   process.on('SIGTERM', () => { onSignal('SIGTERM') })
   process.on('SIGINT', () => { onSignal('SIGINT') })
+  // a closed terminal or a `systemctl reload` must not kill the agent silently: nothing here
+  // can be reloaded in place, so say so and keep serving
+  process.on('SIGHUP', () => { logger.warn('received SIGHUP: nothing to reload (flags and files are read at start); still serving — SIGTERM stops, \'wgmesh leave\' leaves') })
   try {
     await agent.start()
   } catch (err) {
