@@ -74,3 +74,16 @@ export function checkInit (init: AgentInit): void {
     if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)
   }
 }
+
+/**
+ * `--backend existing`: the interface belongs to someone else, with its own private key; the
+ * key it really has is the one to advertise. Fails clearly when there is no such interface or
+ * it has no key.
+ */
+export async function existingInterfaceKey (wg: { show: () => Promise<{ interface: { publicKey?: string } }> }, ifname: string): Promise<string> {
+  const dump = await wg.show().catch(() => undefined)
+  if (dump === undefined) throw new InvalidConfigError(`interface ${ifname} does not exist: --backend existing only manages the peers and addresses of an interface someone else created; create it first, or use --backend auto`)
+  const key = dump.interface.publicKey
+  if (key === undefined) throw new InvalidConfigError(`interface ${ifname} has no private key set; set one (wg set … private-key …) or use --backend auto`)
+  return key
+}

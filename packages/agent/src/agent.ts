@@ -11,7 +11,7 @@ import { hostname } from 'node:os'
 import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
-  planWireGuardState, validateMessage, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
+  planWireGuardState, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
   detectorTimings, seal,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
@@ -32,25 +32,18 @@ import { OwnRecord } from './own-record.js'
 import { endpointCandidates } from './local-addresses.js'
 import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
-import { checkInit, type AgentInit } from './agent-init.js'
+import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js'
+import { meshTopic, noticeTopic } from './topics.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
+import { takeMessage, type RecordIntakeHost } from './record-intake.js'
 
 export type { AgentInit } from './agent-init.js'
 import { execRunner } from '@wgmesh/wireguard'
 
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 
-/** The gossipsub topic of a mesh: one per mesh, named after its ULA prefix (derived from the mesh key). */
-export function meshTopic (ula: Cidr): string {
-  return `wgmesh/${formatCidr(ula)}/records`
-}
-
-/** The mesh's topic for liveness notices (suspect / dead). */
-export function noticeTopic (ula: Cidr): string {
-  return `wgmesh/${formatCidr(ula)}/liveness`
-}
-
+export { meshTopic, noticeTopic } from './topics.js'
 
 export class Agent {
   private readonly init: AgentInit
@@ -86,6 +79,7 @@ export class Agent {
   servingAt = 0
   /** Why the agent stopped by itself (certificate mode: it was revoked); undefined otherwise. */
   stopReason?: string
+  private readonly intake: RecordIntakeHost
 
   constructor (init: AgentInit) {
     this.init = init
@@ -95,6 +89,18 @@ export class Agent {
     this.timeline = new PairTimeline(this.log)
     this.store = new StateStore(init.stateDir, this.log)
     this.metrics = new AgentMetrics(async () => await this.peerSamples())
+    this.intake = {
+      now: () => this.now(),
+      stopped: () => this.stopped,
+      meshKey: () => this.meshKey,
+      table: () => this.table,
+      certs: () => this.certs,
+      metrics: this.metrics,
+      log: this.log,
+      ownSeqSeen: (seq) => { this.own.seen(seq) }, // state was lost: move past our old seq
+      arrived: (nodeId) => { this.liveness.recordArrived(nodeId) },
+      changed: (changes) => { this.onChanges(changes) }
+    }
   }
 
   get nodeId (): string { return this.signer.nodeId }
@@ -153,15 +159,8 @@ export class Agent {
       runner: init.wgRunner,
       expectedPublicKey: this.identity.wgPublicKey
     })
-    if (init.backend === 'existing') {
-      // someone else owns the interface and its private key: advertise the key it really has
-      const ifname = init.interface ?? 'wgmesh0'
-      const dump = await this.wg.show().catch(() => undefined)
-      if (dump === undefined) throw new InvalidConfigError(`interface ${ifname} does not exist: --backend existing only manages the peers and addresses of an interface someone else created; create it first, or use --backend auto`)
-      const key = dump.interface.publicKey
-      if (key === undefined) throw new InvalidConfigError(`interface ${init.interface ?? 'wgmesh0'} has no private key set; set one (wg set … private-key …) or use --backend auto`)
-      this.identity.wgPublicKey = key
-    }
+    // --backend existing: someone else owns the interface and its key: advertise the key it has
+    if (init.backend === 'existing') this.identity.wgPublicKey = await existingInterfaceKey(this.wg, init.interface ?? 'wgmesh0')
     this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
     if (this.certs !== undefined) this.addressing = this.certs.pin(this.addressing, this.settings.cidr4, this.ula)
     const gossipPort = init.gossipPort ?? 51821
@@ -316,33 +315,7 @@ export class Agent {
 
   /** The one entry for records from the network (gossip validator and sync). */
   private take (sealed: Uint8Array, via: Via): 'accept' | 'reject' | 'ignore' {
-    if (this.stopped) return 'ignore'
-    const now = this.now()
-    const v = validateMessage(this.meshKey, sealed, this.table, now)
-    if (v.verdict === 'revocation') {
-      if (this.certs === undefined) { this.metrics.reject('schema'); return 'reject' }
-      const r = this.certs.receive(v.token, via)
-      if (r.verdict === 'reject') this.metrics.reject('revocation-invalid')
-      return r.verdict
-    }
-    if (v.verdict === 'reject') {
-      if (via === 'sync' && v.reason === 'replay') {
-        this.metrics.ignored.inc({ reason: 'stale' })
-        return 'ignore'
-      }
-      this.metrics.reject(v.reason)
-      this.log.debug('record rejected', { reason: v.reason, detail: v.detail, via })
-      return v.reason === 'replay' ? 'ignore' : 'reject'
-    }
-    if (v.verdict === 'ignore') {
-      this.metrics.ignored.inc({ reason: v.reason })
-      if (v.reason === 'self') this.own.seen(v.record.seq) // state was lost: move past our old seq
-      return 'ignore'
-    }
-    this.metrics.accepted.inc({ via })
-    this.liveness.recordArrived(v.record.nodeId)
-    this.onChanges(this.table.accept(v.record, sealed, now, via))
-    return 'accept'
+    return takeMessage(this.intake, sealed, via)
   }
 
   private onChanges (changes: MemberChange[]): void {
