@@ -104,7 +104,8 @@ export class RelayServer {
   }
 
   private async openEnd (nodeId: string): Promise<End> {
-    const sock = createSocket({ type: 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER })
+    // every destination is an IPv4 literal learnt from a datagram's source: no resolver per send
+    const sock = createSocket({ type: 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup })
     sock.on('error', (err) => { this.host.log.debug('relay socket error', { error: err.message }) })
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject)
@@ -147,6 +148,11 @@ export class RelayServer {
     for (const s of this.sessions.values()) { closeEnd(s.a); closeEnd(s.b) }
     this.sessions.clear()
   }
+}
+
+/** dgram's lookup for a host that is always an IPv4 literal: answers at once. */
+function literalLookup (host: string, _opts: unknown, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  cb(null, host, 4)
 }
 
 function closeEnd (e: End): void {
