@@ -3,7 +3,7 @@
  * bench's wgmesh start (4 public + 4 cone, all spawned at once, debug logs), then per agent the
  * time it served, when each peer was added to WireGuard (and how long after its record), and
  * each peer's first path; the seed's (pub1) first 60 log events. Times are ms since the spawn.
- * Usage: run.sh 1 timeline
+ * Usage: run.sh 1 timeline   (PROF_HOST=nat1 [PROF_DIR=…]: a CPU profile of that agent)
  */
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
@@ -21,7 +21,9 @@ try {
   const t0 = Date.now()
   for (const h of hosts) {
     const n = mesh.node(h)
-    daemons.set(h, lab.spawn(`agent-${h}`, h, [process.execPath, BUNDLE, h === hosts[0] ? 'up' : 'join', '--state-dir', n.stateDir,
+    // PROF_HOST=nat1: a V8 CPU profile of that agent, written to $PROF_DIR when it exits
+    const prof = process.env.PROF_HOST === h ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/wgmesh-prof'}`] : []
+    daemons.set(h, lab.spawn(`agent-${h}`, h, [process.execPath, ...prof, BUNDLE, h === hosts[0] ? 'up' : 'join', '--state-dir', n.stateDir,
       '--interface', n.iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json', '--log-level', 'debug', ...(h === hosts[0] ? [] : ['--peer', seed])]))
   }
   const all = await pingAll(lab, hosts, ip, t0, { method: 'fping', timeoutS: 60, labelPrefix: 'ping' })
@@ -37,7 +39,7 @@ try {
     const serving = ev.find(e => e.message === 'wgmesh agent serving')
     const added = ev.filter(e => e.message === 'pair timeline: peer added')
     const paths = ev.filter(e => e.message === 'peer path')
-    console.log(`${h.padEnd(5)} serving ${serving === undefined ? '-' : at(serving)} (start ${String(serving?.startMs)} process ${String(serving?.processMs)}) | peers added ${added.map(e => `${String(e.peer)}@${at(e)}(+${String(e.msSinceRecord)})`).join(' ')}`)
+    console.log(`${h.padEnd(5)} serving ${serving === undefined ? '-' : at(serving)} (start ${String(serving?.startMs)} [setup ${String(serving?.setupMs)} gossip ${String(serving?.gossipMs)} first apply ${String(serving?.firstApplyMs)}] process ${String(serving?.processMs)}) | peers added ${added.map(e => `${String(e.peer)}@${at(e)}(+${String(e.msSinceRecord)})`).join(' ')}`)
     console.log(`      first paths ${paths.map(e => `${String(e.peer)}:${String(e.path)}@${at(e)}`).join(' ')}`)
   }
 } finally {

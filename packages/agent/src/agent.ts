@@ -213,6 +213,7 @@ export class Agent {
     })
     this.liveness.socket.onRelayControl = (from, msg) => { this.traversal.onRelayControl(from, msg) }
     await this.traversal.startStun()
+    const phases: Record<string, number> = { setupMs: this.now() - this.startedAt }
     this.own = new OwnRecord({
       now: this.now,
       log: this.log,
@@ -247,33 +248,46 @@ export class Agent {
     })
     this.persist()
 
-    this.gossip = await createGossipNode({
-      identitySeed: seed,
-      meshKey: this.meshKey,
-      listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
-      topic: meshTopic(this.ula),
-      noticeTopic: noticeTopic(this.ula),
-      validate: (data) => this.take(data, 'gossip'),
-      validateNotice: (data) => this.stopped ? 'ignore' : this.liveness.onNotice(data),
-      onMessage: () => {},
-      sync: this.antiEntropy.handler,
-      onSyncResult: (r, from) => { this.antiEntropy.result(r, from) },
-      onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
-      onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
-      logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
-    })
+    // the interface (possibly a new wireguard-go process) comes up while the gossip node starts
+    // (a seed is dialed by everyone at once: its interface must not wait behind their handshakes);
+    // the first apply is strict: no WireGuard, or a missing 'existing' interface, fails the start
+    this.own.renew() // addresses and keys for the plan; gossip addresses follow below
+    const tApply = this.now()
+    const firstApply = this.wg.apply(this.desired()).then(r => { phases.firstApplyMs = this.now() - tApply; return r })
+    firstApply.catch(() => {}) // awaited below; not unhandled while the gossip node starts
+    const tGossip = this.now()
+    try {
+      this.gossip = await createGossipNode({
+        identitySeed: seed,
+        meshKey: this.meshKey,
+        listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
+        topic: meshTopic(this.ula),
+        noticeTopic: noticeTopic(this.ula),
+        validate: (data) => this.take(data, 'gossip'),
+        validateNotice: (data) => this.stopped ? 'ignore' : this.liveness.onNotice(data),
+        onMessage: () => {},
+        sync: this.antiEntropy.handler,
+        onSyncResult: (r, from) => { this.antiEntropy.result(r, from) },
+        onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
+        onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
+        logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
+      })
+    } catch (err) {
+      // e.g. the gossip port is in use: do not leave an interface this start created
+      await firstApply.catch(() => {})
+      if (this.wg.createdWith !== undefined) await this.wg.destroy().catch(() => {})
+      throw err
+    }
+    phases.gossipMs = this.now() - tGossip
     this.own.renew()
     this.liveness.membersChanged()
-    // the interface (possibly a new wireguard-go process) comes up while we dial the seeds
-    // the first apply is strict: no WireGuard, or a missing 'existing' interface, fails the start
-    const firstApply = this.wg.apply(this.desired())
     this.redialer.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
     await firstApply
     this.servingAt = this.now()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
-      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000)
+      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000), ...phases
     })
     void this.own.publish()
     const hb = this.settings.heartbeatMs

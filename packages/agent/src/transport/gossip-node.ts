@@ -9,9 +9,10 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
+import { gossipsub, StrictNoSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import { ed25519RawPublicKey } from '@wgmesh/core'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -42,11 +43,11 @@ export interface GossipNodeInit {
   validateNotice?: (data: Uint8Array, from: string) => ValidationResult
   /**
    * Called from the gossipsub topic validator for every message not seen before.
-   * `from` is the message author's peer id (authenticated by gossipsub's StrictSign
-   * signature), not the forwarding peer. A throw counts as 'reject'.
+   * `from` is the peer that forwarded it (messages carry no libp2p signature: payloads are
+   * sealed and signed by their author, see StrictNoSign below). A throw counts as 'reject'.
    */
   validate: (data: Uint8Array, from: string) => ValidationResult
-  /** Called for accepted messages only (never for our own publishes). */
+  /** Called for accepted messages only (never for our own publishes); `from` is '' (unsigned messages name no author). */
   onMessage: (data: Uint8Array, from: string) => void
   /** The digest exchange's view of our table (see sync-protocol.ts). */
   sync: DigestSyncHandler
@@ -154,7 +155,10 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
   const limits: SyncLimits = DEFAULT_SYNC_LIMITS
   const topic = init.topic
 
-  const privateKey = await generateKeyPairFromSeed('Ed25519', init.identitySeed)
+  // seed ‖ public key: libp2p's generateKeyPairFromSeed derives the public key in JS (noble),
+  // whose first base-point multiplication builds tables for ~0.3 s of CPU at every start;
+  // node:crypto derives it natively
+  const privateKey = privateKeyFromRaw(new Uint8Array([...init.identitySeed, ...ed25519RawPublicKey(init.identitySeed)]))
   const inboundUpgradeTimeoutMs = init.inboundUpgradeTimeoutMs ?? INBOUND_UPGRADE_TIMEOUT_MS
   const gate = new InboundGate({
     maxPendingPerAddress: init.maxPendingInboundPerAddress ?? MAX_PENDING_INBOUND_PER_ADDRESS,
@@ -193,6 +197,11 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({
+        // every payload (record, notice, revocation) is already sealed and signed by its
+        // author's node key and checked by the validator; a second, libp2p signature per
+        // message (an Ed25519 sign per publish, a verify per receipt, ~100 bytes) adds nothing.
+        // Message ids are then content hashes: every sealed payload carries a fresh nonce.
+        globalSignaturePolicy: StrictNoSign,
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
         emitSelf: false,
