@@ -3,7 +3,8 @@
  * bench's wgmesh start (4 public + 4 cone, all spawned at once, debug logs), then per agent the
  * time it served, when each peer was added to WireGuard (and how long after its record), and
  * each peer's first path; the seed's (pub1) first 60 log events. Times are ms since the spawn.
- * Usage: run.sh 1 timeline   (PROF_HOST=nat1 [PROF_DIR=…]: a CPU profile of that agent)
+ * Usage: run.sh 1 timeline   (PROF_HOST=nat1 [PROF_DIR=…]: a CPU profile of that agent;
+ *   IDLE_S=30: stay up that long after the full mesh first)
  */
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
@@ -27,6 +28,8 @@ try {
       '--interface', n.iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json', '--log-level', 'debug', ...(h === hosts[0] ? [] : ['--peer', seed])]))
   }
   const all = await pingAll(lab, hosts, ip, t0, { method: 'fping', timeoutS: 60, labelPrefix: 'ping' })
+  // IDLE_S=30: stay up that long after the full mesh (e.g. to profile the idle agent)
+  await new Promise(resolve => setTimeout(resolve, Number(process.env.IDLE_S ?? 0) * 1000))
   const sorted = [...all.times].sort((a, b) => a - b)
   console.log(`t_full ${all.fullMs} ms; pair times p10 ${sorted[5]} p50 ${sorted[28]} p90 ${sorted[50]} max ${sorted[55]}`)
   {
