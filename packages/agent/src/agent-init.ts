@@ -2,6 +2,11 @@
 import { InvalidConfigError, isValidTag, MAX_TAGS, parseEndpoint } from '@wgmesh/core'
 import type { BackendKind, CommandRunner } from '@wgmesh/wireguard'
 import type { Logger } from './logger.js'
+import { isMarkerInterface, isMeshDomain } from './hosts-block.js'
+import { seedToMultiaddr } from './dial-policy.js'
+
+/** @default 'wgmesh' — the domain of the names in `--hosts-file`. */
+export const DEFAULT_MESH_DOMAIN = 'wgmesh'
 
 export interface AgentInit {
   /** State directory (keys, addresses, known members). @default '/var/lib/wgmesh' */
@@ -50,6 +55,10 @@ export interface AgentInit {
   cert?: string
   /** Records (and certificates) dated this far off our clock are refused. @default 300000 */
   maxClockSkewMs?: number
+  /** Keep a block of names (`name`, `name.<meshDomain>` → overlay IPs of live members and self) in this hosts file. @default off */
+  hostsFile?: string
+  /** Domain of the hosts-file names. @default 'wgmesh' */
+  meshDomain?: string
   /** Control socket path. @default '<stateDir>/wgmesh.sock' */
   controlSocket?: string
   logger?: Logger
@@ -69,6 +78,18 @@ export function checkInit (init: AgentInit): void {
     throw new InvalidConfigError(init.ca === undefined
       ? '--cert needs --ca FILE too (the mesh CA\'s ca.pub, which checks every member\'s certificate)'
       : '--ca needs --cert FILE too (this node\'s certificate: on the CA host, \'wgmesh ca sign\' makes one for the nodeId \'wgmesh id\' prints)')
+  }
+  if (init.interface !== undefined && !isMarkerInterface(init.interface)) {
+    throw new InvalidConfigError(`--interface '${init.interface}' is not a Linux interface name: 1..15 characters of A-Z a-z 0-9 _ . = + -`)
+  }
+  if (init.meshDomain !== undefined && !isMeshDomain(init.meshDomain)) {
+    throw new InvalidConfigError(`--mesh-domain '${init.meshDomain}' is not a domain name: labels of a-z 0-9 - separated by dots (e.g. wgmesh or mesh.example.org)`)
+  }
+  if (init.hostsFile !== undefined && !init.hostsFile.startsWith('/')) throw new InvalidConfigError(`--hosts-file '${init.hostsFile}' must be an absolute path (e.g. /etc/hosts)`)
+  for (const p of init.peers ?? []) {
+    try { seedToMultiaddr(p, init.gossipPort === undefined || init.gossipPort === 0 ? 51821 : init.gossipPort) } catch (err) {
+      throw new InvalidConfigError(`--peer ${(err as Error).message}`)
+    }
   }
   for (const e of init.advertise ?? []) {
     if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)

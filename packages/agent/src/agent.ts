@@ -37,6 +37,9 @@ import { meshTopic, noticeTopic } from './topics.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
+import { HostsFile, hostsMembers } from './hosts-file.js'
+import { JoinWatch, type JoinStatus } from './join-watch.js'
+import { DEFAULT_MESH_DOMAIN } from './agent-init.js'
 
 export type { AgentInit } from './agent-init.js'
 import { execRunner } from '@wgmesh/wireguard'
@@ -80,6 +83,9 @@ export class Agent {
   /** Why the agent stopped by itself (certificate mode: it was revoked); undefined otherwise. */
   stopReason?: string
   private readonly intake: RecordIntakeHost
+  /** --hosts-file: names of the live members; undefined when off. */
+  private hosts?: HostsFile
+  private joinWatch!: JoinWatch
 
   constructor (init: AgentInit) {
     this.init = init
@@ -115,7 +121,9 @@ export class Agent {
     this.startedAt = this.now()
     const init = this.init
     this.store.ensureDir()
-    this.meshKey = resolveMeshKey(this.store, init.meshKey, init.createMesh === true, this.log)
+    // a key given with seeds is saved only once a member holding it is reached (JoinWatch)
+    const deferKey = init.meshKey !== undefined && (init.peers ?? []).length > 0 && this.store.meshKey() === undefined
+    this.meshKey = resolveMeshKey(this.store, init.meshKey, init.createMesh === true, this.log, !deferKey)
     this.settings = meshSettings({
       cidr4: init.cidr4, heartbeatMs: init.heartbeatMs, deadAfterMs: init.deadAfterMs, expireAfterMs: init.expireAfterMs, keepaliveS: init.keepaliveS,
       maxClockSkewMs: init.maxClockSkewMs
@@ -144,6 +152,11 @@ export class Agent {
     })
     this.persisted = this.store.load()
     this.persisted.left = false
+    this.joinWatch = new JoinWatch({
+      now: this.now, log: this.log, expectsPeers: (init.peers ?? []).length > 0 || this.persisted.known.length > 0,
+      saveKey: deferKey ? () => { this.store.saveMeshKey(this.meshKey) } : undefined
+    })
+    if (init.hostsFile !== undefined) this.hosts = new HostsFile({ path: init.hostsFile, iface: init.interface ?? 'wgmesh0', domain: init.meshDomain ?? DEFAULT_MESH_DOMAIN, log: this.log })
     this.identity = {
       nodeId: this.signer.nodeId,
       name: this.certs?.cert.name ?? sanitizeName(init.name ?? hostname()),
@@ -226,13 +239,13 @@ export class Agent {
       refreshMs: this.settings.refreshMs,
       refuted: () => { this.liveness.refuted(); return { localHealth: this.liveness.localHealth } }
     }, this.persisted.seq)
-    this.redialer = new Redialer((init.peers ?? []).map(p => seedToMultiaddr(p, init.gossipPort ?? 51821)), {
+    this.redialer = new Redialer((init.peers ?? []).map(p => seedToMultiaddr(p, init.gossipPort || 51821)), {
       now: this.now,
       gossip: () => this.stopped ? undefined : this.gossip,
       table: () => this.table,
       selfId: () => this.nodeId,
       known: () => this.persisted.known,
-      log: this.log
+      log: this.joinWatch.tap(this.log)
     })
     this.antiEntropy = new AntiEntropy({
       table: () => this.table,
@@ -283,7 +296,8 @@ export class Agent {
     this.liveness.membersChanged()
     this.redialer.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
-    await firstApply
+    // an interface this start created but could not configure (e.g. its port is taken) goes again
+    await firstApply.catch(async (err) => { if (this.wg.createdWith !== undefined) await this.wg.destroy().catch(() => {}); throw err })
     this.servingAt = this.now()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
@@ -304,6 +318,8 @@ export class Agent {
     this.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
     this.every(60_000, () => { this.persist() })
+    this.hosts?.update(hostsMembers(this.own.record, this.table))
+    this.every(1000, () => { this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
   }
 
   /** Resolves when the agent has stopped (after `leave` or `stop`). */
@@ -353,6 +369,8 @@ export class Agent {
       plan = true
     }
     if (members) this.liveness.membersChanged()
+    if (changes.some(c => c.kind === 'joined' && c.nodeId !== this.nodeId)) this.joinWatch.memberHeard()
+    if (this.servingAt > 0) this.hosts?.update(hostsMembers(this.own.record, this.table))
     if (known) this.persistSoon()
     if (plan) void this.scheduleApply()
   }
@@ -434,8 +452,9 @@ export class Agent {
     try { return await this.wg.show() } catch { return undefined }
   }
 
-  async info (): Promise<AgentInfo> {
-    return buildInfo({
+  async info (): Promise<AgentInfo & { join?: JoinStatus }> {
+    const join = this.joinWatch?.status()
+    return Object.assign(buildInfo({
       self: this.own.record,
       interface: this.init.interface ?? 'wgmesh0',
       table: this.table,
@@ -448,7 +467,7 @@ export class Agent {
       nat: this.traversal?.natType ?? 'unknown',
       paths: this.traversal?.pathManager,
       cert: this.certs?.info
-    })
+    }), join?.line === undefined ? {} : { join })
   }
 
   private async peerSamples (): Promise<PeerSample[]> {
@@ -469,6 +488,7 @@ export class Agent {
     await Promise.allSettled((this.gossip?.connectedPeers() ?? []).map(async p => await this.gossip!.sync(p)))
     this.persisted.left = true
     this.persist()
+    this.hosts?.remove()
     await this.shutdown(true)
   }
 

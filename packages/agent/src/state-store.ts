@@ -283,15 +283,17 @@ export class StateStore {
 
 /**
  * The mesh key to run with: the one given (join) must match a stored one; else the stored one
- * (restart); else a new one when creating a mesh (up). Saved 0600 in the state directory.
+ * (restart); else a new one when creating a mesh (up). Saved 0600 in the state directory
+ * (a given one only with `saveGiven`: a joiner saves it once a member that holds it answered).
  */
-export function resolveMeshKey (store: StateStore, given: Uint8Array | undefined, create: boolean, log: Logger): Uint8Array {
+export function resolveMeshKey (store: StateStore, given: Uint8Array | undefined, create: boolean, log: Logger, saveGiven = true): Uint8Array {
   const stored = store.meshKey()
   if (given !== undefined) {
     if (stored !== undefined && Buffer.compare(Buffer.from(stored), Buffer.from(given)) !== 0) {
       throw new MeshKeyError(`the state directory ${store.dir} belongs to another mesh (its mesh.key differs from the one given). Use another --state-dir, or delete it to leave that mesh for good.`)
     }
-    if (stored === undefined) store.saveMeshKey(given)
+    // saveGiven false (joining through seeds): saved once a member holding it was reached
+    if (stored === undefined && saveGiven) store.saveMeshKey(given)
     return given
   }
   if (stored !== undefined) return stored

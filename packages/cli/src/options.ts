@@ -2,12 +2,17 @@
  * Agent options shared by `up` and `join`: every flag has a WGMESH_* environment twin, and
  * flags win over the environment. Secrets are only read from files or the environment.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { lstatSync, readFileSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { Option, type Command } from 'commander'
 import { DEFAULT_STATE_DIR, parseMeshKey, type AgentInit } from '@wgmesh/agent'
+
+/** @default 'wgmesh' — the domain of the names in --hosts-file (also the agent's default). */
+export const DEFAULT_MESH_DOMAIN = 'wgmesh'
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_DEAD_AFTER_MS, DEFAULT_EXPIRE_AFTER_MS, DEFAULT_GOSSIP_PORT, DEFAULT_HEARTBEAT_MS, DEFAULT_INTERFACE,
-  DEFAULT_KEEPALIVE_S, DEFAULT_MESH_CIDR, DEFAULT_MTU, DEFAULT_WG_PORT
+  DEFAULT_KEEPALIVE_S, DEFAULT_MESH_CIDR, DEFAULT_MTU, DEFAULT_WG_PORT,
+  formatCidr, meshSettings, parseCidr, parseGossipAddr, parseIPv4, parseIPv6
 } from '@wgmesh/core'
 import { ExitError } from './errors.js'
 
@@ -17,6 +22,13 @@ export function parseDuration (s: string): number {
   if (m === null) throw new ExitError(`'${s}' is not a duration (e.g. 500ms, 3s, 2m, 1h, 365d; a bare number is ms)`, 2)
   const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h' | 'd']
   return Math.round(Number(m[1]) * mult)
+}
+
+/** parseDuration for a flag: the error names it. */
+function durationOf (name: string) {
+  return (s: string): number => {
+    try { return parseDuration(s) } catch (err) { throw new ExitError(`${name}: ${(err as Error).message}`, 2) }
+  }
 }
 
 function intIn (name: string, min: number, max: number) {
@@ -46,9 +58,9 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--cidr <cidr>', 'mesh IPv4 range (all members must agree)').env('WGMESH_CIDR').default(DEFAULT_MESH_CIDR))
     .addOption(new Option('--advertise <ip:port>', 'extra WireGuard endpoint to advertise first, e.g. a public address (repeatable)').env('WGMESH_ADVERTISE').argParser(list))
     .addOption(new Option('--tag <tag>', 'label shown to others (repeatable)').env('WGMESH_TAGS').argParser(list))
-    .addOption(new Option('--heartbeat <duration>', 'failure-detector probe interval (each node pings its two ring successors this often)').env('WGMESH_HEARTBEAT').argParser(parseDuration).default(DEFAULT_HEARTBEAT_MS, '1s'))
-    .addOption(new Option('--dead-after <duration>', 'a member whose tunnel stops answering is marked dead everywhere within this').env('WGMESH_DEAD_AFTER').argParser(parseDuration).default(DEFAULT_DEAD_AFTER_MS, '3s'))
-    .addOption(new Option('--expire-after <duration>', 'a dead member is removed this long after it was last alive').env('WGMESH_EXPIRE_AFTER').argParser(parseDuration).default(DEFAULT_EXPIRE_AFTER_MS, '1h'))
+    .addOption(new Option('--heartbeat <duration>', 'failure-detector probe interval (each node pings its two ring successors this often)').env('WGMESH_HEARTBEAT').argParser(durationOf('--heartbeat')).default(DEFAULT_HEARTBEAT_MS, '1s'))
+    .addOption(new Option('--dead-after <duration>', 'a member whose tunnel stops answering is marked dead everywhere within this').env('WGMESH_DEAD_AFTER').argParser(durationOf('--dead-after')).default(DEFAULT_DEAD_AFTER_MS, '3s'))
+    .addOption(new Option('--expire-after <duration>', 'a dead member is removed this long after it was last alive').env('WGMESH_EXPIRE_AFTER').argParser(durationOf('--expire-after')).default(DEFAULT_EXPIRE_AFTER_MS, '1h'))
     .addOption(new Option('--keepalive <seconds>', 'WireGuard persistent keepalive on direct paths, sent only from behind a NAT (0 = off)').env('WGMESH_KEEPALIVE').argParser(intIn('--keepalive', 0, 65535)).default(DEFAULT_KEEPALIVE_S))
     .addOption(new Option('--mtu <bytes>', 'interface MTU').env('WGMESH_MTU').argParser(intIn('--mtu', 1280, 9000)).default(DEFAULT_MTU))
     .addOption(new Option('--stun-port <port>', 'UDP port of this node\'s STUN server, which also answers on port+1 (0 = none)').env('WGMESH_STUN_PORT').argParser(intIn('--stun-port', 0, 65534)).default(3478))
@@ -59,7 +71,9 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--probe-port <port>', 'UDP port of the failure detector\'s probes (reached over the mesh interface)').env('WGMESH_PROBE_PORT').argParser(intIn('--probe-port', 0, 65535)).default(undefined, 'gossip port + 2'))
     .addOption(new Option('--ca <file>', 'certificate mode: the mesh CA\'s public file (ca.pub from \'wgmesh ca init\'); only members with a valid certificate of this CA are accepted (needs --cert)').env('WGMESH_CA'))
     .addOption(new Option('--cert <file>', 'certificate mode: this node\'s certificate (\'wgmesh ca sign\' for the nodeId \'wgmesh id\' prints; needs --ca)').env('WGMESH_CERT'))
-    .addOption(new Option('--max-clock-skew <duration>', 'records dated further ahead, and certificates further outside their validity, are refused').env('WGMESH_MAX_CLOCK_SKEW').argParser(parseDuration).default(DEFAULT_MAX_CLOCK_SKEW_MS, '5m'))
+    .addOption(new Option('--max-clock-skew <duration>', 'records dated further ahead, and certificates further outside their validity, are refused').env('WGMESH_MAX_CLOCK_SKEW').argParser(durationOf('--max-clock-skew')).default(DEFAULT_MAX_CLOCK_SKEW_MS, '5m'))
+    .addOption(new Option('--hosts-file <file>', 'keep the names of the live members (name and name.<mesh-domain>) in a block of this hosts file, e.g. /etc/hosts').env('WGMESH_HOSTS_FILE'))
+    .addOption(new Option('--mesh-domain <domain>', 'domain of the names in --hosts-file').env('WGMESH_MESH_DOMAIN').default(DEFAULT_MESH_DOMAIN))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).env('WGMESH_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log format').choices(['auto', 'json', 'text']).env('WGMESH_LOG_FORMAT').default('auto', 'json unless stdout is a terminal'))
 }
@@ -91,6 +105,8 @@ export interface AgentFlags {
   ca?: string
   cert?: string
   maxClockSkew: number
+  hostsFile?: string
+  meshDomain: string
   logLevel: 'error' | 'warn' | 'info' | 'debug'
   logFormat: 'auto' | 'json' | 'text'
 }
@@ -101,6 +117,7 @@ export function readMeshKey (flags: AgentFlags, env: NodeJS.ProcessEnv = process
     let text: string
     try {
       const st = statSync(flags.meshKeyFile)
+      if (!st.isFile()) throw new Error('not a regular file (pass the file mesh.key itself)')
       if ((st.mode & 0o077) !== 0) process.stderr.write(`wgmesh: warning: ${flags.meshKeyFile} is readable by others; chmod 600 it\n`)
       text = readFileSync(flags.meshKeyFile, 'utf8')
     } catch (err) {
@@ -118,7 +135,7 @@ export function readMeshKey (flags: AgentFlags, env: NodeJS.ProcessEnv = process
 export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
   return {
     stateDir: flags.stateDir,
-    peers: flags.peer,
+    peers: flags.peer?.map(parseSeed),
     name: flags.name,
     interface: flags.interface,
     backend: flags.backend,
@@ -141,6 +158,90 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     probePort: flags.probePort,
     ca: flags.ca,
     cert: flags.cert,
-    maxClockSkewMs: flags.maxClockSkew
+    maxClockSkewMs: flags.maxClockSkew,
+    hostsFile: flags.hostsFile,
+    meshDomain: flags.meshDomain
+  }
+}
+
+const DNS_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+const SEED_EXAMPLES = 'e.g. 198.18.1.1, 198.18.1.1:51821, [2001:db8::1]:51821, seed.example.org or a multiaddr /ip4/198.18.1.1/tcp/51821'
+
+/**
+ * A --peer value → the multiaddr dialed. The port defaults to 51821 (the default gossip port:
+ * not this node's own --gossip-port, which may be 0 = any). Bad input → exit 2 naming the flag.
+ */
+export function parseSeed (seed: string): string {
+  const s = seed.trim()
+  const bad = (why: string): never => { throw new ExitError(`--peer '${seed}' is not host[:port]: ${why} (${SEED_EXAMPLES})`, 2) }
+  const port = (p: string | undefined): number => {
+    if (p === undefined) return DEFAULT_GOSSIP_PORT
+    if (!/^[0-9]{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) bad(`port '${p}' is not in 1..65535`)
+    return Number(p)
+  }
+  if (s === '') bad('it is empty')
+  if (s.startsWith('/')) {
+    if (parseGossipAddr(s) === undefined) bad('not a multiaddr of a gossip listener (/ip4|/ip6|/dns4|/dns6|/dns/<host>/tcp/<port>[/p2p/<id>])')
+    return s
+  }
+  if (s.startsWith('[')) {
+    const m = /^\[([^\]]*)\](?::(.*))?$/.exec(s)
+    if (m === null) return bad('an IPv6 address in brackets needs its closing \']\'')
+    if (parseIPv6(m[1]!) === undefined) bad(`'${m[1]!}' is not an IPv6 address`)
+    return `/ip6/${m[1]!}/tcp/${port(m[2])}`
+  }
+  if ((s.match(/:/g) ?? []).length >= 2) {
+    if (parseIPv6(s) === undefined) bad('not an IPv6 address (write [addr]:port for a port)')
+    return `/ip6/${s}/tcp/${DEFAULT_GOSSIP_PORT}`
+  }
+  const [host, p] = s.split(':') as [string, string | undefined]
+  if (host === '') bad('the host is missing')
+  if (p === '') bad('the port is missing after \':\'')
+  const n = port(p)
+  if (/^[0-9.]+$/.test(host)) {
+    if (parseIPv4(host) === undefined) bad(`'${host}' is not an IPv4 address`)
+    return `/ip4/${host}/tcp/${n}`
+  }
+  if (!DNS_RE.test(host)) bad(`'${host}' is neither an IP address nor a host name (letters, digits, '-' and '.')`)
+  return `/dns4/${host}/tcp/${n}`
+}
+
+/**
+ * Every agent flag and environment value, and their combinations, checked before anything is
+ * written or started: one line naming the flag and the fix, exit 2.
+ */
+export function validateAgentFlags (flags: AgentFlags): void {
+  for (const p of flags.peer ?? []) parseSeed(p)
+  if (parseIPv4(flags.gossipHost) === undefined) {
+    throw new ExitError(`--gossip-host '${flags.gossipHost}' is not an IPv4 address: it is the address the gossip listener binds (0.0.0.0 = all, or one of this host's addresses)`, 2)
+  }
+  let cidr
+  try { cidr = parseCidr(flags.cidr) } catch {
+    throw new ExitError(`--cidr '${flags.cidr}' is not an IPv4 CIDR (e.g. ${DEFAULT_MESH_CIDR})`, 2)
+  }
+  if (cidr.family !== 4) throw new ExitError(`--cidr '${flags.cidr}' is IPv6: it is the mesh's IPv4 range (the IPv6 range comes from the mesh key), e.g. ${DEFAULT_MESH_CIDR}`, 2)
+  if (cidr.prefix > 29) throw new ExitError(`--cidr '${flags.cidr}' is too small: /29 or larger (e.g. ${DEFAULT_MESH_CIDR})`, 2)
+  if (formatCidr(cidr) !== flags.cidr.trim()) throw new ExitError(`--cidr '${flags.cidr}' has host bits set: did you mean ${formatCidr(cidr)}?`, 2)
+  try {
+    meshSettings({ cidr4: flags.cidr, heartbeatMs: flags.heartbeat, deadAfterMs: flags.deadAfter, expireAfterMs: flags.expireAfter, keepaliveS: flags.keepalive, maxClockSkewMs: flags.maxClockSkew })
+  } catch (err) {
+    throw new ExitError((err as Error).message.replace(/\b(heartbeat|dead-after|expire-after|max-clock-skew|keepalive)\b/g, '--$1'), 2)
+  }
+  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(flags.interface) || flags.interface === '.' || flags.interface === '..') {
+    throw new ExitError(`--interface '${flags.interface}' is not a Linux interface name: 1..15 characters of A-Z a-z 0-9 _ . = + - (e.g. ${DEFAULT_INTERFACE})`, 2)
+  }
+  if (flags.meshDomain.length > 200 || !flags.meshDomain.split('.').every(l => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
+    throw new ExitError(`--mesh-domain '${flags.meshDomain}' is not a domain name: lower-case labels of a-z 0-9 - separated by dots (e.g. ${DEFAULT_MESH_DOMAIN})`, 2)
+  }
+  if (flags.hostsFile !== undefined) {
+    const f = flags.hostsFile
+    if (!f.startsWith('/')) throw new ExitError(`--hosts-file '${f}' must be an absolute path (e.g. /etc/hosts)`, 2)
+    let st
+    try { st = lstatSync(f) } catch { st = undefined }
+    if (st?.isSymbolicLink() === true) throw new ExitError(`--hosts-file ${f} is a symbolic link: pass the file it points to`, 2)
+    if (st !== undefined && !st.isFile()) throw new ExitError(`--hosts-file ${f} is not a regular file`, 2)
+    let dir
+    try { dir = statSync(dirname(f)) } catch { dir = undefined }
+    if (dir?.isDirectory() !== true) throw new ExitError(`--hosts-file ${f}: its directory ${dirname(f)} does not exist`, 2)
   }
 }

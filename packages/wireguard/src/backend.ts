@@ -58,10 +58,20 @@ export async function detectBackend (runner: CommandRunner, ifname: string, opts
     await runner.run(step)
   } catch (e) {
     if (!(e instanceof CommandFailedError)) throw e
-    const why = `${e.stderr.trim()}\n(tried first: ${kernel.join(' ')}: ${r.stderr.trim()})`
+    const why = `${causeFirst(e.stderr)}\n(tried first: ${kernel.join(' ')}: ${r.stderr.trim()})`
     throw new CommandFailedError(step, e.code, why, e.stdout, { cause: e })
   }
   return { kind: 'userspace', step }
+}
+
+/**
+ * wireguard-go's stderr with the line that says what went wrong first (its first lines are a
+ * banner about the kernel module, which is all an error message showing one line would say).
+ */
+export function causeFirst (stderr: string): string {
+  const lines = stderr.trim().split('\n')
+  const i = lines.findIndex(l => /error|fail|denied|not permitted|invalid|too long|no such|exists/i.test(l))
+  return i <= 0 ? lines.join('\n') : [lines[i]!, ...lines.slice(0, i), ...lines.slice(i + 1)].join('\n')
 }
 
 /** Creates a missing interface with the given backend. 'existing' throws {@link InterfaceMissingError}. */
@@ -76,7 +86,12 @@ export async function createInterface (runner: CommandRunner, ifname: string, ba
     }
     case 'userspace': {
       const step = userspaceCreateStep(ifname, opts)
-      await runner.run(step)
+      try {
+        await runner.run(step)
+      } catch (e) {
+        if (!(e instanceof CommandFailedError)) throw e
+        throw new CommandFailedError(step, e.code, causeFirst(e.stderr), e.stdout, { cause: e })
+      }
       return { kind: 'userspace', step }
     }
     case 'auto':

@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import { agentOptions, readMeshKey, type AgentFlags } from '../options.js'
+import { agentOptions, readMeshKey, validateAgentFlags, type AgentFlags } from '../options.js'
 import { ExitError } from '../errors.js'
 import { StateStore } from '@wgmesh/agent'
 import { runAgent } from './run-agent.js'
@@ -8,6 +8,7 @@ export function joinCommand (): Command {
   return agentOptions(new Command('join')
     .description('join an existing mesh through any member (--peer); a node that joined before needs neither --peer nor the key again')
   ).action(async (flags: AgentFlags) => {
+    validateAgentFlags(flags) // every flag and combination, before anything is written or started
     const store = new StateStore(flags.stateDir)
     const hasState = store.exists() && store.meshKey() !== undefined
     if (!hasState) {

@@ -1,5 +1,9 @@
 /** Run the agent in the foreground until `leave`, SIGTERM or SIGINT (SIGHUP is logged and ignored). Shared by `up` and `join`. */
-import { Agent, createLogger, type AgentInit } from '@wgmesh/agent'
+import { createSocket } from 'node:dgram'
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
+import { createConnection, createServer } from 'node:net'
+import { join } from 'node:path'
+import { Agent, createLogger, writeFileAtomic, type AgentInit } from '@wgmesh/agent'
 import { agentInit, readMeshKey, type AgentFlags } from '../options.js'
 import { ExitError } from '../errors.js'
 
@@ -22,6 +26,86 @@ function asExitError (err: unknown): unknown {
  */
 export const agentOverrides: Partial<AgentInit> = {}
 
+/** CAP_NET_ADMIN in the effective set (root has it): creating and configuring the interface needs it. */
+function hasNetAdmin (): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))
+    return m === null ? process.getuid?.() === 0 : (BigInt('0x' + m[1]!) & (1n << 12n)) !== 0n
+  } catch {
+    return process.getuid?.() === 0
+  }
+}
+
+async function answers (path: string): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = createConnection(path)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { resolve(false) })
+  })
+}
+
+async function portInUse (kind: 'udp4' | 'udp6' | 'tcp', host: string, port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const done = (err?: NodeJS.ErrnoException): void => { resolve(err?.code === 'EADDRINUSE') }
+    if (kind === 'tcp') {
+      const srv = createServer()
+      srv.once('error', done)
+      srv.listen({ host, port, exclusive: true }, () => { srv.close(() => { done() }) })
+      return
+    }
+    const sock = createSocket({ type: kind, ipv6Only: kind === 'udp6' })
+    sock.once('error', done)
+    sock.bind({ address: host, port, exclusive: true }, () => { sock.close(() => { done() }) })
+  })
+}
+
+/** Where a running agent notes which interface it manages (beside wireguard-go's sockets; writable under the shipped unit). */
+const RUNTIME_DIR = '/run/wireguard'
+
+interface Claim { pid: number, stateDir: string, socket: string }
+
+/**
+ * Checks that need the host but change nothing, before the agent writes or starts anything:
+ * privileges, another agent on this state directory or this interface, ports in use. Then
+ * notes this agent as the interface's owner; the returned function takes the note back.
+ */
+async function preflight (flags: AgentFlags, socket: string): Promise<() => void> {
+  const iface = flags.interface
+  if (!hasNetAdmin()) {
+    throw new ExitError(`'wgmesh up/join' must run as root (CAP_NET_ADMIN) to create and configure the WireGuard interface ${iface}: run it with sudo, or as the systemd service`, 1)
+  }
+  if (await answers(socket)) {
+    throw new ExitError(`a wgmesh agent is already running with --state-dir ${flags.stateDir} (its control socket ${socket} answers): stop it first ('wgmesh leave' or SIGTERM), or pass another --state-dir`, 1)
+  }
+  const claimPath = join(RUNTIME_DIR, `${iface}.wgmesh`)
+  let other: Claim | undefined
+  try { other = JSON.parse(readFileSync(claimPath, 'utf8')) as Claim } catch { other = undefined }
+  if (other !== undefined && typeof other.socket === 'string' && other.socket !== socket && await answers(other.socket)) {
+    throw new ExitError(`--interface ${iface} is managed by another running wgmesh agent (state dir ${String(other.stateDir)}, pid ${String(other.pid)}): stop it ('wgmesh leave --state-dir ${String(other.stateDir)}'), or pass another --interface`, 1)
+  }
+  const exists = existsSync(`/sys/class/net/${iface}`)
+  if (!exists && flags.backend !== 'existing') {
+    if (await portInUse('udp4', '0.0.0.0', flags.listenPort) || await portInUse('udp6', '::', flags.listenPort)) {
+      throw new ExitError(`--listen-port ${flags.listenPort}: UDP port ${flags.listenPort} is already in use on this host (another WireGuard interface or agent?): pick a free one with --listen-port`, 1)
+    }
+  }
+  if (flags.gossipPort !== 0 && await portInUse('tcp', flags.gossipHost, flags.gossipPort)) {
+    throw new ExitError(`--gossip-port ${flags.gossipPort}: TCP port ${flags.gossipPort} is already in use on ${flags.gossipHost} (is another agent running?): pick another with --gossip-port`, 1)
+  }
+  const probePort = flags.probePort ?? (flags.gossipPort === 0 ? 0 : flags.gossipPort + 2)
+  if (probePort !== 0 && await portInUse('udp4', '0.0.0.0', probePort)) {
+    throw new ExitError(`--probe-port ${probePort}: UDP port ${probePort} is already in use on this host: pick another with --probe-port (default: gossip port + 2)`, 1)
+  }
+  const mine = JSON.stringify({ pid: process.pid, stateDir: flags.stateDir, socket } satisfies Claim) + '\n'
+  try {
+    mkdirSync(RUNTIME_DIR, { recursive: true, mode: 0o755 })
+    writeFileAtomic(claimPath, mine, 0o644)
+  } catch { /* best effort: the control socket check above still holds for one state dir */ }
+  return () => {
+    try { if (readFileSync(claimPath, 'utf8') === mine) unlinkSync(claimPath) } catch {}
+  }
+}
+
 export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, onServing?: (agent: Agent) => void): Promise<void> {
   const logger = createLogger({ level: flags.logLevel, json: flags.logFormat === 'auto' ? undefined : flags.logFormat === 'json' })
   let agent: Agent
@@ -30,6 +114,8 @@ export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, on
   } catch (err) {
     throw asExitError(err)
   }
+  // (a measurement entry with a fake WireGuard host needs neither root nor the host's ports)
+  const release = agentOverrides.wgRunner === undefined ? await preflight(flags, agent.controlPath) : () => {}
   let signalled = false
   const onSignal = (sig: string): void => {
     if (signalled) return
@@ -46,9 +132,11 @@ export async function runAgent (flags: AgentFlags, extra: Partial<AgentInit>, on
     await agent.start()
   } catch (err) {
     await agent.stop().catch(() => {})
+    release()
     throw asExitError(err)
   }
   onServing?.(agent)
   await agent.stoppedPromise()
+  release()
   if (agent.stopReason !== undefined) throw new ExitError(agent.stopReason, 1)
 }

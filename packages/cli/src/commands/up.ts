@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { StateStore } from '@wgmesh/agent'
-import { agentOptions, readMeshKey, type AgentFlags } from '../options.js'
+import { agentOptions, readMeshKey, validateAgentFlags, type AgentFlags } from '../options.js'
 import { ExitError } from '../errors.js'
 import { runAgent } from './run-agent.js'
 
@@ -8,6 +8,7 @@ export function upCommand (): Command {
   return agentOptions(new Command('up')
     .description('start this node; creates a new mesh (and its key) when the state directory has none, and prints the command for others to join')
   ).action(async (flags: AgentFlags) => {
+    validateAgentFlags(flags) // every flag and combination, before anything is written or started
     // `up --peer X` with no key would silently start a second, separate mesh
     if ((flags.peer ?? []).length > 0 && readMeshKey(flags) === undefined && new StateStore(flags.stateDir).meshKey() === undefined) {
       throw new ExitError('--peer joins an existing mesh, which needs its key: pass --mesh-key-file FILE or WGMESH_MESH_KEY (or use \'wgmesh join\'); without --peer, \'up\' creates a new mesh', 2)
