@@ -3,7 +3,7 @@
  * with the live members. Writes are atomic (a temp file next to it, created exclusively and
  * never through a link, with the file's mode and owner, then renamed over it) and happen only
  * when the text changes. A hosts file that is a bind mount (containers) cannot be renamed over:
- * it is then rewritten in place. A file that is a symbolic link is not managed (say which
+ * it is then rewritten in place, as is a file in a read-only directory. A file that is a symbolic link is not managed (say which
  * file to pass instead). Failures are logged, never fatal: names are a convenience.
  */
 import { randomBytes } from 'node:crypto'
@@ -52,7 +52,16 @@ export class HostsFile {
   private write (text: string, mode: number, uid: number, gid: number): void {
     const p = this.init.path
     const tmp = join(dirname(p), `.${basename(p)}.wgmesh-${process.pid}-${randomBytes(6).toString('hex')}`)
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    let fd: number
+    try {
+      fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    } catch (err) {
+      // a read-only directory around a writable file (systemd ReadWritePaths=/etc/hosts)
+      if ((err as NodeJS.ErrnoException).code !== 'EROFS') throw err
+      writeFileSync(p, text)
+      this.writes++
+      return
+    }
     try {
       try {
         if (uid >= 0 && (fstatSync(fd).uid !== uid || fstatSync(fd).gid !== gid)) fchownSync(fd, uid, gid)
