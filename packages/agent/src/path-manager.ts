@@ -66,7 +66,7 @@ export class PathManager {
         holdsMapping: selfNat !== 'public',
         peerSendsKeepalive: r.nat !== 'public',
         natKey: `${selfNat}/${r.nat ?? 'unknown'}`,
-        endpointIsRelay: relayKnown !== undefined && wg?.endpoint === relayKnown
+        endpointIsRelay: relayKnown === undefined ? undefined : wg?.endpoint === relayKnown
       }, this.policy)
       if (d.state.phase === 'relay' && relay !== undefined) {
         this.relayOf.set(r.nodeId, relay.nodeId)

@@ -72,6 +72,11 @@ export interface PathState {
   natKey?: string
   /** Relayed, and the relayed session carries packets (a handshake, and traffic since). */
   carrying?: boolean
+  /**
+   * Punching with a relay port known: the rx counter at the last step that found WireGuard's
+   * endpoint off the relay's port (undefined after a step that found it on it).
+   */
+  offRelayRx?: number
 }
 
 export interface PathInput {
@@ -98,6 +103,7 @@ export interface PathInput {
    * WireGuard's endpoint for the peer is the relay's port for the pair: packets come through
    * the relay (WireGuard roams to where authenticated packets come from). Such traffic never
    * counts as a direct path, and a direct path that roamed there means the peer relays.
+   * Undefined when no relay port is known for the pair.
    */
   endpointIsRelay?: boolean
 }
@@ -135,6 +141,13 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
   const heardSincePunch = s.lastRxAt >= s.punchStart
 
   const viaRelay = input.endpointIsRelay === true
+  // with a relay port known, packets still arriving through the relay roam WireGuard back to
+  // it; a direct path shows as traffic between two steps that both found the endpoint off the
+  // relay (a relayed packet in between would have moved it there)
+  const directEvidence = input.endpointIsRelay === undefined
+    ? heardSincePunch
+    : !viaRelay && prev.offRelayRx !== undefined && counters !== undefined && counters.rxBytes > prev.offRelayRx && heardSincePunch
+  s.offRelayRx = input.endpointIsRelay === undefined || viaRelay ? undefined : counters?.rxBytes
   switch (s.phase) {
     case 'direct':
       // public ↔ public: no keepalives either way, so silence says nothing; no relay applies anyway
@@ -146,7 +159,7 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
       }
       break
     case 'punching':
-      if (alive && heardSincePunch && !viaRelay) {
+      if (alive && directEvidence) {
         s.phase = 'direct'
         s.since = now
       } else if (input.relayAvailable && (input.hopeless || now - s.punchStart >= policy.relayAfterMs)) {

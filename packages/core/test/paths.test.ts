@@ -74,7 +74,12 @@ test('a direct path that goes silent falls back to relay; traffic through the re
   assert.equal(retry.endpoint, C[0])
   const still = step(500, { latestHandshake: now / 1000, rxBytes: 1400 }, { natKey: 'cone/cone', endpointIsRelay: true })
   assert.equal(still.state.phase, 'punching', 'packets still arriving through the relay are not a direct path')
-  const direct = step(500, { latestHandshake: now / 1000, rxBytes: 1500 }, { natKey: 'cone/cone', endpointIsRelay: false })
+  // our candidate is set again (pinned) and a packet counted since the last step: it may still
+  // have come through the relay (WireGuard roamed there and back between two steps): not yet
+  const repinned = step(500, { latestHandshake: now / 1000, rxBytes: 1500 }, { natKey: 'cone/cone', endpointIsRelay: false })
+  assert.equal(repinned.state.phase, 'punching', 'traffic counted while the endpoint was on the relay is no evidence')
+  // traffic between two steps that both found the endpoint off the relay: direct
+  const direct = step(500, { latestHandshake: now / 1000, rxBytes: 1600 }, { natKey: 'cone/cone', endpointIsRelay: false })
   assert.equal(direct.state.phase, 'direct')
   assert.equal(pathKind(direct.state, true, now, policy), 'lan')
 })
