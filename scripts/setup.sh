@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(wireguard-go wireguard-tools iproute2 nftables iputils-ping conntrack procps miniupnpd miniupnpd-nftables tcpdump nix-bin ansible ansible-lint)
+APT_PACKAGES=(wireguard-go wireguard-tools iproute2 nftables iputils-ping conntrack procps miniupnpd miniupnpd-nftables tcpdump nix-bin ansible ansible-lint prometheus)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,6 +2,7 @@
 import { InvalidConfigError, isValidTag, MAX_TAGS, parseEndpoint } from '@wgmesh/core'
 import type { BackendKind, CommandRunner } from '@wgmesh/wireguard'
 import type { Logger } from './logger.js'
+import { isLoopback, parseListen } from './metrics-server.js'
 import { isMarkerInterface, isMeshDomain } from './hosts-block.js'
 import { seedToMultiaddr } from './dial-policy.js'
 
@@ -59,6 +60,12 @@ export interface AgentInit {
   hostsFile?: string
   /** Domain of the hosts-file names. @default 'wgmesh' */
   meshDomain?: string
+  /** Serve Prometheus metrics over HTTP here ("[HOST:]PORT"; HOST defaults to 127.0.0.1). @default off */
+  metricsListen?: string
+  /** Allow a non-loopback `metricsListen` address (it exposes peer names, nodeIds and traffic). */
+  metricsAllowRemote?: boolean
+  /** This agent's version (wgmesh_build_info, `wgmesh info`). @default 'unknown' */
+  version?: string
   /** Control socket path. @default '<stateDir>/wgmesh.sock' */
   controlSocket?: string
   logger?: Logger
@@ -89,6 +96,13 @@ export function checkInit (init: AgentInit): void {
   for (const p of init.peers ?? []) {
     try { seedToMultiaddr(p, init.gossipPort === undefined || init.gossipPort === 0 ? 51821 : init.gossipPort) } catch (err) {
       throw new InvalidConfigError(`--peer ${(err as Error).message}`)
+    }
+  }
+  if (init.metricsListen !== undefined) {
+    const l = parseListen(init.metricsListen)
+    if (l === undefined) throw new InvalidConfigError(`--metrics-listen '${init.metricsListen}' is not [HOST:]PORT (e.g. 9586, 127.0.0.1:9586, [::1]:9586; HOST an IP address)`)
+    if (!isLoopback(l.host) && init.metricsAllowRemote !== true) {
+      throw new InvalidConfigError(`--metrics-listen ${init.metricsListen} is not a loopback address: the metrics name every peer (names, nodeIds, traffic) to whoever can connect, without authentication; add --metrics-allow-remote to serve them there anyway (and firewall the port), or listen on 127.0.0.1`)
     }
   }
   for (const e of init.advertise ?? []) {

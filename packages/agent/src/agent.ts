@@ -22,7 +22,8 @@ import { AntiEntropy } from './anti-entropy.js'
 import { Liveness } from './liveness.js'
 import { StateStore, resolveMeshKey, type PersistedState } from './state-store.js'
 import { createLogger, type Logger } from './logger.js'
-import { AgentMetrics, type PeerSample } from './metrics.js'
+import { AgentMetrics } from './metrics.js'
+import { startMetricsEndpoint, type MetricsServer } from './metrics-server.js'
 import { serveControl, type ControlRequest } from './control-socket.js'
 import { seedToMultiaddr } from './dial-policy.js'
 import { Redialer } from './redialer.js'
@@ -66,6 +67,7 @@ export class Agent {
   private gossip?: GossipNode
   private wg!: WireGuardConfigurator
   private control?: Server
+  private metricsServer?: MetricsServer
   private redialer!: Redialer
   private readonly timers: NodeJS.Timeout[] = []
   private persistTimer?: NodeJS.Timeout
@@ -94,7 +96,7 @@ export class Agent {
     checkInit(init)
     this.timeline = new PairTimeline(this.log)
     this.store = new StateStore(init.stateDir, this.log)
-    this.metrics = new AgentMetrics(async () => await this.peerSamples())
+    this.metrics = new AgentMetrics(async () => ({ info: await this.info(), relay: this.traversal?.relayStats }), init.version)
     this.intake = {
       now: () => this.now(),
       stopped: () => this.stopped,
@@ -115,6 +117,8 @@ export class Agent {
   get members (): Membership { return this.table }
   get controlPath (): string { return this.init.controlSocket ?? this.store.path('wgmesh.sock') }
   listenAddrs (): string[] { return this.gossip?.listenAddrs() ?? [] }
+  /** Where --metrics-listen serves ("127.0.0.1:9586"), if it does. */
+  get metricsAddress (): string | undefined { return this.metricsServer?.address }
 
   /** Start everything; resolves when the agent serves (gossip listening, interface configured). */
   async start (): Promise<void> {
@@ -296,6 +300,7 @@ export class Agent {
     this.liveness.membersChanged()
     this.redialer.redial()
     this.control = await serveControl(this.controlPath, async (req) => await this.onControl(req))
+    if (init.metricsListen !== undefined) this.metricsServer = await startMetricsEndpoint(init.metricsListen, this.metrics.registry, this.log)
     // an interface this start created but could not configure (e.g. its port is taken) goes again
     await firstApply.catch(async (err) => { if (this.wg.createdWith !== undefined) await this.wg.destroy().catch(() => {}); throw err })
     this.servingAt = this.now()
@@ -421,6 +426,7 @@ export class Agent {
       if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
       this.timeline.applied(desired, this.table, this.now())
     } catch (err) {
+      this.metrics.applyFailed()
       this.log.error('applying WireGuard state failed (will retry in 1 s)', { error: (err as Error).message })
       setTimeout(() => { void this.scheduleApply() }, 1000).unref()
     }
@@ -454,7 +460,7 @@ export class Agent {
 
   async info (): Promise<AgentInfo & { join?: JoinStatus }> {
     const join = this.joinWatch?.status()
-    return Object.assign(buildInfo({
+    const info = Object.assign(buildInfo({
       self: this.own.record,
       interface: this.init.interface ?? 'wgmesh0',
       table: this.table,
@@ -466,13 +472,12 @@ export class Agent {
       ula: formatCidr(this.ula),
       nat: this.traversal?.natType ?? 'unknown',
       paths: this.traversal?.pathManager,
-      cert: this.certs?.info
+      cert: this.certs?.info,
+      version: this.init.version,
+      rtt: (id) => this.liveness?.rttOf(id)
     }), join?.line === undefined ? {} : { join })
-  }
-
-  private async peerSamples (): Promise<PeerSample[]> {
-    const info = await this.info()
-    return info.peers.map(p => ({ name: p.name, nodeId: p.nodeId, status: p.status, rxBytes: p.rxBytes, txBytes: p.txBytes, latestHandshake: p.latestHandshake ?? 0 }))
+    this.metrics.observe(info) // rx/tx totals across re-created peer entries
+    return info
   }
 
   /** Announce departure, remove the interface, stop. */
@@ -508,6 +513,7 @@ export class Agent {
     await this.liveness?.stop().catch(() => {})
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
     await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
+    await this.metricsServer?.close()
     await this.gossip?.stop().catch(() => {})
     await this.traversal?.stop()
     if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })

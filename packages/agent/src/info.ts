@@ -20,8 +20,16 @@ export interface PeerInfo {
   latestHandshake?: number
   /** Seconds since the latest handshake. */
   handshakeAgeS?: number
+  /** WireGuard's byte counters of the peer's current entry (they restart when it is re-created). */
   rxBytes: number
   txBytes: number
+  /** Bytes since the agent started, carried across re-created entries (as in the metrics). */
+  rxTotal?: number
+  txTotal?: number
+  /** Smoothed round-trip time through the tunnel, ms (failure-detector probes); absent: no sample in the last 10 min. */
+  rttMs?: number
+  /** Seconds since the latest RTT sample. */
+  rttAgeS?: number
   tags: string[]
   /** Whether we hold a gossip connection to it right now. */
   gossip: boolean
@@ -44,7 +52,14 @@ export interface CertInfo {
   revocations: number
 }
 
+/** Version of the `wgmesh info --json` layout; bumped when a field changes meaning or goes away. */
+export const INFO_SCHEMA = 1
+
 export interface AgentInfo {
+  /** Layout version of this object ({@link INFO_SCHEMA}). */
+  schema: number
+  /** The agent's wgmesh version. */
+  version: string
   name: string
   nodeId: string
   interface: string
@@ -80,7 +95,13 @@ export interface InfoInput {
   nat: NatType
   paths?: PathManager
   cert?: CertInfo
+  version?: string
+  /** The latest RTT estimate to a member, if any. */
+  rtt?: (nodeId: string) => { ms: number, ageMs: number } | undefined
 }
+
+/** RTT samples older than this are not shown. */
+const RTT_SHOWN_MS = 600_000
 
 export function buildInfo (i: InfoInput): AgentInfo {
   const byKey = new Map((i.dump?.peers ?? []).map(p => [p.publicKey, p]))
@@ -108,6 +129,11 @@ export function buildInfo (i: InfoInput): AgentInfo {
     if (via !== undefined) p.via = via
     if (r.nat !== undefined) p.nat = r.nat
     if (wg?.endpoint !== undefined) p.endpoint = wg.endpoint
+    const rtt = i.rtt?.(r.nodeId)
+    if (rtt !== undefined && rtt.ageMs <= RTT_SHOWN_MS) {
+      p.rttMs = Math.round(rtt.ms * 100) / 100
+      p.rttAgeS = Math.round(rtt.ageMs / 1000)
+    }
     if (hs !== undefined) {
       p.latestHandshake = hs
       p.handshakeAgeS = Math.max(0, Math.round(i.now / 1000 - hs))
@@ -116,6 +142,8 @@ export function buildInfo (i: InfoInput): AgentInfo {
   }
   peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0)) // ordinal: localeCompare loads ICU collation data (~2.7 MiB RSS)
   return {
+    schema: INFO_SCHEMA,
+    version: i.version ?? 'unknown',
     name: i.self.name,
     nodeId: i.self.nodeId,
     interface: i.interface,
@@ -143,30 +171,84 @@ function bytes (n: number): string {
   return `${(n / 1024 ** 3).toFixed(1)} GiB`
 }
 
-/** Human table for `wgmesh info`. */
-export function formatInfo (info: AgentInfo): string {
+/** "850µs", "0.42ms", "12.3ms", "184ms", "1.25s". */
+export function formatRtt (ms: number | undefined): string {
+  if (ms === undefined) return '-'
+  if (ms < 1) return `${(ms).toFixed(2)}ms`
+  if (ms < 100) return `${ms.toFixed(1)}ms`
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  return `${(ms / 1000).toFixed(2)}s`
+}
+
+/** "12s", "4m05s", "3h12m", "6d". */
+export function formatAge (s: number | undefined): string {
+  if (s === undefined) return 'never'
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`
+  return `${Math.floor(s / 86400)}d`
+}
+
+/** Cut to `n` characters with an ellipsis. */
+const cut = (v: string, n: number): string => v.length <= n ? v : `${v.slice(0, n - 1)}…`
+
+/** `label` then the words, wrapped to `width` columns (continuation lines indented). */
+function wrapped (label: string, words: string[], width: number): string[] {
+  const pad = ' '.repeat(label.length)
+  const out: string[] = []
+  let line = label
+  for (const w of words.length === 0 ? ['-'] : words) {
+    if (line.length > label.length && line.length + 1 + w.length > width) { out.push(line); line = pad }
+    line += (line.length > label.length ? ' ' : '') + w
+  }
+  out.push(line)
+  return out
+}
+
+export interface FormatOptions {
+  /** Every column, nothing cut (wider than a terminal). @default false */
+  wide?: boolean
+}
+
+/** Columns the compact table and its header lines keep within. */
+export const COMPACT_WIDTH = 100
+/** In the compact table: names cut to this, and the path column (relay:<name>) to 26. */
+const NAME_COLS = 24
+const PATH_COLS = 26
+
+/**
+ * Human table for `wgmesh info`. Compact (default): NAME IPV4 STATUS PATH RTT HANDSHAKE, at
+ * most {@link COMPACT_WIDTH} columns (long names cut with '…'); `wide`: every column.
+ */
+export function formatInfo (info: AgentInfo, opts: FormatOptions = {}): string {
+  const wide = opts.wide === true
+  const W = wide ? Infinity : COMPACT_WIDTH
   const lines = [
-    `node      ${info.name}  (${info.nodeId.slice(0, 12)}…)`,
+    `node      ${wide ? info.name : cut(info.name, 48)}  (${info.nodeId.slice(0, 12)}…)  wgmesh ${info.version}`,
     `overlay   ${info.ipv4}  ${info.ipv6}`,
     `interface ${info.interface}  port ${info.listenPort}  mesh ${info.meshCidr4} ${info.meshUla}`,
-    `endpoints ${info.endpoints.join(' ') || '-'}`,
+    ...wrapped('endpoints ', info.endpoints, W),
     `nat       ${info.nat}${info.relay ? '  (relays for others)' : ''}`,
     ...(info.cert === undefined
       ? []
-      : [`cert      serial ${info.cert.serial.slice(0, 8)}…  expires ${new Date(info.cert.notAfter).toISOString()}  roles ${info.cert.roles.join(',') || '-'}  CA ${info.cert.ca.slice(0, 12)}…  revocations ${info.cert.revocations}`]),
+      : [`cert      serial ${info.cert.serial.slice(0, 8)}…  expires ${new Date(info.cert.notAfter).toISOString()}  roles ${info.cert.roles.join(',') || '-'}`,
+          `          CA ${info.cert.ca.slice(0, 12)}…  revocations ${info.cert.revocations}`]),
     ''
   ]
-  const header = ['NAME', 'IPV4', 'IPV6', 'STATUS', 'PATH', 'ENDPOINT', 'HANDSHAKE', 'RX', 'TX', 'GOSSIP']
-  const rows = info.peers.map(p => [
-    p.name, p.ipv4, p.ipv6, p.status, p.via === undefined ? p.path : `relay:${p.via}`, p.endpoint ?? '-',
-    p.handshakeAgeS === undefined ? 'never' : `${p.handshakeAgeS}s ago`,
-    bytes(p.rxBytes), bytes(p.txBytes), p.gossip ? 'yes' : 'no'
-  ])
+  const path = (p: PeerInfo): string => p.via === undefined ? p.path : `relay:${p.via}`
+  const header = wide
+    ? ['NAME', 'IPV4', 'IPV6', 'STATUS', 'PATH', 'ENDPOINT', 'RTT', 'HANDSHAKE', 'RX', 'TX', 'NAT', 'GOSSIP']
+    : ['NAME', 'IPV4', 'STATUS', 'PATH', 'RTT', 'HANDSHAKE']
+  const rows = info.peers.map(p => wide
+    ? [p.name, p.ipv4, p.ipv6, p.status, path(p), p.endpoint ?? '-', formatRtt(p.rttMs),
+        p.handshakeAgeS === undefined ? 'never' : `${formatAge(p.handshakeAgeS)} ago`,
+        bytes(p.rxBytes), bytes(p.txBytes), p.nat ?? '-', p.gossip ? 'yes' : 'no']
+    : [cut(p.name, NAME_COLS), p.ipv4, p.status, cut(path(p), PATH_COLS), formatRtt(p.rttMs), formatAge(p.handshakeAgeS)])
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map(r => r[c]!.length)))
   const fmt = (r: string[]): string => r.map((v, c) => v.padEnd(widths[c]!)).join('  ').trimEnd()
   lines.push(fmt(header), ...rows.map(fmt))
   if (info.peers.length === 0) lines.push('(no peers yet)')
   const rej = Object.entries(info.rejected)
-  if (rej.length > 0) lines.push('', `rejected records: ${rej.map(([k, v]) => `${k}=${v}`).join(' ')}`)
+  if (rej.length > 0) lines.push('', ...wrapped('rejected records: ', rej.map(([k, v]) => `${k}=${v}`), W))
   return lines.join('\n')
 }

@@ -7,9 +7,10 @@
 import { randomBytes } from 'node:crypto'
 import {
   FailureDetector, openNotice, probeKey, sealNotice,
-  type DetectorEffect, type DetectorSettings, type Membership, type MemberChange, type NodeRecord, type ProbeTarget, type RecordSigner
+  type DetectorEffect, type DetectorSettings, type Membership, type MemberChange, type NodeRecord, type ProbeMessage, type ProbeTarget, type RecordSigner
 } from '@wgmesh/core'
 import { ProbeSocket } from './probe-socket.js'
+import { RttTracker, type RttEstimate } from './rtt.js'
 import type { Logger } from './logger.js'
 
 export type ProbeVia = 'overlay' | 'underlay'
@@ -23,6 +24,8 @@ export interface LivenessInit {
   port: number
   via: ProbeVia
   log: Logger
+  /** At most one extra RTT ping this often (see rtt.ts). @default 10000 */
+  rttEveryMs?: number
 }
 
 export interface LivenessHost {
@@ -56,6 +59,9 @@ export class Liveness {
   private readonly sock: ProbeSocket
   private byAddr = new Map<string, string>()
   private memberIps = new Set<string>()
+  /** Alive members with a probe address: candidates for an active RTT ping. */
+  private rttTargets: Array<{ nodeId: string, addr: string }> = []
+  private readonly rtt: RttTracker
   port = 0
   /** Suspicions this node raised, for the 'dead' notice when they run out. */
   private readonly accused = new Set<string>()
@@ -63,6 +69,7 @@ export class Liveness {
   constructor (init: LivenessInit, host: LivenessHost) {
     this.init = init
     this.host = host
+    this.rtt = new RttTracker({ everyMs: init.rttEveryMs })
     this.fd = new FailureDetector(init.selfId, init.detector, Math.random, () => randomBytes(8).toString('hex'))
     this.sock = new ProbeSocket({
       port: init.port,
@@ -71,6 +78,7 @@ export class Liveness {
       onMessage: (from, msg) => {
         // in the overlay, a probe must come from a member's overlay address (the tunnel vouches for it)
         if (this.init.via === 'overlay' && !this.memberIps.has(from.slice(0, from.lastIndexOf(':')))) return
+        if (msg.type === 'ack') this.rtt.acked(msg.nonce, from, this.byAddr.get(from))
         this.apply(this.fd.receive(this.host.now(), from, msg, (a) => this.byAddr.has(a)))
       }
     })
@@ -90,26 +98,41 @@ export class Liveness {
     const targets: ProbeTarget[] = []
     this.byAddr = new Map()
     this.memberIps = new Set()
+    this.rttTargets = []
     for (const m of table.all()) {
       if (m.status === 'left' || m.record.nodeId === this.init.selfId || m.conflict !== undefined) continue
       const addr = probeAddr(m.record, this.init.via)
       if (addr === undefined) continue
       this.byAddr.set(addr, m.record.nodeId)
       this.memberIps.add(m.record.ipv4)
+      if (m.status === 'alive') this.rttTargets.push({ nodeId: m.record.nodeId, addr })
       targets.push({ nodeId: m.record.nodeId, addr, firstSeen: m.firstSeen, state: m.status === 'dead' ? 'dead' : m.suspect !== undefined ? 'suspect' : 'alive' })
     }
     this.fd.setMembers(targets)
+    this.rtt.retain(id => table.get(id) !== undefined)
   }
 
   tick (): void {
     this.apply(this.fd.tick(this.host.now()))
+    const t = this.rtt.due(this.rttTargets)
+    if (t !== undefined) this.send(t.addr, { type: 'ping', nonce: randomBytes(8).toString('hex') })
+  }
+
+  /** The smoothed round-trip time to a member through its tunnel, if measured. */
+  rttOf (nodeId: string): RttEstimate | undefined {
+    return this.rtt.get(nodeId)
+  }
+
+  private send (to: string, msg: ProbeMessage): void {
+    if (msg.type === 'ping') this.rtt.sent(msg.nonce, to)
+    this.sock.send(to, msg)
   }
 
   private apply (effects: DetectorEffect[]): void {
     const table = this.host.table()
     for (const e of effects) {
       switch (e.kind) {
-        case 'send': this.sock.send(e.to, e.msg); break
+        case 'send': this.send(e.to, e.msg); break
         case 'alive': {
           const m = table.get(e.nodeId)
           if (m?.status === 'dead') this.host.deadAnswered(e.nodeId)

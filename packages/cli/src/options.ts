@@ -16,6 +16,9 @@ import {
 } from '@wgmesh/core'
 import { ExitError } from './errors.js'
 
+/** The wgmesh version (CLI, bundle, npm package, wgmesh_build_info); program.ts re-exports it. */
+export const VERSION = '0.1.0'
+
 /** "1500", "1500ms", "3s", "2m", "1h", "365d" → milliseconds. */
 export function parseDuration (s: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?$/.exec(s.trim())
@@ -72,6 +75,8 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--ca <file>', 'certificate mode: the mesh CA\'s public file (ca.pub from \'wgmesh ca init\'); only members with a valid certificate of this CA are accepted (needs --cert)').env('WGMESH_CA'))
     .addOption(new Option('--cert <file>', 'certificate mode: this node\'s certificate (\'wgmesh ca sign\' for the nodeId \'wgmesh id\' prints; needs --ca)').env('WGMESH_CERT'))
     .addOption(new Option('--max-clock-skew <duration>', 'records dated further ahead, and certificates further outside their validity, are refused').env('WGMESH_MAX_CLOCK_SKEW').argParser(durationOf('--max-clock-skew')).default(DEFAULT_MAX_CLOCK_SKEW_MS, '5m'))
+    .addOption(new Option('--metrics-listen <[host:]port>', 'serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (HOST 127.0.0.1 unless given; a non-loopback HOST needs --metrics-allow-remote)').env('WGMESH_METRICS_LISTEN'))
+    .addOption(new Option('--metrics-allow-remote', 'allow a non-loopback --metrics-listen address: the metrics name every peer (names, nodeIds, traffic) to anyone who can connect').env('WGMESH_METRICS_ALLOW_REMOTE'))
     .addOption(new Option('--hosts-file <file>', 'keep the names of the live members (name and name.<mesh-domain>) in a block of this hosts file, e.g. /etc/hosts').env('WGMESH_HOSTS_FILE'))
     .addOption(new Option('--mesh-domain <domain>', 'domain of the names in --hosts-file').env('WGMESH_MESH_DOMAIN').default(DEFAULT_MESH_DOMAIN))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).env('WGMESH_LOG_LEVEL').default('info'))
@@ -107,6 +112,8 @@ export interface AgentFlags {
   maxClockSkew: number
   hostsFile?: string
   meshDomain: string
+  metricsListen?: string
+  metricsAllowRemote?: boolean
   logLevel: 'error' | 'warn' | 'info' | 'debug'
   logFormat: 'auto' | 'json' | 'text'
 }
@@ -160,7 +167,10 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     cert: flags.cert,
     maxClockSkewMs: flags.maxClockSkew,
     hostsFile: flags.hostsFile,
-    meshDomain: flags.meshDomain
+    meshDomain: flags.meshDomain,
+    metricsListen: flags.metricsListen,
+    metricsAllowRemote: flags.metricsAllowRemote === true,
+    version: VERSION
   }
 }
 
@@ -233,6 +243,7 @@ export function validateAgentFlags (flags: AgentFlags): void {
   if (flags.meshDomain.length > 200 || !flags.meshDomain.split('.').every(l => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
     throw new ExitError(`--mesh-domain '${flags.meshDomain}' is not a domain name: lower-case labels of a-z 0-9 - separated by dots (e.g. ${DEFAULT_MESH_DOMAIN})`, 2)
   }
+  if (flags.metricsListen !== undefined) checkMetricsListen(flags.metricsListen, flags.metricsAllowRemote === true)
   if (flags.hostsFile !== undefined) {
     const f = flags.hostsFile
     if (!f.startsWith('/')) throw new ExitError(`--hosts-file '${f}' must be an absolute path (e.g. /etc/hosts)`, 2)
@@ -243,5 +254,21 @@ export function validateAgentFlags (flags: AgentFlags): void {
     let dir
     try { dir = statSync(dirname(f)) } catch { dir = undefined }
     if (dir?.isDirectory() !== true) throw new ExitError(`--hosts-file ${f}: its directory ${dirname(f)} does not exist`, 2)
+  }
+}
+
+/**
+ * --metrics-listen: "PORT", ":PORT", "HOST:PORT" or "[IPv6]:PORT" with HOST an IP address or
+ * localhost; a non-loopback HOST only with --metrics-allow-remote (the agent checks the same).
+ */
+function checkMetricsListen (v: string, allowRemote: boolean): void {
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|localhost))?:)?([0-9]{1,5})$/.exec(v.trim())
+  const host = m === null ? undefined : m[1] ?? (m[2] === undefined || m[2] === 'localhost' ? '127.0.0.1' : m[2])
+  if (m === null || Number(m[3]) > 65535 || (parseIPv4(host!) === undefined && parseIPv6(host!) === undefined)) {
+    throw new ExitError(`--metrics-listen '${v}' is not [HOST:]PORT (e.g. 9586, 127.0.0.1:9586, [::1]:9586; HOST an IP address)`, 2)
+  }
+  const loopback = host!.startsWith('127.') || host === '::1'
+  if (!loopback && !allowRemote) {
+    throw new ExitError(`--metrics-listen ${v} is not a loopback address: the metrics name every peer (names, nodeIds, traffic) to whoever can connect, without authentication; add --metrics-allow-remote to serve them there anyway (and firewall the port), or listen on 127.0.0.1`, 2)
   }
 }

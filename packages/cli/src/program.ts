@@ -7,7 +7,10 @@ import { caCommand } from './commands/ca.js'
 import { idCommand } from './commands/id.js'
 import { revokeCommand } from './commands/revoke.js'
 
-export const VERSION = '0.1.0'
+import { VERSION } from './options.js'
+
+/** Defined in options.ts (the agent reports it too); bump it there. */
+export { VERSION }
 
 export function buildProgram (): Command {
   return new Command('wgmesh')

@@ -17,11 +17,12 @@ export async function control (flags: { stateDir: string, socket?: string }, req
 }
 
 export function infoCommand (): Command {
-  return socketOption(new Command('info').description('show this node and every peer: overlay IPs, status, endpoint, latest handshake, traffic'))
-    .option('--json', 'machine-readable output')
-    .action(async (flags: { stateDir: string, socket?: string, json?: boolean }) => {
+  return socketOption(new Command('info').alias('status').description('show this node and every peer: overlay IP, status, path, round-trip time, latest handshake (--wide: also IPv6, endpoint, traffic, NAT, gossip)'))
+    .option('--json', 'machine-readable output (schema: docs/CONFIGURATION.md#wgmesh-info---json)')
+    .option('--wide', 'every column (wider than 100 columns)')
+    .action(async (flags: { stateDir: string, socket?: string, json?: boolean, wide?: boolean }) => {
       const info = await control(flags, 'info') as AgentInfo
-      process.stdout.write(flags.json === true ? JSON.stringify(info, null, 2) + '\n' : formatInfo(info) + '\n')
+      process.stdout.write(flags.json === true ? JSON.stringify(info, null, 2) + '\n' : formatInfo(info, { wide: flags.wide === true }) + '\n')
     })
 }
 
