@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set-up, then a 4-node wgmesh in network namespaces,
+# The main job on a fresh machine: set-up, then a mixed wgmesh (public, cone NAT, symmetric NAT,
+# two hosts behind one NAT) in network namespaces,
 # printing `wgmesh info` and a ping matrix, then cleaning up. Needs root (namespaces).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
