@@ -75,7 +75,8 @@ function isIPv6Literal (s: string): boolean {
 export function beginMarker (iface: string): string { return `# BEGIN wgmesh ${iface}` }
 export function endMarker (iface: string): string { return `# END wgmesh ${iface}` }
 
-interface Split { before: string, after: string, found: boolean, error?: string }
+/** `lastNoNewline`: the block's END marker is the file's last line, without a newline (the file had none at its end before the block was appended). */
+interface Split { before: string, after: string, found: boolean, lastNoNewline?: boolean, error?: string }
 
 /**
  * Cut every complete block of `iface` out of `text`: what comes before the first one, and
@@ -89,6 +90,7 @@ function cut (text: string, iface: string): Split {
   const kept: string[] = []
   let at = -1
   let found = false
+  let lastNoNewline = false
   for (let i = 0; i < lines.length; i++) {
     if (bare(lines[i]!) !== begin) { kept.push(lines[i]!); continue }
     let j = i + 1
@@ -96,10 +98,11 @@ function cut (text: string, iface: string): Split {
     if (j >= lines.length) return { before: text, after: '', found: false, error: `'${begin}' has no '${end}' after it; the file is left alone (fix or remove the marker by hand)` }
     if (at < 0) at = kept.length
     found = true
+    lastNoNewline = j === lines.length - 1 && !lines[j]!.endsWith('\n')
     i = j
   }
   if (at < 0) return { before: text, after: '', found: false }
-  return { before: kept.slice(0, at).join(''), after: kept.slice(at).join(''), found }
+  return { before: kept.slice(0, at).join(''), after: kept.slice(at).join(''), found, lastNoNewline }
 }
 
 /** The block's lines for these members (sorted by name, IPv4 lines first). */
@@ -146,10 +149,13 @@ export function updateHostsText (current: string, iface: string, domain: string,
   const { lines, names, dropped } = renderBlock(iface, domain, members)
   const s = cut(current, iface)
   if (s.error !== undefined) return { text: current, changed: false, names: [], dropped, error: s.error }
-  const block = lines.join('\n') + '\n'
+  const body = lines.join('\n')
   let text: string
-  if (s.found) text = s.before + block + s.after
-  else text = current + (current === '' || current.endsWith('\n') ? '' : '\n') + block
+  // a file without a final newline gets one before our block, and our block then ends without
+  // one: removing the block gives back the file exactly
+  if (s.found) text = s.before + body + (s.lastNoNewline === true && s.after === '' ? '' : '\n') + s.after
+  else if (current === '' || current.endsWith('\n')) text = current + body + '\n'
+  else text = current + '\n' + body
   return { text, changed: text !== current, names, dropped }
 }
 
@@ -158,6 +164,7 @@ export function removeHostsBlock (current: string, iface: string): { text: strin
   const s = cut(current, iface)
   if (s.error !== undefined) return { text: current, changed: false, error: s.error }
   if (!s.found) return { text: current, changed: false }
-  const text = s.before + s.after
+  // the newline put before a block appended to a file without a final one goes with the block
+  const text = (s.lastNoNewline === true && s.after === '' ? s.before.replace(/\n$/, '') : s.before) + s.after
   return { text, changed: text !== current }
 }

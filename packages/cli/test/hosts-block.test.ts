@@ -32,9 +32,14 @@ test('a file without a final newline, CRLF lines and another interface\'s block 
   const other = '# BEGIN wgmesh wg1\n100.64.0.9\tzulu zulu.wgmesh\n# END wgmesh wg1\n'
   const cur = 'a b\r\n' + other + 'last-line-no-newline'
   const r = updateHostsText(cur, 'wgmesh0', 'wgmesh', [A])
-  assert.ok(r.text.startsWith(cur + '\n# BEGIN wgmesh wgmesh0\n'))
-  assert.equal(removeHostsBlock(r.text, 'wgmesh0').text, cur + '\n')
-  assert.equal(removeHostsBlock(r.text, 'wg1').text, 'a b\r\n' + 'last-line-no-newline\n# BEGIN wgmesh wgmesh0\n100.96.0.2\talpha alpha.wgmesh\nfd3c::2\talpha alpha.wgmesh\n# END wgmesh wgmesh0\n')
+  // a newline goes before our block, and the block ends without one, as the file did
+  assert.equal(r.text, cur + '\n# BEGIN wgmesh wgmesh0\n100.96.0.2\talpha alpha.wgmesh\nfd3c::2\talpha alpha.wgmesh\n# END wgmesh wgmesh0')
+  // updated in place, it keeps that shape; removed, the file is exactly what it was
+  const r2 = updateHostsText(r.text, 'wgmesh0', 'wgmesh', [A, B])
+  assert.ok(r2.text.endsWith('# END wgmesh wgmesh0') && r2.text.includes('bravo'))
+  assert.equal(removeHostsBlock(r.text, 'wgmesh0').text, cur)
+  assert.equal(removeHostsBlock(r2.text, 'wgmesh0').text, cur)
+  assert.equal(removeHostsBlock(r.text, 'wg1').text, 'a b\r\n' + 'last-line-no-newline\n# BEGIN wgmesh wgmesh0\n100.96.0.2\talpha alpha.wgmesh\nfd3c::2\talpha alpha.wgmesh\n# END wgmesh wgmesh0')
 })
 
 test('hostile names and addresses from the network are left out and counted; nothing injects a line', () => {
