@@ -26,7 +26,7 @@ export interface PeerInfo {
   /** Bytes since the agent started, carried across re-created entries (as in the metrics). */
   rxTotal?: number
   txTotal?: number
-  /** Smoothed round-trip time through the tunnel, ms (failure-detector probes); absent: no sample in the last 10 min. */
+  /** Round-trip time through the tunnel, ms: median of the last 5 failure-detector probe samples; absent: no sample in the last 10 min. */
   rttMs?: number
   /** Seconds since the latest RTT sample. */
   rttAgeS?: number

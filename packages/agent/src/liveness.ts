@@ -118,7 +118,7 @@ export class Liveness {
     if (t !== undefined) this.send(t.addr, { type: 'ping', nonce: randomBytes(8).toString('hex') })
   }
 
-  /** The smoothed round-trip time to a member through its tunnel, if measured. */
+  /** The round-trip time to a member through its tunnel (median of its last 5 samples), if measured. */
   rttOf (nodeId: string): RttEstimate | undefined {
     return this.rtt.get(nodeId)
   }

@@ -173,7 +173,7 @@ export class AgentMetrics {
     const hs = r.add(new Metric('wgmesh_peer_last_handshake_timestamp_seconds', 'Unix time of the latest WireGuard handshake with a peer (absent: none yet)', 'gauge', ['peer', 'node_id']))
     const pathG = r.add(new Metric('wgmesh_peer_path', 'How traffic to a peer travels now: 1 for the current path, 0 for the others', 'gauge', ['peer', 'node_id', 'path']))
     const via = r.add(new Metric('wgmesh_peer_relay_info', 'The member relaying traffic to a peer (present only while relayed; always 1)', 'gauge', ['peer', 'node_id', 'via']))
-    const rtt = r.add(new Metric('wgmesh_peer_rtt_seconds', 'Smoothed round-trip time to a peer through the tunnel (failure-detector probes; absent: no recent sample)', 'gauge', ['peer', 'node_id']))
+    const rtt = r.add(new Metric('wgmesh_peer_rtt_seconds', 'Round-trip time to a peer through the tunnel: median of the last 5 failure-detector probe samples (absent: none in the last 10 min)', 'gauge', ['peer', 'node_id']))
     const nat = r.add(new Metric('wgmesh_nat_type', 'This node\'s NAT type from its STUN probes: 1 for the current type, 0 for the others', 'gauge', ['type']))
     const relaying = r.add(new Metric('wgmesh_relay_enabled', 'Whether this node relays for others (1) or not (0)', 'gauge', []))
     const relayPairs = r.add(new Metric('wgmesh_relay_pairs', 'Peer pairs this node relays for now', 'gauge', []))

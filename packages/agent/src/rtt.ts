@@ -9,7 +9,10 @@
  * oldest, and only while some sample is older than `freshMs`. So the extra traffic is constant
  * in the mesh size: at most one ping and one ack per `everyMs` per node (plus answering others'),
  * ~2 × 136 B on the underlay per 10 s.
- * Samples are smoothed (EWMA, 1/4 weight for a new sample); times are from a monotonic clock.
+ * The estimate is the median of a member's last 5 samples: a sample only ever errs upwards
+ * (the first one carries a WireGuard handshake; either agent's event loop may be late to
+ * answer or to read the ack), and the median drops such outliers without hiding a lasting
+ * change. Times are from a monotonic clock.
  */
 import { performance } from 'node:perf_hooks'
 
@@ -27,11 +30,14 @@ export interface RttInit {
 /** Pings awaiting their ack (older ones are dropped: a late ack is no useful sample). */
 const MAX_PENDING = 256
 const PENDING_MS = 5000
-const WEIGHT = 0.25
+/** Samples kept per member; the estimate is their median. */
+const KEEP = 5
 
 export class RttTracker {
   private readonly pending = new Map<string, { addr: string, t: number }>()
-  private readonly samples = new Map<string, { ms: number, at: number }>()
+  private readonly samples = new Map<string, { last: number[], at: number }>()
+  /** When each member last got an extra RTT ping (an unanswered one must not keep the turn). */
+  private readonly tried = new Map<string, number>()
   private lastActive = -Infinity
   private readonly everyMs: number
   private readonly freshMs: number
@@ -62,8 +68,11 @@ export class RttTracker {
     const t = this.clock()
     const ms = t - p.t
     if (ms > PENDING_MS) return
-    const s = this.samples.get(nodeId)
-    this.samples.set(nodeId, { ms: s === undefined ? ms : s.ms + WEIGHT * (ms - s.ms), at: t })
+    const s = this.samples.get(nodeId) ?? { last: [], at: t }
+    s.last.push(ms)
+    if (s.last.length > KEEP) s.last.shift()
+    s.at = t
+    this.samples.set(nodeId, s)
   }
 
   /** The member to ping for RTT now (one with the oldest sample, if stale), or undefined. */
@@ -73,21 +82,26 @@ export class RttTracker {
     let best: { nodeId: string, addr: string } | undefined
     let bestAt = Infinity
     for (const m of members) {
-      const at = this.samples.get(m.nodeId)?.at ?? -Infinity
+      const at = Math.max(this.samples.get(m.nodeId)?.at ?? -Infinity, this.tried.get(m.nodeId) ?? -Infinity)
       if (t - at < this.freshMs) continue
       if (at < bestAt) { best = m; bestAt = at }
     }
-    if (best !== undefined) this.lastActive = t
+    if (best !== undefined) { this.lastActive = t; this.tried.set(best.nodeId, t) }
     return best
   }
 
   get (nodeId: string): RttEstimate | undefined {
     const s = this.samples.get(nodeId)
-    return s === undefined ? undefined : { ms: s.ms, ageMs: this.clock() - s.at }
+    if (s === undefined) return undefined
+    const sorted = [...s.last].sort((a, b) => a - b)
+    const mid = sorted.length >> 1
+    const ms = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+    return { ms, ageMs: this.clock() - s.at }
   }
 
   /** Drop samples of members no longer in the table. */
   retain (keep: (nodeId: string) => boolean): void {
     for (const id of this.samples.keys()) if (!keep(id)) this.samples.delete(id)
+    for (const id of this.tried.keys()) if (!keep(id)) this.tried.delete(id)
   }
 }
