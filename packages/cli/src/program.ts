@@ -17,6 +17,8 @@ export function buildProgram (): Command {
     .description('gossip-based full-mesh WireGuard: every host reaches every other, no central server')
     .version(VERSION)
     .showHelpAfterError()
+    // commands listed by their name alone ('info', not 'info|status'); an alias is in its description
+    .configureHelp({ subcommandTerm: (cmd) => `${cmd.name()}${cmd.options.length > 0 ? ' [options]' : ''}${cmd.registeredArguments.map(a => ` ${a.required ? '<' : '['}${a.name()}${a.variadic ? '...' : ''}${a.required ? '>' : ']'}`).join('')}` })
     .addCommand(upCommand())
     .addCommand(joinCommand())
     .addCommand(infoCommand())

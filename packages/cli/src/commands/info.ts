@@ -17,7 +17,7 @@ export async function control (flags: { stateDir: string, socket?: string }, req
 }
 
 export function infoCommand (): Command {
-  return socketOption(new Command('info').alias('status').description('show this node and every peer: overlay IP, status, path, round-trip time, latest handshake (--wide: also IPv6, endpoint, traffic, NAT, gossip)'))
+  return socketOption(new Command('info').alias('status').description('show this node and every peer: overlay IP, status, path, round-trip time, latest handshake (--wide: also IPv6, endpoint, traffic, NAT, gossip); alias: status'))
     .option('--json', 'machine-readable output (schema: docs/CONFIGURATION.md#wgmesh-info---json)')
     .option('--wide', 'every column (wider than 100 columns)')
     .action(async (flags: { stateDir: string, socket?: string, json?: boolean, wide?: boolean }) => {
