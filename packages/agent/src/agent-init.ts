@@ -50,6 +50,8 @@ export interface AgentInit {
   probeVia?: 'overlay' | 'underlay'
   /** How often paths are re-evaluated from WireGuard's counters. @default 500 */
   pathTickMs?: number
+  /** How often the interface is compared with the plan and repaired (drift). @default 30000 */
+  reconcileMs?: number
   /** Certificate mode: the mesh CA's public file (`ca.pub` from `wgmesh ca init`). Needs `cert`. */
   ca?: string
   /** Certificate mode: this node's certificate file (`wgmesh ca sign`). Needs `ca`. */

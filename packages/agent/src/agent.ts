@@ -46,6 +46,8 @@ export type { AgentInit } from './agent-init.js'
 import { execRunner } from '@wgmesh/wireguard'
 
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
+/** The interface is compared with the plan (and repaired) at least this often (default). */
+const RECONCILE_MS = 30_000
 
 export { meshTopic, noticeTopic } from './topics.js'
 
@@ -323,6 +325,9 @@ export class Agent {
     this.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
     this.every(60_000, () => { this.persist() })
+    // drift: someone changed the interface behind our back (a peer removed, an address
+    // deleted): put it back; over UAPI an apply that finds nothing to do spawns nothing
+    this.every(init.reconcileMs ?? RECONCILE_MS, () => { void this.scheduleApply() })
     this.hosts?.update(hostsMembers(this.own.record, this.table))
     this.every(1000, () => { this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
   }
