@@ -6,6 +6,7 @@
  * heard (a record of another member decrypted and accepted), so that a wrong key is never
  * saved and a retry with the right one works.
  */
+import { createConnection } from 'node:net'
 import type { Logger } from './logger.js'
 
 export interface JoinWatchInit {
@@ -19,6 +20,20 @@ export interface JoinWatchInit {
   graceMs?: number
   /** Then again this often while nobody is reached. @default 60000 */
   repeatMs?: number
+  /** Whether host:port accepts a TCP connection (asked after a dial timed out). @default {@link tcpAnswers} */
+  tcpAnswers?: (host: string, port: number) => Promise<boolean>
+}
+
+/** Whether host:port accepts a TCP connection within `timeoutMs`; nothing is sent, it is closed at once. */
+export async function tcpAnswers (host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = createConnection({ host, port })
+    s.unref() // never holds up a stopping agent
+    const done = (ok: boolean): void => { s.destroy(); resolve(ok) }
+    s.setTimeout(timeoutMs, () => { done(false) })
+    s.once('connect', () => { done(true) })
+    s.once('error', () => { done(false) })
+  })
 }
 
 export interface JoinStatus {
@@ -58,8 +73,21 @@ export class JoinWatch {
   }
 
   dialFailed (addr: string, error: string): void {
-    const kind = HANDSHAKE.test(error) && !/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|timed? ?out|abort/i.test(error) ? 'handshake-failed' : 'unreachable'
-    this.failures.set(addr.replace(/\/p2p\/.*$/, ''), { kind, error })
+    const key = addr.replace(/\/p2p\/.*$/, '')
+    const timedOut = /ETIMEDOUT|timed? ?out|abort/i.test(error)
+    let kind: 'unreachable' | 'handshake-failed' = HANDSHAKE.test(error) && !timedOut && !/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i.test(error) ? 'handshake-failed' : 'unreachable'
+    // a timeout says nothing new about an address that answered and failed a handshake before
+    if (timedOut && this.failures.get(key)?.kind === 'handshake-failed') kind = 'handshake-failed'
+    const entry = { kind, error }
+    this.failures.set(key, entry)
+    // A dial that timed out is either unreachable or a TCP connection whose encrypted handshake
+    // never finished (with a different mesh key the two sides read each other's bytes as noise
+    // and may both wait): ask TCP alone which one it was.
+    const target = /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)\/tcp\/([0-9]+)/.exec(key)
+    if (!timedOut || kind !== 'unreachable' || target === null) return
+    void (this.init.tcpAnswers ?? tcpAnswers)(target[1]!, Number(target[2])).then(answers => {
+      if (answers && !this.reached && this.failures.get(key) === entry) this.failures.set(key, { kind: 'handshake-failed', error: `${error}; its TCP port answers` })
+    }, () => {})
   }
 
   /** Another member's record was accepted: someone who holds this mesh key was reached. */
