@@ -220,7 +220,7 @@ const PATH_COLS = 26
  * Human table for `wgmesh info`. Compact (default): NAME IPV4 STATUS PATH RTT HANDSHAKE, at
  * most {@link COMPACT_WIDTH} columns (long names cut with '…'); `wide`: every column.
  */
-export function formatInfo (info: AgentInfo, opts: FormatOptions = {}): string {
+export function formatInfo (info: AgentInfo & { join?: { line?: string } }, opts: FormatOptions = {}): string {
   const wide = opts.wide === true
   const W = wide ? Infinity : COMPACT_WIDTH
   const lines = [
@@ -233,6 +233,8 @@ export function formatInfo (info: AgentInfo, opts: FormatOptions = {}): string {
       ? []
       : [`cert      serial ${info.cert.serial.slice(0, 8)}…  expires ${new Date(info.cert.notAfter).toISOString()}  roles ${info.cert.roles.join(',') || '-'}`,
           `          CA ${info.cert.ca.slice(0, 12)}…  revocations ${info.cert.revocations}`]),
+    // nobody reached yet (wrong mesh key? unreachable seeds?): say so before the table
+    ...(info.join?.line === undefined ? [] : [`joining   ${info.join.line}`]),
     ''
   ]
   const path = (p: PeerInfo): string => p.via === undefined ? p.path : `relay:${p.via}`

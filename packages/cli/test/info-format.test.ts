@@ -92,3 +92,11 @@ test('the JSON layout: schema 1, version, RTT fields documented in CONFIGURATION
   const parsed = JSON.parse(JSON.stringify(info)) as AgentInfo
   assert.equal(parsed.schema, 1)
 })
+
+test('while nobody was reached, the text says so before the table (wrong mesh key? unreachable seed?)', () => {
+  const line = 'no member reached since 12:00:00: 198.18.1.1:51821 answered but refused the connection: a different mesh key?'
+  const out = formatInfo({ ...info, join: { line } })
+  assert.ok(out.includes(`joining   ${line}`), out)
+  assert.ok(out.indexOf('joining') < out.indexOf('NAME'), 'before the peer table')
+  assert.ok(!formatInfo(info).includes('joining'), 'nothing once a member was reached')
+})
