@@ -12,7 +12,7 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
   planWireGuardState, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
-  detectorTimings, seal,
+  seal,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
@@ -35,6 +35,7 @@ import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
 import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js'
 import { meshTopic, noticeTopic } from './topics.js'
+import { livenessInit, traversalInit } from './agent-parts.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
@@ -43,7 +44,6 @@ import { JoinWatch, type JoinStatus } from './join-watch.js'
 import { DEFAULT_MESH_DOMAIN } from './agent-init.js'
 
 export type { AgentInit } from './agent-init.js'
-import { execRunner } from '@wgmesh/wireguard'
 
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 /** The interface is compared with the plan (and repaired) at least this often (default). */
@@ -183,15 +183,7 @@ export class Agent {
     this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
     if (this.certs !== undefined) this.addressing = this.certs.pin(this.addressing, this.settings.cidr4, this.ula)
     const gossipPort = init.gossipPort ?? 51821
-    this.liveness = new Liveness({
-      selfId: this.signer.nodeId,
-      detector: detectorTimings(this.settings.heartbeatMs, this.settings.deadAfterMs).detector,
-      meshKey: this.meshKey,
-      signer: this.signer,
-      port: init.probePort ?? (gossipPort === 0 ? 0 : gossipPort + 2),
-      via: init.probeVia ?? 'overlay',
-      log: this.log
-    }, {
+    this.liveness = new Liveness(livenessInit(init, this.settings, this.meshKey, this.signer, this.log), {
       now: this.now,
       table: () => this.table,
       changed: (changes) => { this.onChanges(changes) },
@@ -202,25 +194,7 @@ export class Agent {
     this.identity.probePort = await this.liveness.start().catch((err: Error) => {
       throw new InvalidConfigError(`cannot bind the probe port (UDP ${init.probePort ?? gossipPort + 2}): ${err.message}; choose another with --probe-port`)
     })
-    this.traversal = new Traversal({
-      iface: init.interface ?? 'wgmesh0',
-      overlay: [this.settings.cidr4, this.ula],
-      wgPort: this.identity.wgPort,
-      keepaliveS: this.settings.keepaliveS,
-      stunPort: init.stunPort ?? 3478,
-      stunServers: init.stunServers ?? [],
-      relay: init.relay ?? 'auto',
-      upnp: init.upnp ?? true,
-      lanPort: init.lanPort ?? (gossipPort === 0 ? 0 : gossipPort + 1),
-      gossipPort,
-      seedHosts: (init.peers ?? []).map(p => /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(seedToMultiaddr(p, gossipPort || 51821))?.[1] ?? ''),
-      meshKey: this.meshKey,
-      signer: this.signer,
-      runner: init.wgRunner ?? execRunner(),
-      probeVia: init.probeVia ?? 'overlay',
-      selfId: this.signer.nodeId,
-      log: this.log
-    }, {
+    this.traversal = new Traversal(traversalInit(init, this.settings, this.ula, this.identity.wgPort, this.meshKey, this.signer, this.log), {
       now: this.now,
       table: () => this.table,
       self: () => this.own.record,

@@ -1,0 +1,52 @@
+/**
+ * The agent's options mapped to its parts' settings (pure): which ports, timers and modes the
+ * failure detector and the NAT traversal run with, from `AgentInit` and the mesh settings.
+ */
+import { detectorTimings, type Cidr, type MeshSettings, type RecordSigner } from '@wgmesh/core'
+import { execRunner } from '@wgmesh/wireguard'
+import { seedToMultiaddr } from './dial-policy.js'
+import type { AgentInit } from './agent-init.js'
+import type { LivenessInit } from './liveness.js'
+import type { TraversalInit } from './traversal.js'
+import type { Logger } from './logger.js'
+
+/** The gossip TCP port; the LAN beacon, probe and relay-control ports are counted from it. */
+export function gossipPortOf (init: AgentInit): number {
+  return init.gossipPort ?? 51821
+}
+
+export function livenessInit (init: AgentInit, settings: MeshSettings, meshKey: Uint8Array, signer: RecordSigner, log: Logger): LivenessInit {
+  const gossipPort = gossipPortOf(init)
+  return {
+    selfId: signer.nodeId,
+    detector: detectorTimings(settings.heartbeatMs, settings.deadAfterMs).detector,
+    meshKey,
+    signer,
+    port: init.probePort ?? (gossipPort === 0 ? 0 : gossipPort + 2),
+    via: init.probeVia ?? 'overlay',
+    log
+  }
+}
+
+export function traversalInit (init: AgentInit, settings: MeshSettings, ula: Cidr, wgPort: number, meshKey: Uint8Array, signer: RecordSigner, log: Logger): TraversalInit {
+  const gossipPort = gossipPortOf(init)
+  return {
+    iface: init.interface ?? 'wgmesh0',
+    overlay: [settings.cidr4, ula],
+    wgPort,
+    keepaliveS: settings.keepaliveS,
+    stunPort: init.stunPort ?? 3478,
+    stunServers: init.stunServers ?? [],
+    relay: init.relay ?? 'auto',
+    upnp: init.upnp ?? true,
+    lanPort: init.lanPort ?? (gossipPort === 0 ? 0 : gossipPort + 1),
+    gossipPort,
+    seedHosts: (init.peers ?? []).map(p => /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(seedToMultiaddr(p, gossipPort || 51821))?.[1] ?? ''),
+    meshKey,
+    signer,
+    runner: init.wgRunner ?? execRunner(),
+    probeVia: init.probeVia ?? 'overlay',
+    selfId: signer.nodeId,
+    log
+  }
+}
