@@ -16,7 +16,8 @@
 #   topo.sh kill LABEL_REGEX [SIGNAL] signal recorded processes by recorded PID only
 #                                     (default TERM, escalating to KILL after 3 s)
 #   topo.sh wg-register IFNAME        remember a wireguard-go interface: `down` removes its
-#                                     stale /var/run/wireguard/IFNAME.sock
+#                                     stale /var/run/wireguard/IFNAME.sock (and the agent's
+#                                     IFNAME.wgmesh claim)
 #   topo.sh ns HOST                   print HOST's real namespace name
 #   topo.sh gc [ROOT]                 `down` every lab state dir under ROOT (default
 #                                     test/lab/state/runs, where lab.ts keeps its labs) whose
@@ -393,6 +394,8 @@ cmd_down() {
       [[ $ifn =~ ^[A-Za-z0-9_.=-]{1,15}$ ]] || continue
       [[ -S $WG_RUN_DIR/$ifn.sock ]] && rm -f -- "$WG_RUN_DIR/$ifn.sock"
       rm -f -- "$WG_RUN_DIR/$ifn.name" 2>/dev/null || true
+      # the agent's claim on the interface (it removes it on a clean stop, not after SIGKILL)
+      rm -f -- "$WG_RUN_DIR/$ifn.wgmesh" 2>/dev/null || true
     done <"$LAB_STATE/wg-sockets"
     rm -f "$LAB_STATE/wg-sockets"
   fi
