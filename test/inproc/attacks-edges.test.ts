@@ -23,8 +23,11 @@ import { cleanupDirs, startAgent, tempDir, waitFor, type TestAgent } from './har
 
 const agents: TestAgent[] = []
 after(async () => {
-  for (const a of agents.splice(0)) await a.agent.stop().catch(() => {})
+  // every agent is stopped even if one stop fails; the failures are reported once all are down
+  const failed: string[] = []
+  for (const a of agents.splice(0)) await a.agent.stop().catch((err: Error) => { failed.push(err.message) })
   cleanupDirs()
+  assert.deepEqual(failed, [], 'stopping the agents')
 })
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 

@@ -74,10 +74,14 @@ before(async () => {
 })
 
 after(async () => {
-  for (const u of running.values()) await stopMainPid(lab, u, 'wgmesh').catch(() => {})
+  // every agent is stopped (and the lab taken down) even if one stop fails; the failures are
+  // reported once everything is cleaned up
+  const failed: string[] = []
+  for (const u of running.values()) await stopMainPid(lab, u, 'wgmesh').catch((err: Error) => { failed.push(`${u.host}: ${err.message}`) })
   await lab?.down()
   mesh?.cleanup()
   if (pkg !== undefined) rmSync(pkg.workDir, { recursive: true, force: true })
+  assert.deepEqual(failed, [], 'stopping the agents')
 })
 
 test('ansible-playbook --syntax-check and ansible-lint pass', async () => {
