@@ -5,6 +5,11 @@
 //   const lab = await Lab.up({ public: 3, natted: 2, nat: 'cone' })
 //   try { await lab.exec('pub1', ['ping', '-c1', lab.host('pub2').ip]) } finally { await lab.down() }
 //
+// Service LAN (gateway-failover / exit-node tests): Lab.up({ ..., serviceLan: { hosts: ['pub1', 'pub2'] } })
+// puts host 'svc' (203.0.113.238, no default route) on a bridge 203.0.113.224/28 that the listed
+// hosts reach through a second interface svc0 (lab.host('pub1').svcIp); lab.svcCounters() tells
+// which gateway carried traffic to/from it.
+//
 // Safety: namespaces get a random per-run prefix; every process started through spawn() is
 // recorded (PID, netns, argv0, start time) in the run's state dir and only ever signalled by
 // that PID after an identity check; down() runs on normal exit, SIGINT and SIGTERM too, and
@@ -17,7 +22,8 @@ import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export type NatType = 'cone' | 'symmetric'
-export type HostRole = 'pub' | 'nat'
+/** 'svc': the service-LAN host (`LabOptions.serviceLan`), not part of `Lab.hosts` */
+export type HostRole = 'pub' | 'nat' | 'svc'
 
 export interface LabOptions {
   /** number of hosts with a public address (pub1..N) */
@@ -28,6 +34,10 @@ export interface LabOptions {
   nat?: NatType | NatType[]
   /** extra hosts on a router's LAN: { 2: 1 } puts nat2-b beside nat2 (max 12 per LAN) */
   sharedLan?: Record<number, number>
+  /** a "service LAN" 203.0.113.224/28 behind these hosts (1..13 of pubI, natK, natK-b; in
+   *  this order they get svc0 = .225, .226, ...), with host 'svc' (.238, no default route) on
+   *  it. Needs natted <= 46 (r-nat47's LAN would be the same /28). See `Lab.serviceLan`. */
+  serviceLan?: { hosts: string[] }
   /** namespace-name prefix; default env LAB_PREFIX or wgm<4 hex>- */
   prefix?: string
   /** state dir; default env LAB_STATE or test/lab/state/runs/<prefix> */
@@ -44,12 +54,37 @@ export interface LabHost {
   ns: string
   /** underlay address of eth0 */
   ip: string
-  /** address the internet sees: own ip for pub hosts, the router's WAN address for nat hosts */
+  /** address the internet sees: own ip for pub hosts, the router's WAN address for nat hosts;
+   *  '' for 'svc' (the internet cannot reach it at all) */
   publicIp: string
   /** r-natK for nat hosts */
   router?: string
   natType?: NatType
+  /** address of the host's second interface svc0 on the service LAN (gateways only) */
+  svcIp?: string
 }
+
+/** the service LAN of `LabOptions.serviceLan` (topo.sh up --service-lan) */
+export interface ServiceLan {
+  /** '203.0.113.224/28' */
+  subnet: string
+  /** address of host 'svc' (its eth0): '203.0.113.238' */
+  svcIp: string
+  /** host 'svc': usable with exec/run/spawn/ping/processes like any host. Its main routing
+   *  table holds only the /28 (no default route, no overlay guard), IPv6 is off, forwarding off */
+  svc: LabHost
+  /** namespace holding the bridge 'svc' (no address; drops IPv6; also reachable as 'svc-br'
+   *  in exec/run, e.g. for tcpdump) */
+  bridgeNs: string
+  /** the hosts with an svc0 interface on it, in the order given (svc0 = .225, .226, ...).
+   *  Forwarding is off in all of them: the agent under test turns it on. */
+  gateways: Array<{ host: string, ip: string }>
+}
+
+/** counters of a gateway's svc0 (/sys/class/net/svc0/statistics). ARP broadcasts on the
+ *  service LAN (e.g. a gateway resolving svc's MAC) are counted on every gateway's svc0:
+ *  compare deltas taken after the neighbour caches are warm. */
+export interface SvcCounters { ip: string, rxPackets: number, txPackets: number, rxBytes: number, txBytes: number }
 
 export interface LabRouter {
   name: string
@@ -227,18 +262,24 @@ export class Lab {
   readonly stateDir: string
   readonly logDir: string
   readonly internetNs: string
+  /** the hosts an agent may run on (pub*, nat*); the service-LAN host 'svc' is not among them
+   *  (see `serviceLan`), but `host('svc')`, exec, spawn, ping... accept it */
   readonly hosts: LabHost[]
   readonly routers: LabRouter[]
+  /** set when the lab was brought up with `serviceLan` */
+  readonly serviceLan: ServiceLan | undefined
   private readonly procs = new Set<LabProcessImpl>()
   private isDown = false
 
-  private constructor (prefix: string, stateDir: string, logDir: string, internetNs: string, hosts: LabHost[], routers: LabRouter[]) {
+  private constructor (prefix: string, stateDir: string, logDir: string, internetNs: string, hosts: LabHost[], routers: LabRouter[],
+    serviceLan?: ServiceLan) {
     this.prefix = prefix
     this.stateDir = stateDir
     this.logDir = logDir
     this.internetNs = internetNs
     this.hosts = hosts
     this.routers = routers
+    this.serviceLan = serviceLan
   }
 
   /** Throws a clear error when the lab cannot run here (not root, tools missing). Tests
@@ -270,6 +311,13 @@ export class Lab {
     const args = [TOPO, 'up', String(opts.public), String(opts.natted), nat]
     const shared = Object.entries(opts.sharedLan ?? {}).map(([k, c]) => `${k}:${c}`).join(',')
     if (shared !== '') args.push('--shared-lan', shared)
+    if (opts.serviceLan !== undefined) {
+      const gws = opts.serviceLan.hosts
+      if (!Array.isArray(gws) || gws.length === 0 || !gws.every(h => typeof h === 'string' && /^[A-Za-z0-9-]+$/.test(h))) {
+        throw new Error(`Lab.up: serviceLan.hosts must be a non-empty list of host names, got ${JSON.stringify(gws)}`)
+      }
+      args.push('--service-lan', gws.join(','))
+    }
     const env = { LAB_STATE: stateDir, LAB_PREFIX: prefix }
     // register cleanup before anything exists
     const placeholder = new Lab(prefix, stateDir, logDir, `${prefix}internet`, [], [])
@@ -302,30 +350,48 @@ export class Lab {
       .map(m => [m[1] as string, m[2] as string]))
     const hosts: LabHost[] = []
     const routers: LabRouter[] = []
+    let svc: LabHost | undefined
     const lines = readFileSync(join(stateDir, 'hosts.tsv'), 'utf8').trim().split('\n').slice(1)
     for (const line of lines) {
-      const [name = '', role = '', ns = '', addr = '', pub = '', router = '', natType = ''] = line.split('\t')
+      const [name = '', role = '', ns = '', addr = '', pub = '', router = '', natType = '', svcIp = '-'] = line.split('\t')
       if (role === 'router') routers.push({ name, ns, lanIp: addr, wanIp: pub, natType: natType as NatType })
+      else if (role === 'svc') svc = { name, role, ns, ip: addr, publicIp: '' }
       else {
         const h: LabHost = { name, role: role as HostRole, ns, ip: addr, publicIp: pub }
         if (role === 'nat') { h.router = router; h.natType = natType as NatType }
+        if (svcIp !== '-' && svcIp !== '') h.svcIp = svcIp
         hosts.push(h)
       }
     }
-    return new Lab(env.LAB_PREFIX ?? '', stateDir, logDir, env.LAB_INET_NS ?? '', hosts, routers)
+    let serviceLan: ServiceLan | undefined
+    if (env.LAB_SVC_NS !== undefined) {
+      if (svc === undefined) throw new Error(`${stateDir}: topo.env has a service LAN but hosts.tsv no 'svc' host`)
+      const gateways = (env.LAB_SVC_GATEWAYS ?? '').split(' ').filter(g => g !== '').map(g => {
+        const ip = hosts.find(h => h.name === g)?.svcIp
+        if (ip === undefined) throw new Error(`${stateDir}: service-LAN gateway ${g} has no svc0 address in hosts.tsv`)
+        return { host: g, ip }
+      })
+      serviceLan = { subnet: env.LAB_SVC_SUBNET ?? '', svcIp: env.LAB_SVC_IP ?? '', svc, bridgeNs: env.LAB_SVC_BR_NS ?? '', gateways }
+    }
+    return new Lab(env.LAB_PREFIX ?? '', stateDir, logDir, env.LAB_INET_NS ?? '', hosts, routers, serviceLan)
   }
 
   private get env (): Record<string, string> { return { LAB_STATE: this.stateDir, LAB_PREFIX: this.prefix } }
 
+  /** a host by name: pub1, nat2-b, or 'svc' (service LAN) */
   host (name: string): LabHost {
-    const h = this.hosts.find(x => x.name === name)
-    if (h === undefined) throw new Error(`no host '${name}' in this lab (${this.hosts.map(x => x.name).join(', ')})`)
+    const h = this.hosts.find(x => x.name === name) ?? (name === 'svc' ? this.serviceLan?.svc : undefined)
+    if (h === undefined) throw new Error(`no host '${name}' in this lab (${this.hosts.map(x => x.name).join(', ')}${this.serviceLan !== undefined ? ', svc' : ''})`)
     return h
   }
 
-  /** real namespace of a host, router (r-natK) or 'internet' */
+  /** real namespace of a host (incl. 'svc'), router (r-natK), 'internet' or 'svc-br' */
   ns (name: string): string {
     if (name === 'internet') return this.internetNs
+    if (this.serviceLan !== undefined) {
+      if (name === 'svc') return this.serviceLan.svc.ns
+      if (name === 'svc-br') return this.serviceLan.bridgeNs
+    }
     const h = this.hosts.find(x => x.name === name) ?? this.routers.find(x => x.name === name)
     if (h === undefined) throw new Error(`no host/router '${name}' in this lab`)
     return h.ns
@@ -431,6 +497,22 @@ export class Lab {
   async zeroFlows (): Promise<void> {
     const r = await runAsync('bash', [TOPO, 'flows', '--zero'], { env: this.env })
     if (r.code !== 0) throw new Error(`topo.sh flows --zero failed: ${r.stderr}`)
+  }
+
+  /** service LAN: every gateway's svc0 counters (`topo.sh svc-counters`, read from
+   *  /sys/class/net/svc0/statistics inside its namespace), keyed by host name: proves which
+   *  gateway carried traffic to/from the service LAN. Throws if the lab has no service LAN. */
+  async svcCounters (): Promise<Record<string, SvcCounters>> {
+    this.assertUp()
+    if (this.serviceLan === undefined) throw new Error('svcCounters: this lab has no service LAN (LabOptions.serviceLan)')
+    const r = await runAsync('bash', [TOPO, 'svc-counters'], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh svc-counters failed (code ${r.code}): ${r.stderr}`)
+    const out: Record<string, SvcCounters> = {}
+    for (const l of r.stdout.trim().split('\n').slice(1).filter(x => x !== '')) {
+      const [host = '', ip = '', rx = '', tx = '', rxb = '', txb = ''] = l.split('\t')
+      out[host] = { ip, rxPackets: Number(rx), txPackets: Number(tx), rxBytes: Number(rxb), txBytes: Number(txb) }
+    }
+    return out
   }
 
   /** down() will remove /var/run/wireguard/<name>.sock (wireguard-go's UAPI sockets are not

@@ -5,13 +5,15 @@
 #
 # Usage (as root):
 #   topo.sh up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,K[:C]...]]
+#              [--service-lan HOST[,HOST...]]
 #   topo.sh down                      kill recorded processes, remove registered wg sockets,
 #                                     delete recorded namespaces (works after a crash)
 #   topo.sh status                    address plan of the running lab
 #   topo.sh nat HOST|r-natK TYPE      switch a router to cone|symmetric (flushes its conntrack)
 #   topo.sh flows [--zero]            underlay packet/byte counters per src->dst IP (TSV),
 #                                     counted on the internet bridge; --zero resets them
-#   topo.sh exec HOST CMD...          run CMD in HOST's namespace (pub1, nat2-b, r-nat1, internet)
+#   topo.sh exec HOST CMD...          run CMD in HOST's namespace (pub1, nat2-b, r-nat1, internet,
+#                                     svc, svc-br)
 #   topo.sh spawn LABEL HOST LOGFILE CMD...   start CMD in the background, record PID, print it
 #   topo.sh kill LABEL_REGEX [SIGNAL] signal recorded processes by recorded PID only
 #                                     (default TERM, escalating to KILL after 3 s)
@@ -19,6 +21,9 @@
 #                                     stale /var/run/wireguard/IFNAME.sock (and the agent's
 #                                     IFNAME.wgmesh claim)
 #   topo.sh ns HOST                   print HOST's real namespace name
+#   topo.sh svc-counters              service LAN: counters of every gateway's svc0 (TSV: host
+#                                     ip rx_packets tx_packets rx_bytes tx_bytes), read from
+#                                     /sys/class/net/svc0/statistics inside its namespace
 #   topo.sh gc [ROOT]                 `down` every lab state dir under ROOT (default
 #                                     test/lab/state/runs, where lab.ts keeps its labs) whose
 #                                     owner process (file "owner": PID STARTTIME) is gone
@@ -33,6 +38,16 @@
 #   symmetric = nft "masquerade fully-random" (new random port per 5-tuple)
 # --shared-lan K[:C]: C (default 1, max 12) extra hosts natK-b, natK-c, ... on r-natK's LAN,
 #   which then is a bridge (host<->host traffic is switched, never crosses the firewall).
+# --service-lan HOST[,HOST...]: a "service LAN" behind the listed hosts (pubI, natK, natK-b...;
+#   1..13, in this order), for gateway-failover / exit-node tests. A bridge "svc" in its own
+#   namespace svc-br (no address, no uplink, drops IPv6; separate from the internet's br0) on
+#   203.0.113.224/28; host "svc" (namespace svc) on it at 203.0.113.238 with NO default route:
+#   it knows only its /28, so it can answer only hosts on that /28 (what a masquerading gateway
+#   gives it); every listed host gets a second interface svc0 at 203.0.113.(225+i)/28 (i = 0,
+#   1, ... in list order). IPv4 forwarding stays off in all of them (ip_forward=0 is written
+#   explicitly, a new namespace may inherit 1 from the machine): the agent under test enables
+#   it. That /28 is the LAN of r-nat47 in the plan below, so with --service-lan N_NATTED must
+#   stay below 47 (up refuses otherwise).
 #
 # Environment:
 #   LAB_STATE   state directory (default test/lab/state)
@@ -43,11 +58,16 @@
 #   internet  bridge br0 198.18.0.1/15 (default gateway of every site; no uplink)
 #   pubI      eth0 198.18.1.I/15
 #   r-natK    wan  198.18.2.K/15; lan 192.0.2.(16(K-1)+1)/28 (K<=16), then 198.51.100.x (17..32),
-#             203.0.113.x (33..48)
+#             203.0.113.x (33..48; K=47 is 203.0.113.224/28, the service LAN: with --service-lan
+#             K must stay < 47)
 #   natK      eth0 .2 of that /28; natK-b, natK-c, ... .3, .4, ...
-#   every host: "unreachable 100.64.0.0/10 metric 4000" (overlay guard)
+#   service LAN (--service-lan): svc-br bridge svc (no address), 203.0.113.224/28:
+#             gateways' svc0 .225, .226, ... (max .237), svc eth0 .238 (only its /28 route)
+#   every host: "unreachable 100.64.0.0/10 metric 4000" (overlay guard); not svc, whose main
+#   routing table holds exactly its /28 (nothing else is reachable from it anyway)
 #   IPv6: off in routers and the internet; in hosts it stays enabled (the overlay needs it)
-#   but eth0 has disable_ipv6=1, and every lab bridge drops IPv6 frames.
+#   but eth0 (and svc0) has disable_ipv6=1, and every lab bridge drops IPv6 frames; svc and
+#   svc-br have IPv6 off like routers.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -56,6 +76,13 @@ BR=br0
 INET_GW=198.18.0.1
 PLEN=15
 OVERLAY_GUARD=100.64.0.0/10
+
+SVC_NET=203.0.113.224
+SVC_PLEN=28
+SVC_IP=203.0.113.238
+SVC_GW_BASE=225 # gateway i (0-based) gets 203.0.113.(225+i)
+SVC_MAX_GW=13   # .225 .. .237
+SVC_BR=svc
 
 pub_ip() { echo "198.18.1.$1"; }
 wan_ip() { echo "198.18.2.$1"; }
@@ -74,6 +101,13 @@ extra_name() {
   local letters=(- b c d e f g h i j k l m)
   echo "nat$1-${letters[$2]}"
 }
+# lan_net K -> network address of r-natK's /28 (its router is .1 of it)
+lan_net() {
+  local rip _h _p
+  read -r rip _h _p <<<"$(lan_addrs "$1")"
+  echo "${rip%.*}.$((${rip##*.} - 1))"
+}
+svc_gw_ip() { echo "${SVC_NET%.*}.$((SVC_GW_BASE + $1))"; }
 
 # ns_new LOGICAL KIND(host|infra): record, create, loopback up, IPv6 policy
 ns_new() {
@@ -163,18 +197,55 @@ host_common() { # NS: overlay guard + IPv6 policy
   host_ipv6_policy "$1"
 }
 
+# build_service_lan HOSTS_TSV GATEWAY... : bridge "svc" in namespace svc-br, host "svc" on it
+# (only its /28, no default route), svc0 in every gateway (hosts already exist). No forwarding.
+build_service_lan() {
+  local tsv=$1 brns sns i g gns gip
+  shift
+  ns_new svc-br infra; brns=$CUR_NS
+  nsx "$brns" sysctl -qw net.ipv4.ip_forward=0
+  ip -n "$brns" link add "$SVC_BR" type bridge
+  nsx "$brns" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+    net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
+  ip -n "$brns" link set "$SVC_BR" up
+  bridge_no_ipv6 "$brns"
+  ns_new svc infra; sns=$CUR_NS
+  nsx "$sns" sysctl -qw net.ipv4.ip_forward=0
+  ip -n "$brns" link add s-svc type veth peer name eth0 netns "$sns"
+  ip -n "$brns" link set s-svc master "$SVC_BR" up
+  ip -n "$sns" addr add "$SVC_IP/$SVC_PLEN" dev eth0
+  ip -n "$sns" link set eth0 up
+  printf 'svc\tsvc\t%s\t%s\t-\t-\t-\t-\n' "$sns" "$SVC_IP" >>"$tsv"
+  i=0
+  for g in "$@"; do
+    gns=${LAB_PREFIX}$g
+    gip=$(svc_gw_ip "$i")
+    lab_owns_ns "$gns" || die "service LAN: $g has no namespace"
+    ip -n "$brns" link add "s-$g" type veth peer name svc0 netns "$gns"
+    # the host's default is IPv6 on (for WireGuard): svc0 is an underlay link, IPv6 off
+    # before it goes up (no link-local, no DAD)
+    nsx "$gns" sysctl -qw net.ipv6.conf.svc0.disable_ipv6=1 net.ipv4.ip_forward=0
+    ip -n "$brns" link set "s-$g" master "$SVC_BR" up
+    ip -n "$gns" addr add "$gip/$SVC_PLEN" dev svc0
+    ip -n "$gns" link set svc0 up
+    i=$((i + 1))
+  done
+}
+
 cmd_up() {
-  local pos=() shared=""
+  local pos=() shared="" svclan=""
   while (($#)); do
     case $1 in
       --shared-lan) shared=${2:?usage: --shared-lan K[:C][,K[:C]...]}; shift 2 ;;
       --shared-lan=*) shared=${1#*=}; shift ;;
+      --service-lan) svclan=${2:?usage: --service-lan HOST[,HOST...]}; shift 2 ;;
+      --service-lan=*) svclan=${1#*=}; [[ -n $svclan ]] || die "usage: --service-lan HOST[,HOST...]"; shift ;;
       -*) die "unknown option '$1'" ;;
       *) pos+=("$1"); shift ;;
     esac
   done
   set -- "${pos[@]}"
-  local usage="usage: up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,...]]"
+  local usage="usage: up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,...]] [--service-lan HOST[,...]]"
   local npub=${1:?$usage} nnat=${2:?$usage} types=${3:-cone}
   [[ $npub =~ ^[0-9]+$ && $nnat =~ ^[0-9]+$ ]] || die "N_PUBLIC/N_NATTED must be integers"
   ((npub <= 200)) || die "N_PUBLIC <= 200"
@@ -189,6 +260,33 @@ cmd_up() {
       ((k >= 1 && k <= nnat)) || die "--shared-lan: router index $k not in 1..$nnat"
       ((c >= 1 && c <= 12)) || die "--shared-lan: $k:$c - 1..12 extra hosts per /28 LAN"
       EXTRA[$k]=$c
+    done
+  fi
+  # --service-lan: checked before anything exists (a refused `up` creates nothing)
+  local -A SVCIP=()
+  local svcgws=()
+  if [[ -n $svclan ]]; then
+    local g k planned=" " n
+    for ((k = 1; k <= nnat; k++)); do
+      if [[ $(lan_net "$k") == "$SVC_NET" ]]; then
+        die "--service-lan: the service LAN $SVC_NET/$SVC_PLEN is the LAN of r-nat$k in the address plan;" \
+          "with a service LAN N_NATTED must stay below $k (got $nnat)"
+      fi
+    done
+    for ((k = 1; k <= npub; k++)); do planned+="pub$k "; done
+    for ((k = 1; k <= nnat; k++)); do
+      planned+="nat$k "
+      for ((n = 1; n <= ${EXTRA[$k]:-0}; n++)); do planned+="$(extra_name "$k" "$n") "; done
+    done
+    IFS=, read -r -a svcgws <<<"$svclan"
+    ((${#svcgws[@]} >= 1 && ${#svcgws[@]} <= SVC_MAX_GW)) ||
+      die "--service-lan: 1..$SVC_MAX_GW hosts (one /28: .$SVC_GW_BASE..; svc is $SVC_IP), got ${#svcgws[@]}"
+    for ((k = 0; k < ${#svcgws[@]}; k++)); do
+      g=${svcgws[$k]}
+      [[ $planned == *" $g "* ]] ||
+        die "--service-lan: '$g' is not a host of this lab (hosts:${planned% })"
+      [[ -z ${SVCIP[$g]:-} ]] || die "--service-lan: '$g' listed twice"
+      SVCIP[$g]=$(svc_gw_ip "$k")
     done
   fi
   local typelist t
@@ -217,7 +315,7 @@ cmd_up() {
     echo "LAB_N_NATTED=$nnat"
     echo "LAB_SHARED_LAN=$shared"
   } >"$env.tmp"
-  printf 'name\trole\tns\taddr\tpublic_ip\trouter\tnat_type\n' >"$hosts.tmp"
+  printf 'name\trole\tns\taddr\tpublic_ip\trouter\tnat_type\tsvc_ip\n' >"$hosts.tmp"
 
   # --- internet: a bridge and nothing else ---
   ns_new internet infra
@@ -248,7 +346,7 @@ EOF
     ns_new "$h" host
     attach_to_internet "i-$h" "$CUR_NS" eth0 "$ip"
     host_common "$CUR_NS"
-    printf '%s\tpub\t%s\t%s\t%s\t-\t-\n' "$h" "$CUR_NS" "$ip" "$ip" >>"$hosts.tmp"
+    printf '%s\tpub\t%s\t%s\t%s\t-\t-\t%s\n' "$h" "$CUR_NS" "$ip" "$ip" "${SVCIP[$h]:--}" >>"$hosts.tmp"
     pubs+=("$h")
   done
   for ((i = 1; i <= nnat; i++)); do
@@ -278,7 +376,7 @@ EOF
     ip -n "$hns" link set eth0 up
     ip -n "$hns" route add default via "$rip" dev eth0
     host_common "$hns"
-    printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\n' "$h" "$hns" "$hip" "$wan" "$r" "$type" >>"$hosts.tmp"
+    printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\t%s\n' "$h" "$hns" "$hip" "$wan" "$r" "$type" "${SVCIP[$h]:--}" >>"$hosts.tmp"
     nats+=("$h")
     for ((j = 1; j <= nextra; j++)); do
       local hb=${lanhosts[$j]} hbip bns
@@ -290,13 +388,23 @@ EOF
       ip -n "$bns" link set eth0 up
       ip -n "$bns" route add default via "$rip" dev eth0
       host_common "$bns"
-      printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\n' "$hb" "$bns" "$hbip" "$wan" "$r" "$type" >>"$hosts.tmp"
+      printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\t%s\n' "$hb" "$bns" "$hbip" "$wan" "$r" "$type" "${SVCIP[$hb]:--}" >>"$hosts.tmp"
       nats+=("$hb")
     done
     apply_nat "$rns" "$type"
-    printf '%s\trouter\t%s\t%s\t%s\t-\t%s\n' "$r" "$rns" "$rip" "$wan" "$type" >>"$hosts.tmp"
+    printf '%s\trouter\t%s\t%s\t%s\t-\t%s\t-\n' "$r" "$rns" "$rip" "$wan" "$type" >>"$hosts.tmp"
     routers+=("$r")
   done
+  if ((${#svcgws[@]})); then
+    build_service_lan "$hosts.tmp" "${svcgws[@]}"
+    {
+      echo "LAB_SVC_NS=${LAB_PREFIX}svc"
+      echo "LAB_SVC_BR_NS=${LAB_PREFIX}svc-br"
+      echo "LAB_SVC_SUBNET=$SVC_NET/$SVC_PLEN"
+      echo "LAB_SVC_IP=$SVC_IP"
+      echo "LAB_SVC_GATEWAYS=\"${svcgws[*]}\""
+    } >>"$env.tmp"
+  fi
   {
     echo "LAB_PUB_HOSTS=\"${pubs[*]}\""
     echo "LAB_NAT_HOSTS=\"${nats[*]}\""
@@ -314,7 +422,30 @@ cmd_status() {
   lab_load_topo
   echo "=== wgmesh lab (state: $LAB_STATE, prefix: $LAB_PREFIX) ==="
   echo "internet ns $LAB_INET_NS: bridge $BR $LAB_INET_GW/$PLEN (no uplink)"
-  awk -F'\t' '{ printf "%-10s %-7s %-22s %-16s %-16s %-10s %s\n", $1, $2, $3, $4, $5, $6, $7 }' "$LAB_STATE/hosts.tsv"
+  awk -F'\t' '{ printf "%-10s %-7s %-22s %-16s %-16s %-10s %-9s %s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "" ? "-" : $8) }' "$LAB_STATE/hosts.tsv"
+  if [[ -n ${LAB_SVC_NS:-} ]]; then
+    echo "service LAN: bridge $SVC_BR in ns $LAB_SVC_BR_NS, $LAB_SVC_SUBNET (no uplink); svc $LAB_SVC_IP" \
+      "(ns $LAB_SVC_NS, no default route); gateways (svc0): $LAB_SVC_GATEWAYS"
+  fi
+}
+
+# svc-counters: TSV "host ip rx_packets tx_packets rx_bytes tx_bytes" of every gateway's svc0
+# (ARP broadcasts on the service LAN reach every gateway's svc0 too)
+cmd_svc_counters() {
+  lab_load_topo
+  [[ -n ${LAB_SVC_GATEWAYS:-} ]] || die "this lab has no service LAN (up ... --service-lan HOST[,HOST...])"
+  local g ns ip st rx tx rxb txb
+  printf 'host\tip\trx_packets\ttx_packets\trx_bytes\ttx_bytes\n'
+  for g in $LAB_SVC_GATEWAYS; do
+    ns=$(lab_ns "$g")
+    ip=$(awk -F'\t' -v h="$g" '($1==h){print $8}' "$LAB_STATE/hosts.tsv")
+    st=/sys/class/net/svc0/statistics
+    # `ip netns exec` mounts the namespace's own sysfs: these are svc0's counters in $g
+    read -r rx tx rxb txb <<<"$(nsx "$ns" cat "$st/rx_packets" "$st/tx_packets" "$st/rx_bytes" "$st/tx_bytes" | tr '\n' ' ')"
+    [[ $rx =~ ^[0-9]+$ && $tx =~ ^[0-9]+$ && $rxb =~ ^[0-9]+$ && $txb =~ ^[0-9]+$ ]] ||
+      die "svc-counters: cannot read $st in $g"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$g" "$ip" "$rx" "$tx" "$rxb" "$txb"
+  done
 }
 
 cmd_nat() {
@@ -664,5 +795,6 @@ case ${1:-} in
   kill) shift; [[ -f $LAB_STATE/namespaces ]] || die "no lab in $LAB_STATE"; lab_kill "${1:?usage: kill LABEL_REGEX [SIGNAL]}" "${2:-TERM}" ;;
   wg-register) shift; cmd_wg_register "$@" ;;
   ns) shift; lab_load_topo; lab_ns "${1:?usage: ns HOST}" ;;
+  svc-counters) cmd_svc_counters ;;
   *) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 2 ;;
 esac

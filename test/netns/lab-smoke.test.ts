@@ -1,6 +1,7 @@
 // Smoke test of the netns lab itself (test/lab): underlay, NAT behaviour, a real wireguard-go
-// tunnel through a NAT (IPv4 + IPv6 overlay) and a clean teardown. Needs root; FAILS (never
-// skips) when the lab cannot run.
+// tunnel through a NAT (IPv4 + IPv6 overlay) and a clean teardown; the service LAN (a host
+// 'svc' reachable only through the gateways' svc0, with per-gateway counters). Needs root;
+// FAILS (never skips) when the lab cannot run.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
@@ -146,5 +147,94 @@ describe('netns lab smoke', () => {
     for (const i of wgIfs) assert.equal(existsSync(`/var/run/wireguard/${i}.sock`), false, `${i}.sock left`)
     assert.equal(existsSync(stateDir), false, 'state dir left')
     await lab.down() // idempotent
+  })
+})
+
+describe('netns lab: service LAN behind pub1 and pub2', () => {
+  let lab: Lab
+  const SVC = '203.0.113.238'
+
+  before(async () => {
+    Lab.requireRoot()
+    lab = await Lab.up({ public: 3, natted: 0, serviceLan: { hosts: ['pub1', 'pub2'] } })
+  })
+  after(async () => { await lab?.down() })
+
+  it('has the documented addresses; svc is a host of its own, not one of lab.hosts', async () => {
+    const sl = lab.serviceLan
+    assert.ok(sl !== undefined)
+    assert.equal(sl.subnet, '203.0.113.224/28')
+    assert.equal(sl.svcIp, SVC)
+    assert.deepEqual(sl.gateways, [{ host: 'pub1', ip: '203.0.113.225' }, { host: 'pub2', ip: '203.0.113.226' }])
+    assert.equal(lab.host('pub1').svcIp, '203.0.113.225')
+    assert.equal(lab.host('pub2').svcIp, '203.0.113.226')
+    assert.equal(lab.host('pub3').svcIp, undefined)
+    const svc = lab.host('svc')
+    assert.deepEqual([svc.role, svc.ip, svc.ns], ['svc', SVC, `${lab.prefix}svc`])
+    assert.deepEqual(lab.hosts.map(h => h.name), ['pub1', 'pub2', 'pub3'])
+    assert.match(await lab.run('pub1', ['ip', '-4', '-o', 'addr', 'show', 'dev', 'svc0']), /inet 203\.0\.113\.225\/28 /)
+    assert.doesNotMatch(await lab.run('pub1', ['ip', '-6', 'addr', 'show', 'dev', 'svc0']), /inet6/)
+    const br = await lab.run('svc-br', ['ip', '-d', '-o', 'link', 'show', 'svc'])
+    assert.match(br, / bridge /)
+    assert.equal((await lab.run('svc-br', ['ip', '-o', 'addr', 'show', 'dev', 'svc'])).trim(), '', 'the svc bridge has no address')
+    // forwarding stays off: the agent under test turns it on
+    for (const h of ['pub1', 'pub2', 'svc']) {
+      assert.equal((await lab.run(h, ['sysctl', '-n', 'net.ipv4.ip_forward'])).trim(), '0', `${h} forwards`)
+    }
+  })
+
+  it('pub1 and pub2 reach svc over svc0; pub3 (no svc0) cannot', async () => {
+    for (const h of ['pub1', 'pub2']) {
+      assert.match(await lab.run(h, ['ip', 'route', 'get', SVC]), /dev svc0 /)
+      const p = await lab.ping(h, SVC, { count: 2, intervalMs: 50 })
+      assert.ok(p.ok && p.received === 2, `${h} -> svc: ${p.output}`)
+    }
+    const p3 = await lab.ping('pub3', SVC, { timeoutMs: 1000 })
+    assert.equal(p3.ok, false, `pub3 must not reach svc: ${p3.output}`)
+    assert.equal(p3.received, 0)
+  })
+
+  it('svc knows only its /28: no default route, nothing else reachable', async () => {
+    assert.equal((await lab.run('svc', ['ip', 'route', 'show', 'default'])).trim(), '')
+    const routes = (await lab.run('svc', ['ip', '-4', 'route'])).trim().split('\n')
+    assert.deepEqual(routes.map(l => l.split(' ')[0]), ['203.0.113.224/28'], routes.join('\n'))
+    assert.doesNotMatch(routes.join('\n'), /default/)
+    assert.ok((await lab.ping('svc', '203.0.113.225')).ok, 'svc answers a gateway on its /28')
+    for (const dst of [lab.host('pub1').ip, '198.18.0.1', '100.64.0.1']) {
+      const r = await lab.exec('svc', ['ping', '-n', '-c1', '-W1', dst])
+      assert.notEqual(r.code, 0, `svc -> ${dst}`)
+      assert.match(r.stderr + r.stdout, /Network is unreachable/, `svc -> ${dst}`)
+    }
+  })
+
+  it('svcCounters: pub1\'s svc0 counts pub1\'s pings, pub2\'s does not', async () => {
+    // the neighbour caches are warm (previous tests): no ARP broadcast reaches pub2's svc0 now
+    const before = await lab.svcCounters()
+    assert.deepEqual(Object.keys(before).sort(), ['pub1', 'pub2'])
+    assert.equal(before.pub1?.ip, '203.0.113.225')
+    const p = await lab.ping('pub1', SVC, { count: 5, intervalMs: 20 })
+    assert.ok(p.ok && p.received === 5, p.output)
+    const after = await lab.svcCounters()
+    const d = (h: 'pub1' | 'pub2', k: 'rxPackets' | 'txPackets'): number => (after[h]?.[k] ?? NaN) - (before[h]?.[k] ?? NaN)
+    assert.ok(d('pub1', 'txPackets') >= 5 && d('pub1', 'rxPackets') >= 5, JSON.stringify({ before, after }))
+    assert.equal(d('pub2', 'txPackets'), 0, JSON.stringify({ before, after }))
+    assert.equal(d('pub2', 'rxPackets'), 0, JSON.stringify({ before, after }))
+  })
+
+  it('up refuses a service LAN that collides with a NAT LAN, or an unknown gateway (nothing created)', async () => {
+    await assert.rejects(Lab.up({ public: 0, natted: 47, serviceLan: { hosts: ['nat1'] } }),
+      /service LAN 203\.0\.113\.224\/28 is the LAN of r-nat47 .*N_NATTED must stay below 47/)
+    await assert.rejects(Lab.up({ public: 1, natted: 0, serviceLan: { hosts: ['pub2'] } }), /'pub2' is not a host of this lab/)
+  })
+
+  it('down() removes the service LAN with every other namespace', async () => {
+    const prefix = lab.prefix
+    const stateDir = lab.stateDir
+    const names = labNamespaces(prefix)
+    for (const n of ['svc', 'svc-br', 'pub1', 'internet']) assert.ok(names.includes(`${prefix}${n}`), `${n}: ${names.join(' ')}`)
+    await lab.down()
+    assert.deepEqual(labNamespaces(prefix), [])
+    assert.equal(existsSync(stateDir), false, 'state dir left')
+    await assert.rejects(lab.svcCounters(), /lab is down/)
   })
 })
