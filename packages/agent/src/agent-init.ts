@@ -1,4 +1,5 @@
 /** The agent's options (the CLI fills them from flags and WGMESH_* variables). */
+import { accessSync, constants as fsConstants } from 'node:fs'
 import { InvalidConfigError, isValidTag, MAX_TAGS, parseEndpoint } from '@wgmesh/core'
 import type { BackendKind, CommandRunner } from '@wgmesh/wireguard'
 import type { Logger } from './logger.js'
@@ -66,6 +67,24 @@ export interface AgentInit {
   metricsListen?: string
   /** Allow a non-loopback `metricsListen` address (it exposes peer names, nodeIds and traffic). */
   metricsAllowRemote?: boolean
+  /** Subnets this host reaches, offered to the mesh (CIDR; 0.0.0.0/0 or ::/0 makes it an exit node). @default none */
+  advertiseRoutes?: string[]
+  /** Gateway group of the advertised routes: one member of a group is the active gateway. @default the node's name */
+  routeGroup?: string
+  /** Priority in the group, 0..1000, higher preferred. @default 100 */
+  routePriority?: number
+  /** A better gateway coming back: 'preferred' = takes over after `preemptDelayMs`; 'sticky' = the active one stays. @default 'preferred' */
+  routeReturn?: 'preferred' | 'sticky'
+  /** @default 5000 */
+  preemptDelayMs?: number
+  /** Masquerade what this gateway forwards from the mesh (replies come back to the gateway that carried the request). @default true */
+  routeMasquerade?: boolean
+  /** Run as `HOOK active|standby GROUP` when this node becomes or stops being its group's active gateway. */
+  gatewayHook?: string
+  /** Send this host's default route through the active gateway of this group (which advertises 0.0.0.0/0 and/or ::/0). */
+  exitNode?: string
+  /** Seam for tests: runs `ip route|rule`, `sysctl`, `nft` for routes. @default the real commands (a fake when `wgRunner` is a fake) */
+  routeRunner?: CommandRunner
   /** This agent's version (wgmesh_build_info, `wgmesh info`). @default 'unknown' */
   version?: string
   /** Control socket path. @default '<stateDir>/wgmesh.sock' */
@@ -107,8 +126,34 @@ export function checkInit (init: AgentInit): void {
       throw new InvalidConfigError(`--metrics-listen ${init.metricsListen} is not a loopback address: the metrics name every peer (names, nodeIds, traffic) to whoever can connect, without authentication; add --metrics-allow-remote to serve them there anyway (and firewall the port), or listen on 127.0.0.1`)
     }
   }
+  checkRouteInit(init)
   for (const e of init.advertise ?? []) {
     if (parseEndpoint(e) === undefined) throw new InvalidConfigError(`--advertise '${e}' is not ip:port (e.g. 203.0.113.7:51820 or [2001:db8::7]:51820)`)
+  }
+}
+
+const GROUP_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+export function checkRouteInit (init: Pick<AgentInit, 'advertiseRoutes' | 'routeGroup' | 'routePriority' | 'gatewayHook' | 'exitNode'>): void {
+  if (init.routeGroup !== undefined && !GROUP_RE.test(init.routeGroup)) {
+    throw new InvalidConfigError(`--route-group '${init.routeGroup}' is not a group name: 1..63 characters of a-z 0-9 - (not at either end), e.g. office-gw`)
+  }
+  if (init.exitNode !== undefined && !GROUP_RE.test(init.exitNode)) {
+    throw new InvalidConfigError(`--exit-node '${init.exitNode}' is not a group name: the --route-group of the gateways that advertise 0.0.0.0/0 (a-z 0-9 -)`)
+  }
+  const p = init.routePriority
+  if (p !== undefined && (!Number.isInteger(p) || p < 0 || p > 1000)) throw new InvalidConfigError(`--route-priority ${p} is out of range: 0..1000, higher preferred (default 100)`)
+  const routes = init.advertiseRoutes ?? []
+  if (routes.length === 0 && (init.routeGroup !== undefined || init.gatewayHook !== undefined)) {
+    throw new InvalidConfigError(`--${init.routeGroup !== undefined ? 'route-group' : 'gateway-hook'} needs --advertise-route CIDR: a group is made of the nodes that advertise its routes`)
+  }
+  if (routes.some(r => r === '0.0.0.0/0' || r === '::/0') && init.exitNode !== undefined) {
+    throw new InvalidConfigError('--exit-node and an advertised default route (0.0.0.0/0, ::/0) together: an exit node sends its own traffic out directly; drop one of them')
+  }
+  const h = init.gatewayHook
+  if (h !== undefined) {
+    if (!h.startsWith('/')) throw new InvalidConfigError(`--gateway-hook '${h}' must be an absolute path to an executable`)
+    try { accessSync(h, fsConstants.X_OK) } catch { throw new InvalidConfigError(`--gateway-hook ${h} is not an executable file: create it and chmod +x it`) }
   }
 }
 

@@ -2,13 +2,14 @@
  * The agent's options mapped to its parts' settings (pure): which ports, timers and modes the
  * failure detector and the NAT traversal run with, from `AgentInit` and the mesh settings.
  */
-import { detectorTimings, type Cidr, type MeshSettings, type RecordSigner } from '@wgmesh/core'
-import { execRunner } from '@wgmesh/wireguard'
+import { InvalidConfigError, detectorTimings, formatCidr, parseAdvertisedRoutes, type Cidr, type MeshSettings, type RecordSigner } from '@wgmesh/core'
+import { execRunner, type CommandRunner } from '@wgmesh/wireguard'
 import { seedToMultiaddr } from './dial-policy.js'
 import type { AgentInit } from './agent-init.js'
 import type { LivenessInit } from './liveness.js'
 import type { TraversalInit } from './traversal.js'
 import type { Logger } from './logger.js'
+import type { GatewaysInit } from './gateways.js'
 
 /** The gossip TCP port; the LAN beacon, probe and relay-control ports are counted from it. */
 export function gossipPortOf (init: AgentInit): number {
@@ -49,4 +50,33 @@ export function traversalInit (init: AgentInit, settings: MeshSettings, ula: Cid
     selfId: signer.nodeId,
     log
   }
+}
+
+/** Advertised routes checked against the mesh's ranges (a clear error at start), and the group's settings. */
+export function gatewaysInit (init: AgentInit, settings: MeshSettings, ula: Cidr, name: string): GatewaysInit {
+  const meshRanges = [formatCidr(settings.cidr4), formatCidr(ula)]
+  const parsed = parseAdvertisedRoutes(init.advertiseRoutes ?? [], meshRanges)
+  if (!parsed.ok) throw new InvalidConfigError(`--advertise-route: ${parsed.errors.join('; ')}`)
+  return {
+    routes: parsed.routes,
+    group: init.routeGroup ?? name,
+    priority: init.routePriority ?? 100,
+    policy: init.routeReturn ?? 'preferred',
+    preemptDelayMs: init.preemptDelayMs ?? 5000,
+    masquerade: init.routeMasquerade ?? true,
+    meshRanges,
+    ...(init.exitNode === undefined ? {} : { exitGroup: init.exitNode }),
+    ...(init.gatewayHook === undefined ? {} : { hook: init.gatewayHook })
+  }
+}
+
+/**
+ * What runs the route commands: the given seam, the real commands — or, when the agent runs on
+ * a fake WireGuard host (in-process tests), a recorder that runs nothing: such an agent shares
+ * the test machine's real network namespace, whose routing it must never touch.
+ */
+export function routeRunner (init: AgentInit): CommandRunner {
+  if (init.routeRunner !== undefined) return init.routeRunner
+  if (init.wgRunner !== undefined) return { run: async () => ({ stdout: '', stderr: '', code: 0 }) }
+  return execRunner()
 }

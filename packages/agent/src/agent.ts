@@ -35,7 +35,9 @@ import { buildInfo, type AgentInfo } from './info.js'
 import { Traversal } from './traversal.js'
 import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js'
 import { meshTopic, noticeTopic } from './topics.js'
-import { livenessInit, traversalInit } from './agent-parts.js'
+import { gatewaysInit, livenessInit, routeRunner, traversalInit } from './agent-parts.js'
+import { Gateways } from './gateways.js'
+import { HostRoutes } from './host-routes.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
@@ -90,6 +92,8 @@ export class Agent {
   /** --hosts-file: names of the live members; undefined when off. */
   private hosts?: HostsFile
   private joinWatch!: JoinWatch
+  /** Advertised routes, gateway election, exit node. */
+  private gateways!: Gateways
 
   constructor (init: AgentInit) {
     this.init = init
@@ -207,6 +211,18 @@ export class Agent {
     this.liveness.socket.onRelayControl = (from, msg) => { this.traversal.onRelayControl(from, msg) }
     await this.traversal.startStun()
     const phases: Record<string, number> = { setupMs: this.now() - this.startedAt }
+    this.gateways = new Gateways(gatewaysInit(init, this.settings, this.ula, this.identity.name), {
+      now: this.now,
+      log: this.log,
+      table: () => this.table,
+      self: () => this.own.record,
+      servingAt: () => this.servingAt,
+      localAddrs: () => (this.traversal?.locals() ?? []).map(l => l.address),
+      recordChanged: () => { this.own.update(false) },
+      planChanged: () => { void this.scheduleApply() },
+      routes: new HostRoutes(routeRunner(init), init.interface ?? 'wgmesh0', this.log, this.store.path('forwarding.json')),
+      counted: (what, group) => { (what === 'failover' ? this.metrics.gatewayFailovers : this.metrics.routesRejected).inc({ group }) }
+    })
     this.own = new OwnRecord({
       now: this.now,
       log: this.log,
@@ -279,6 +295,7 @@ export class Agent {
     if (init.metricsListen !== undefined) this.metricsServer = await startMetricsEndpoint(init.metricsListen, this.metrics.registry, this.log)
     // an interface this start created but could not configure (e.g. its port is taken) goes again
     await firstApply.catch(async (err) => { if (this.wg.createdWith !== undefined) await this.wg.destroy().catch(() => {}); throw err })
+    await this.gateways.start()
     this.servingAt = this.now()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
@@ -303,7 +320,7 @@ export class Agent {
     // deleted): put it back; over UAPI an apply that finds nothing to do spawns nothing
     this.every(init.reconcileMs ?? RECONCILE_MS, () => { void this.scheduleApply() })
     this.hosts?.update(hostsMembers(this.own.record, this.table))
-    this.every(1000, () => { this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
+    this.every(1000, () => { this.gateways.evaluate(); this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
   }
 
   /** Resolves when the agent has stopped (after `leave` or `stop`). */
@@ -323,6 +340,8 @@ export class Agent {
     // certificate mode: only with the CA's relay role (others would not choose us anyway)
     this.identity.relay = (t?.relays() ?? false) && (this.certs?.grantsRelay ?? true)
     const r = buildSelfRecord(this.identity, this.addressing, seq, now, endpoints, this.gossipAddrs(), leaving)
+    const gw = this.gateways?.gwInfo()
+    if (gw !== undefined && !leaving) { r.routes = this.gateways.routes; r.gw = gw }
     t?.decorate(r, this.servingAt > 0)
     return r
   }
@@ -356,6 +375,7 @@ export class Agent {
     if (changes.some(c => c.kind === 'joined' && c.nodeId !== this.nodeId)) this.joinWatch.memberHeard()
     if (this.servingAt > 0) this.hosts?.update(hostsMembers(this.own.record, this.table))
     if (known) this.persistSoon()
+    this.gateways?.evaluate()
     if (plan) void this.scheduleApply()
   }
 
@@ -389,7 +409,9 @@ export class Agent {
       cidr4: this.settings.cidr4,
       ula: this.ula,
       self: this.own.record,
-      routes: this.traversal.routes
+      routes: this.traversal.routes,
+      extraAllowedIps: this.gateways?.allowedIps,
+      fwmark: this.gateways?.fwmark
     })
   }
 
@@ -454,7 +476,10 @@ export class Agent {
       cert: this.certs?.info,
       version: this.init.version,
       rtt: (id) => this.liveness?.rttOf(id)
-    }), join?.line === undefined ? {} : { join })
+    }), join?.line === undefined ? {} : { join }, {
+      ...(this.gateways === undefined ? {} : { groups: this.gateways.info() }),
+      ...(this.init.exitNode === undefined ? {} : { exitNode: this.init.exitNode })
+    })
     this.metrics.observe(info) // rx/tx totals across re-created peer entries
     return info
   }
@@ -495,6 +520,7 @@ export class Agent {
     await this.metricsServer?.close()
     await this.gossip?.stop().catch(() => {})
     await this.traversal?.stop()
+    await this.gateways?.stop()
     if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })
     for (const w of this.stoppedWaiters.splice(0)) w()
   }

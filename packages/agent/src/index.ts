@@ -13,6 +13,8 @@
  * ```
  */
 export { Agent, DEFAULT_STATE_DIR, meshTopic, type AgentInit } from './agent.js'
+export { checkRouteInit } from './agent-init.js'
+export type { GroupInfo } from './gateways.js'
 export { StateStore, parseMeshKey, writeFileAtomic, type PersistedState, type KnownMember } from './state-store.js'
 export { StateError, MeshKeyError, ControlError } from './errors.js'
 export { callControl, serveControl, type ControlRequest } from './control-socket.js'

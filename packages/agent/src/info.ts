@@ -1,6 +1,7 @@
 /**
  * What `wgmesh info` shows: the membership view joined with what WireGuard reports. Pure.
  */
+import type { GroupInfo } from './gateways.js'
 import type { Membership, NatType, NodeRecord, PathKind } from '@wgmesh/core'
 import type { PathManager } from './path-manager.js'
 import type { Dump } from '@wgmesh/wireguard'
@@ -80,6 +81,13 @@ export interface AgentInfo {
   rejected: Record<string, number>
   /** Certificate mode only. */
   cert?: CertInfo
+  /**
+   * Gateway groups with a live member (advertised routes): their routes (the active member's),
+   * the active gateway and since when (ms epoch, this node's clock), the live members by rank.
+   */
+  groups?: GroupInfo[]
+  /** `--exit-node GROUP`: this host's default route goes through that group's active gateway. */
+  exitNode?: string
 }
 
 export interface InfoInput {
@@ -250,6 +258,17 @@ export function formatInfo (info: AgentInfo & { join?: { line?: string } }, opts
   const fmt = (r: string[]): string => r.map((v, c) => v.padEnd(widths[c]!)).join('  ').trimEnd()
   lines.push(fmt(header), ...rows.map(fmt))
   if (info.peers.length === 0) lines.push('(no peers yet)')
+  const groups = info.groups ?? []
+  if (groups.length > 0 || info.exitNode !== undefined) {
+    const gh = ['GROUP', 'ROUTES', 'ACTIVE', 'SINCE', 'MEMBERS']
+    const gr = groups.map(g => [g.group + (g.group === info.exitNode ? ' (exit)' : ''), g.routes.join(','), g.active?.name ?? '-',
+      g.active === undefined ? '-' : formatAge(Math.max(0, Math.round((Date.now() - g.active.since) / 1000))),
+      g.members.map(m => `${m.name}(${m.priority})`).join(' ')])
+    if (info.exitNode !== undefined && !groups.some(g => g.group === info.exitNode)) gr.push([`${info.exitNode} (exit)`, '-', '-', '-', 'no live gateway: default route unchanged'])
+    const gw = gh.map((h, c) => Math.max(h.length, ...gr.map(r => r[c]!.length)))
+    const gf = (r: string[]): string => r.map((v, c) => v.padEnd(gw[c]!)).join('  ').trimEnd()
+    lines.push('', gf(gh), ...gr.map(gf))
+  }
   const rej = Object.entries(info.rejected)
   if (rej.length > 0) lines.push('', ...wrapped('rejected records: ', rej.map(([k, v]) => `${k}=${v}`), W))
   return lines.join('\n')

@@ -130,6 +130,9 @@ export class AgentMetrics {
   readonly accepted: Counter<'via'>
   readonly ignored: Counter<'reason'>
   private readonly applyFailures: Counter<never>
+  /** Gateway switches seen by this node, by group; advertised routes refused, by group. */
+  readonly gatewayFailovers: Counter<'group'>
+  readonly routesRejected: Counter<'group'>
   private readonly counts = new Map<string, number>()
   private readonly totals = new MonotonicTotals()
 
@@ -150,6 +153,9 @@ export class AgentMetrics {
         if (p.rttMs !== undefined) rtt.set(l, p.rttMs / 1000)
       }
       for (const t of NAT_TYPES) nat.set({ type: t }, info.nat === t ? 1 : 0)
+      for (const g of info.groups ?? []) {
+        if (g.active !== undefined) gwActive.set({ group: g.group, gateway: g.active.name, node_id: g.active.nodeId }, 1)
+      }
       relaying.set({}, info.relay ? 1 : 0)
       if (relay !== undefined) {
         relayPairs.set({}, relay.pairs)
@@ -179,7 +185,10 @@ export class AgentMetrics {
     const relayPairs = r.add(new Metric('wgmesh_relay_pairs', 'Peer pairs this node relays for now', 'gauge', []))
     const relayPackets = r.add(new Metric('wgmesh_relay_packets_total', 'Packets this node relayed for others', 'counter', []))
     const relayBytes = r.add(new Metric('wgmesh_relay_bytes_total', 'Bytes this node relayed for others', 'counter', []))
-    const perScrape = [peers, rx, tx, hs, pathG, via, rtt, nat, relaying, relayPairs, relayPackets, relayBytes]
+    this.gatewayFailovers = r.add(new Metric('wgmesh_gateway_failovers_total', 'Times this node saw a gateway group\'s active gateway change to another member', 'counter', ['group']))
+    this.routesRejected = r.add(new Metric('wgmesh_routes_rejected_total', 'Advertised routes refused (malformed, overlapping the mesh or another group\'s), by the advertiser\'s group', 'counter', ['group']))
+    const gwActive = r.add(new Metric('wgmesh_gateway_active', 'The active gateway of each group this node sees (always 1)', 'gauge', ['group', 'gateway', 'node_id']))
+    const perScrape = [gwActive, peers, rx, tx, hs, pathG, via, rtt, nat, relaying, relayPairs, relayPackets, relayBytes]
   }
 
   /**

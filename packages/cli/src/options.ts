@@ -5,14 +5,14 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Option, type Command } from 'commander'
-import { DEFAULT_STATE_DIR, parseMeshKey, type AgentInit } from '@wgmesh/agent'
+import { DEFAULT_STATE_DIR, checkRouteInit, parseMeshKey, type AgentInit } from '@wgmesh/agent'
 
 /** @default 'wgmesh' — the domain of the names in --hosts-file (also the agent's default). */
 export const DEFAULT_MESH_DOMAIN = 'wgmesh'
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_DEAD_AFTER_MS, DEFAULT_EXPIRE_AFTER_MS, DEFAULT_GOSSIP_PORT, DEFAULT_HEARTBEAT_MS, DEFAULT_INTERFACE,
   DEFAULT_KEEPALIVE_S, DEFAULT_MESH_CIDR, DEFAULT_MTU, DEFAULT_WG_PORT,
-  formatCidr, meshSettings, parseCidr, parseGossipAddr, parseIPv4, parseIPv6
+  formatCidr, meshSettings, parseCidr, parseGossipAddr, parseIPv4, parseIPv6, parseRouteSpec
 } from '@wgmesh/core'
 import { ExitError } from './errors.js'
 
@@ -79,6 +79,13 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--metrics-allow-remote', 'allow a non-loopback --metrics-listen address: the metrics name every peer (names, nodeIds, traffic) to anyone who can connect').env('WGMESH_METRICS_ALLOW_REMOTE'))
     .addOption(new Option('--hosts-file <file>', 'keep the names of the live members (name and name.<mesh-domain>) in a block of this hosts file, e.g. /etc/hosts').env('WGMESH_HOSTS_FILE'))
     .addOption(new Option('--mesh-domain <domain>', 'domain of the names in --hosts-file').env('WGMESH_MESH_DOMAIN').default(DEFAULT_MESH_DOMAIN))
+    .addOption(new Option('--advertise-route <cidr>', 'a subnet this host reaches, offered to the mesh through it (repeatable; 0.0.0.0/0 or ::/0 makes it an exit node); it forwards from the mesh to these subnets only, masquerading').env('WGMESH_ADVERTISE_ROUTES').argParser(list))
+    .addOption(new Option('--route-group <name>', 'gateway group of the advertised routes: of the live members of a group exactly one is the active gateway, the same on every node').env('WGMESH_ROUTE_GROUP').default(undefined, 'the node name'))
+    .addOption(new Option('--route-priority <n>', 'priority in the gateway group, 0..1000 (higher preferred)').env('WGMESH_ROUTE_PRIORITY').argParser(intIn('--route-priority', 0, 1000)).default(100))
+    .addOption(new Option('--route-return <policy>', 'when a higher-priority gateway comes back: preferred = it takes over after 5 s; sticky = the active one stays').choices(['preferred', 'sticky']).env('WGMESH_ROUTE_RETURN').default('preferred'))
+    .addOption(new Option('--route-masquerade <mode>', 'masquerade what this gateway forwards from the mesh (off: the subnet must route the mesh ranges back to the gateways itself)').choices(['on', 'off']).env('WGMESH_ROUTE_MASQUERADE').default('on'))
+    .addOption(new Option('--gateway-hook <file>', 'executable run as FILE active|standby GROUP when this node becomes or stops being its group\'s active gateway (e.g. to move a LAN address)').env('WGMESH_GATEWAY_HOOK'))
+    .addOption(new Option('--exit-node <group>', 'send this host\'s default route through the active gateway of GROUP (gateways advertising 0.0.0.0/0 or ::/0); peers\' addresses and WireGuard itself keep the host\'s own routes').env('WGMESH_EXIT_NODE'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']).env('WGMESH_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log format').choices(['auto', 'json', 'text']).env('WGMESH_LOG_FORMAT').default('auto', 'json unless stdout is a terminal'))
 }
@@ -114,6 +121,13 @@ export interface AgentFlags {
   meshDomain: string
   metricsListen?: string
   metricsAllowRemote?: boolean
+  advertiseRoute?: string[]
+  routeGroup?: string
+  routePriority: number
+  routeReturn: 'preferred' | 'sticky'
+  routeMasquerade: 'on' | 'off'
+  gatewayHook?: string
+  exitNode?: string
   logLevel: 'error' | 'warn' | 'info' | 'debug'
   logFormat: 'auto' | 'json' | 'text'
 }
@@ -170,6 +184,13 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     meshDomain: flags.meshDomain,
     metricsListen: flags.metricsListen,
     metricsAllowRemote: flags.metricsAllowRemote === true,
+    advertiseRoutes: flags.advertiseRoute,
+    routeGroup: flags.routeGroup,
+    routePriority: flags.routePriority,
+    routeReturn: flags.routeReturn,
+    routeMasquerade: flags.routeMasquerade === 'on',
+    gatewayHook: flags.gatewayHook,
+    exitNode: flags.exitNode,
     version: VERSION
   }
 }
@@ -243,6 +264,13 @@ export function validateAgentFlags (flags: AgentFlags): void {
   if (flags.meshDomain.length > 200 || !flags.meshDomain.split('.').every(l => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
     throw new ExitError(`--mesh-domain '${flags.meshDomain}' is not a domain name: lower-case labels of a-z 0-9 - separated by dots (e.g. ${DEFAULT_MESH_DOMAIN})`, 2)
   }
+  const routeErrors: string[] = []
+  for (const r of flags.advertiseRoute ?? []) {
+    const p = parseRouteSpec(r, [flags.cidr])
+    if (!p.ok) routeErrors.push(p.error)
+  }
+  if (routeErrors.length > 0) throw new ExitError(`--advertise-route: ${routeErrors.join('; ')}`, 2)
+  try { checkRouteInit(agentInitRoutes(flags)) } catch (err) { throw new ExitError((err as Error).message, 2) }
   if (flags.metricsListen !== undefined) checkMetricsListen(flags.metricsListen, flags.metricsAllowRemote === true)
   if (flags.hostsFile !== undefined) {
     const f = flags.hostsFile
@@ -271,4 +299,9 @@ function checkMetricsListen (v: string, allowRemote: boolean): void {
   if (!loopback && !allowRemote) {
     throw new ExitError(`--metrics-listen ${v} is not a loopback address: the metrics name every peer (names, nodeIds, traffic) to whoever can connect, without authentication; add --metrics-allow-remote to serve them there anyway (and firewall the port), or listen on 127.0.0.1`, 2)
   }
+}
+
+function agentInitRoutes (flags: AgentFlags): Pick<AgentInit, 'advertiseRoutes' | 'routeGroup' | 'routePriority' | 'gatewayHook' | 'exitNode'> {
+  const a = agentInit(flags)
+  return { advertiseRoutes: a.advertiseRoutes, routeGroup: a.routeGroup, routePriority: a.routePriority, gatewayHook: a.gatewayHook, exitNode: a.exitNode }
 }

@@ -28,6 +28,10 @@ export interface PlanInput {
   self: NodeRecord
   /** Routing per peer nodeId; peers without an entry get their first endpoint, direct. */
   routes?: ReadonlyMap<string, PeerRoute>
+  /** Advertised subnets per peer nodeId: the active gateway of each group gets its group's routes (gateway.ts). */
+  extraAllowedIps?: ReadonlyMap<string, string[]>
+  /** fwmark for WireGuard's own packets (exit-node policy routing); 0 = off. */
+  fwmark?: number
 }
 
 /**
@@ -47,7 +51,8 @@ export function planPeers (table: Membership, input: PlanInput): DesiredPeer[] {
     if (r.wgPublicKey === input.self.wgPublicKey) continue
     const route = input.routes?.get(r.nodeId)
     // a peer's addresses always belong to its own entry: a relay only copies ciphertext
-    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: [`${r.ipv4}/32`, `${r.ipv6}/128`].sort() }
+    const extra = input.extraAllowedIps?.get(r.nodeId) ?? []
+    const p: DesiredPeer = { publicKey: r.wgPublicKey, allowedIps: [`${r.ipv4}/32`, `${r.ipv6}/128`, ...extra].sort() }
     const ep = route === undefined ? chooseEndpoint(r) : route.endpoint
     if (ep !== undefined) p.endpoint = ep
     if (ep !== undefined && route?.pin === true) p.pinEndpoint = true
@@ -65,7 +70,8 @@ export function planWireGuardState (table: Membership, input: PlanInput): Desire
     listenPort: input.self.wgPort,
     addresses: [`${input.self.ipv4}/${input.cidr4.prefix}`, `${input.self.ipv6}/${input.ula.prefix}`],
     mtu: input.mtu,
-    peers: planPeers(table, input)
+    peers: planPeers(table, input),
+    ...(input.fwmark === undefined ? {} : { fwmark: input.fwmark })
   }
 }
 

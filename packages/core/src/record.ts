@@ -25,7 +25,9 @@ export function isValidTag (s: string): boolean {
   return TAG_RE.test(s)
 }
 const KNOWN_KEYS = new Set(['v', 'nodeId', 'seq', 'issuedAt', 'name', 'wgPublicKey', 'ipv4', 'ipv6', 'ipSince', 'ipSalt',
-  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'probePort', 'seen', 'cert'])
+  'wgPort', 'endpoints', 'gossipAddrs', 'routes', 'tags', 'relay', 'leaving', 'nat', 'stunPort', 'probePort', 'seen', 'cert', 'gw'])
+/** Gateway priority range (higher is preferred). */
+export const MAX_GATEWAY_PRIORITY = 1000
 export const MAX_SEEN = 32
 /** Characters of a certificate carried in a record (cert.ts; a typical one is ~450). */
 export const MAX_CERT_CHARS = 1024
@@ -86,6 +88,15 @@ export function checkRecordShape (x: unknown): string | undefined {
   }
   if (x.cert !== undefined && (typeof x.cert !== 'string' || x.cert.length > MAX_CERT_CHARS || !CERT_TOKEN_RE.test(x.cert))) {
     return `cert must be a wgmesh certificate (wgmc1.…) of at most ${MAX_CERT_CHARS} characters`
+  }
+  if (x.gw !== undefined) {
+    const g = x.gw
+    if (!isObj(g)) return 'gw must be an object'
+    for (const k of Object.keys(g)) if (k !== 'group' && k !== 'prio' && k !== 'since') return `unknown gw field '${k}'`
+    if (typeof g.group !== 'string' || !NAME_RE.test(g.group)) return 'gw.group must match [a-z0-9-]{1,63}'
+    if (!isUint(g.prio, MAX_GATEWAY_PRIORITY)) return `gw.prio must be 0..${MAX_GATEWAY_PRIORITY}`
+    if (g.since !== undefined && !isUint(g.since)) return 'gw.since must be ms since epoch'
+    if ((x.routes as string[]).length === 0) return 'gw needs routes'
   }
   return undefined
 }

@@ -34,6 +34,12 @@ export interface NodeRecord {
   routes: string[]
   /** Free-form labels. */
   tags: string[]
+  /**
+   * The gateway group this node's `routes` belong to (gateway.ts): its name, its priority
+   * (higher preferred) and, while this node claims to be the group's active gateway, since when.
+   * Absent = no routes. (Agents before 0.2 refuse records with this field.)
+   */
+  gw?: GatewayInfo
   /** Willing to relay for others. */
   relay?: boolean
   /** This node's NAT type as its own STUN probes classify it. */
@@ -55,6 +61,14 @@ export interface NodeRecord {
   cert?: string
   /** Graceful departure: remove at once. */
   leaving?: boolean
+}
+
+/** A gateway's group membership as its record carries it. */
+export interface GatewayInfo {
+  group: string
+  prio: number
+  /** ms epoch: this node claims to be its group's active gateway since then. */
+  since?: number
 }
 
 /** How a node's address is translated, from its STUN probes. */
@@ -94,4 +108,6 @@ export interface DesiredWireGuard {
   mtu: number
   /** Peers, sorted by publicKey. */
   peers: DesiredPeer[]
+  /** fwmark on WireGuard's own packets (exit-node policy routing); 0 = off; undefined = leave as is. */
+  fwmark?: number
 }

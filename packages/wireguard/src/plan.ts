@@ -144,6 +144,9 @@ export function planWireGuard (current: CurrentState | undefined, desired: Desir
       (lastApplied !== undefined && lastApplied.privateKeyFile !== desired.privateKeyFile))) {
     steps.push(['wg', 'set', ifname, 'listen-port', String(desired.listenPort), 'private-key', desired.privateKeyFile])
   }
+  if (manage && desired.fwmark !== undefined && (iface?.fwmark ?? 0) !== desired.fwmark) {
+    steps.push(['wg', 'set', ifname, 'fwmark', desired.fwmark === 0 ? 'off' : String(desired.fwmark)])
+  }
 
   const have = new Map((current?.dump.peers ?? []).map(p => [p.publicKey, p]))
   const want = new Map(desired.peers.map(p => [p.publicKey, p]))
