@@ -56,7 +56,11 @@ export interface ForwardingPlan {
   exit4: boolean
   exit6: boolean
   masquerade: boolean
-  /** Interfaces whose forwarding wgmesh switched on: nothing may be forwarded from them but replies into the mesh. */
+  /**
+   * Interfaces whose forwarding wgmesh switched on: nothing may be forwarded from them but
+   * replies into the mesh; '*' = all of them (conf/all, an exit node): nothing between two
+   * non-mesh interfaces.
+   */
   flipped: string[]
 }
 
@@ -82,7 +86,10 @@ export function forwardingRuleset (p: ForwardingPlan, exists: boolean): string {
   lines.push(`    iifname ${wg} drop`)
   lines.push(`    oifname ${wg} ct state established,related accept`)
   lines.push(`    oifname ${wg} drop`)
-  for (const f of p.flipped) if (f !== p.iface) lines.push(`    iifname ${q(f)} drop`)
+  for (const f of p.flipped) {
+    if (f === '*') lines.push(`    iifname != ${wg} oifname != ${wg} drop`)
+    else if (f !== p.iface) lines.push(`    iifname ${q(f)} drop`)
+  }
   lines.push('  }')
   if (p.masquerade) {
     lines.push('  chain postrouting {')

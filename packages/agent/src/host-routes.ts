@@ -84,8 +84,11 @@ export class HostRoutes {
       for (const c of g.routes.filter(x => !x.includes(':'))) {
         const dev = await this.egress(c)
         if (dev === undefined) { this.log.warn('advertised route is not reachable from this host (no route out of it): clients will be sent here and dropped', { route: c }); continue }
-        if (await this.enable(`net/ipv4/conf/${dev.replace(/\./g, '/')}/forwarding`, saved)) flipped.push(dev)
+        if (await this.enable(`net/ipv4/conf/${dev}/forwarding`, saved)) flipped.push(dev)
       }
+      // an exit's replies come back on whichever interface reaches the destination: all of them
+      // forward, and the table drops what this switch newly allowed between non-mesh interfaces
+      if (g.routes.includes('0.0.0.0/0') && await this.enable('net/ipv4/conf/all/forwarding', saved)) flipped.push('*')
     }
     if (v6 && await this.enable('net/ipv6/conf/all/forwarding', saved)) {
       this.log.warn('IPv6 forwarding switched on for the advertised IPv6 routes: interfaces that take their default route from router advertisements need accept_ra=2')
@@ -97,7 +100,8 @@ export class HostRoutes {
       exit4: g.routes.includes('0.0.0.0/0'),
       exit6: g.routes.includes('::/0'),
       masquerade: g.masquerade,
-      flipped: [...new Set([...flipped, ...Object.keys(saved).map(k => /^net\/ipv4\/conf\/(.+)\/forwarding$/.exec(k)?.[1]?.replace(/\//g, '.')).filter((x): x is string => x !== undefined)])]
+      flipped: [...new Set([...flipped, ...Object.keys(saved).map(k => /^net\/ipv4\/conf\/(.+)\/forwarding$/.exec(k)?.[1]).filter((x): x is string => x !== undefined)
+        .map(x => x === 'all' ? '*' : x)])]
     }, exists)
     await this.run(['nft', '-f', '-'], rules)
     this.gatewayApplied = key
@@ -111,7 +115,9 @@ export class HostRoutes {
       await this.run(['nft', 'delete', 'table', 'inet', t])
     }
     const saved = this.readSaved()
-    for (const [k, v] of Object.entries(saved)) {
+    // conf/all first: writing it resets every interface, the per-interface values come after
+    const order = (k: string): number => k.includes('/all/') ? 0 : 1
+    for (const [k, v] of Object.entries(saved).sort((x, y) => order(x[0]) - order(y[0]))) {
       await this.runner.run(['sysctl', '-q', '-w', `${k}=${v}`], { allowFail: true })
     }
     if (existsSync(this.savedPath)) {
