@@ -71,7 +71,19 @@ const CASES: Case[] = [
   { cmd: 'join', args: ['--peer', '198.18.1.1', '--mesh-key-file', keyDir], code: 2, msg: /^wgmesh: cannot read the mesh key file .*keydir: not a regular file/ },
   // usage errors commander reports: exit 2 like every other bad usage (was 1)
   { cmd: 'up', args: ['--no-such-flag'], code: 2, msg: /unknown option '--no-such-flag'/ },
-  { cmd: 'up', args: ['--relay', 'sometimes'], code: 2, msg: /argument 'sometimes' is invalid\. Allowed choices are auto, on, off/ }
+  { cmd: 'up', args: ['--relay', 'sometimes'], code: 2, msg: /argument 'sometimes' is invalid\. Allowed choices are auto, on, off/ },
+  // advertised routes (issue 9)
+  { cmd: 'up', args: ['--advertise-route', '10.1.0.5/24'], code: 2, msg: /^wgmesh: --advertise-route: 10\.1\.0\.5\/24 has host bits set: did you mean 10\.1\.0\.0\/24\?/ },
+  { cmd: 'up', args: ['--advertise-route', '100.96.5.0/24'], code: 2, msg: /^wgmesh: --advertise-route: 100\.96\.5\.0\/24 overlaps the mesh range 100\.96\.0\.0\/16: advertise only subnets outside/ },
+  { cmd: 'up', args: ['--advertise-route', 'lan'], code: 2, msg: /^wgmesh: --advertise-route: .*lan.* is not a CIDR/ },
+  { cmd: 'up', args: [], env: { WGMESH_ADVERTISE_ROUTES: '10.1.0.0/24,127.0.0.0/8' }, code: 2, msg: /^wgmesh: --advertise-route: .*127\.0\.0\.0\/8.*loopback/ },
+  { cmd: 'up', args: ['--advertise-route', '10.1.0.0/24', '--route-priority', '5000'], code: 2, msg: /^wgmesh: --route-priority must be an integer in 0\.\.1000, got '5000'/ },
+  { cmd: 'up', args: ['--advertise-route', '10.1.0.0/24', '--route-group', 'Office_GW'], code: 2, msg: /^wgmesh: --route-group 'Office_GW' is not a group name/ },
+  { cmd: 'up', args: ['--route-group', 'office'], code: 2, msg: /^wgmesh: --route-group needs --advertise-route CIDR/ },
+  { cmd: 'join', args: ['--peer', '198.18.1.1', ...KEY, '--advertise-route', '0.0.0.0/0', '--exit-node', 'exit'], code: 2, msg: /^wgmesh: --exit-node and an advertised default route/ },
+  { cmd: 'up', args: ['--advertise-route', '10.1.0.0/24', '--gateway-hook', 'hook.sh'], code: 2, msg: /^wgmesh: --gateway-hook 'hook\.sh' must be an absolute path/ },
+  { cmd: 'up', args: ['--advertise-route', '10.1.0.0/24', '--gateway-hook', '/nonexistent/hook'], code: 2, msg: /^wgmesh: --gateway-hook \/nonexistent\/hook is not an executable file/ },
+  { cmd: 'up', args: ['--route-return', 'never'], code: 2, msg: /argument 'never' is invalid\. Allowed choices are preferred, sticky/ }
 ]
 
 for (const c of CASES) {
