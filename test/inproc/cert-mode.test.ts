@@ -132,3 +132,43 @@ test('revoke: the node is gone from every table and WireGuard at once, cannot co
     await rogue.stop()
   }
 })
+
+test('certificate mode: a node advertises only the routes its certificate grants; others\' records with ungranted routes are refused and counted', async () => {
+  const R = '203.0.113.224/28'
+  const gw = certified('rgw', { roles: ['gateway'], routes: [R] })
+  // its own start refuses a route outside the grant, saying what to ask the CA for
+  await assert.rejects(startAgent({ label: 'rgw', stateDir: gw.stateDir, createMesh: true, ca: caFile, cert: gw.cert, advertiseRoutes: ['198.51.100.0/24'] }),
+    /--advertise-route 198\.51\.100\.0\/24: not granted by this node's certificate .* \(it grants: 203\.0\.113\.224\/28\); have the CA sign one with --route 198\.51\.100\.0\/24/)
+  // a subnet inside the grant is fine
+  const g = await startAgent({ label: 'rgw', stateDir: gw.stateDir, createMesh: true, ca: caFile, cert: gw.cert, advertiseRoutes: ['203.0.113.232/29'], routeGroup: 'lab' })
+  agents.push(g)
+  const cl = certified('rclient')
+  const client = await startAgent({ label: 'rclient', stateDir: cl.stateDir, meshKey: g.agent.store.meshKey()!, ca: caFile, cert: cl.cert, peers: [g.agent.listenAddrs()[0]!] })
+  agents.push(client)
+  await waitFor('the client routes the granted subnet through rgw', () =>
+    client.runner.interfaces.get(client.iface)?.peers.get(g.agent.record.wgPublicKey)?.allowedIps.includes('203.0.113.232/29') === true, 15_000)
+  // hostile members with valid certificates: one without the gateway role claims a subnet, one
+  // with a grant claims the default route (an exit it was not granted)
+  const rogue = await startRogue(g.agent.store.meshKey()!)
+  try {
+    const plain = certified('rplain')
+    const narrow = certified('rnarrow', { roles: ['gateway'], routes: ['198.51.100.0/24'] })
+    const records = [
+      sealedRecord(g.agent.store.meshKey()!, createSigner(new StateStore(plain.stateDir).nodeSeed()), {
+        name: 'rplain', cert: readFileSync(plain.cert, 'utf8').trim(), routes: ['192.0.2.0/24'], gw: { group: 'evil', prio: 1000 }
+      }).sealed,
+      sealedRecord(g.agent.store.meshKey()!, createSigner(new StateStore(narrow.stateDir).nodeSeed()), {
+        name: 'rnarrow', cert: readFileSync(narrow.cert, 'utf8').trim(), routes: ['0.0.0.0/0'], gw: { group: 'lab', prio: 1000, since: 1 }
+      }).sealed
+    ]
+    await rogue.push(records, [client.agent])
+    await waitFor('the client holds both hostile members', () => ['rplain', 'rnarrow'].every(n => client.agent.members.active().some(m => m.record.name === n)), 5000)
+    await waitFor('both refusals counted', async () => /wgmesh_routes_rejected_total\{group="evil"\} 1\n[^]*wgmesh_routes_rejected_total\{group="lab"\} 1|wgmesh_routes_rejected_total\{group="lab"\} 1\n[^]*wgmesh_routes_rejected_total\{group="evil"\} 1/.test(await client.agent.metrics.registry.metrics()), 5000)
+    const groups = (await info(client)).groups ?? []
+    assert.deepEqual(groups.map(x => `${x.group}:${x.active?.name ?? '-'}:${x.routes.join(',')}`), ['lab:rgw:203.0.113.232/29'], 'only the granted route, through rgw')
+    const peers = client.runner.interfaces.get(client.iface)!.peers
+    for (const p of peers.values()) assert.ok(!p.allowedIps.includes('192.0.2.0/24') && !p.allowedIps.includes('0.0.0.0/0'), `no ungranted route in AllowedIPs: ${p.allowedIps.join(',')}`)
+  } finally {
+    await rogue.stop()
+  }
+})

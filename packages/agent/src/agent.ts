@@ -186,6 +186,22 @@ export class Agent {
     if (init.backend === 'existing') this.identity.wgPublicKey = await existingInterfaceKey(this.wg, init.interface ?? 'wgmesh0')
     this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
     if (this.certs !== undefined) this.addressing = this.certs.pin(this.addressing, this.settings.cidr4, this.ula)
+    // routes are checked before any socket is opened: a refused start leaves nothing behind
+    const gwInit = gatewaysInit(init, this.settings, this.ula, this.identity.name)
+    this.certs?.checkOwnRoutes(gwInit.routes)
+    this.gateways = new Gateways(gwInit, {
+      now: this.now,
+      log: this.log,
+      table: () => this.table,
+      self: () => this.own.record,
+      servingAt: () => this.servingAt,
+      localAddrs: () => (this.traversal?.locals() ?? []).map(l => l.address),
+      recordChanged: () => { this.own.update(false) },
+      planChanged: () => { void this.scheduleApply() },
+      routes: new HostRoutes(routeRunner(init), init.interface ?? 'wgmesh0', this.log, this.store.path('forwarding.json')),
+      counted: (what, group) => { (what === 'failover' ? this.metrics.gatewayFailovers : this.metrics.routesRejected).inc({ group }) },
+      grants: this.certs === undefined ? undefined : (r, cidr) => this.certs!.grantsRoute(r, cidr)
+    })
     const gossipPort = init.gossipPort ?? 51821
     this.liveness = new Liveness(livenessInit(init, this.settings, this.meshKey, this.signer, this.log), {
       now: this.now,
@@ -211,18 +227,6 @@ export class Agent {
     this.liveness.socket.onRelayControl = (from, msg) => { this.traversal.onRelayControl(from, msg) }
     await this.traversal.startStun()
     const phases: Record<string, number> = { setupMs: this.now() - this.startedAt }
-    this.gateways = new Gateways(gatewaysInit(init, this.settings, this.ula, this.identity.name), {
-      now: this.now,
-      log: this.log,
-      table: () => this.table,
-      self: () => this.own.record,
-      servingAt: () => this.servingAt,
-      localAddrs: () => (this.traversal?.locals() ?? []).map(l => l.address),
-      recordChanged: () => { this.own.update(false) },
-      planChanged: () => { void this.scheduleApply() },
-      routes: new HostRoutes(routeRunner(init), init.interface ?? 'wgmesh0', this.log, this.store.path('forwarding.json')),
-      counted: (what, group) => { (what === 'failover' ? this.metrics.gatewayFailovers : this.metrics.routesRejected).inc({ group }) }
-    })
     this.own = new OwnRecord({
       now: this.now,
       log: this.log,

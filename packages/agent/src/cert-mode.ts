@@ -8,9 +8,9 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import {
-  CertTrust, InvalidConfigError, MAX_REVOCATION_CHARS, MAX_REVOCATIONS, cidrContainsText, decodeCaPublic, formatCidr,
+  CertTrust, InvalidConfigError, certGrantsRoute, MAX_REVOCATION_CHARS, MAX_REVOCATIONS, cidrContainsText, decodeCaPublic, formatCidr,
   revocationMessage, verifyCert, verifyRevocation,
-  type CaPublic, type Cidr, type DigestEntry, type MemberChange, type Membership, type NodeCert, type Revocation
+  type CaPublic, type Cidr, type DigestEntry, type MemberChange, type Membership, type NodeCert, type NodeRecord, type Revocation
 } from '@wgmesh/core'
 import type { CertInfo } from './info.js'
 import type { Logger } from './logger.js'
@@ -119,6 +119,20 @@ export class CertMode {
   }
 
   get grantsRelay (): boolean { return this.cert.roles.includes('relay') }
+
+  /** Whether record `r`'s (verified) certificate lets it advertise `cidr`; our own record: our certificate. */
+  grantsRoute (r: NodeRecord, cidr: string): boolean {
+    const c = r.nodeId === this.cert.nodeId ? this.cert : this.trust.certOf(r)
+    return c !== undefined && certGrantsRoute(c, cidr)
+  }
+
+  /** Our advertised routes must be granted by our certificate: a clear error at start otherwise. */
+  checkOwnRoutes (routes: string[]): void {
+    const refused = routes.filter(c => !certGrantsRoute(this.cert, c))
+    if (refused.length === 0) return
+    const granted = this.cert.roles.includes('gateway') ? (this.cert.routes ?? []).join(', ') || 'none' : 'none (no gateway role)'
+    throw new InvalidConfigError(`--advertise-route ${refused.join(', ')}: not granted by this node's certificate ${this.init.certFile} (it grants: ${granted}); have the CA sign one with --route ${refused[0]!}`)
+  }
 
   /** The addresses to use: the certificate's where it names them (they must be in the mesh ranges). */
   pin (a: SelfAddressing, cidr4: Cidr, ula: Cidr): SelfAddressing {

@@ -47,6 +47,8 @@ export interface GatewaysHost {
   routes: HostRoutes
   counted: (what: 'failover' | 'route-rejected', group: string) => void
   hookRunner?: CommandRunner
+  /** Certificate mode: whether a record's certificate lets it advertise a route. Absent = shared-key mode (any member may). */
+  grants?: (r: NodeRecord, cidr: string) => boolean
 }
 
 export interface GroupInfo {
@@ -121,8 +123,9 @@ export class Gateways {
       const routes: string[] = []
       for (const c of r.routes) {
         const p = parseRouteSpec(c, this.init.meshRanges)
-        if (p.ok && p.cidr === c) routes.push(c)
-        else this.reject(r, c, p.ok ? 'not canonical' : p.error, r.gw.group)
+        if (!p.ok || p.cidr !== c) this.reject(r, c, p.ok ? 'not canonical' : p.error, r.gw.group)
+        else if (this.host.grants !== undefined && !this.host.grants(r, c)) this.reject(r, c, 'its certificate does not grant this route', r.gw.group)
+        else routes.push(c)
       }
       if (routes.length > 0) out.push({ nodeId: r.nodeId, name: r.name, group: r.gw.group, priority: r.gw.prio, routes, ...(r.gw.since === undefined ? {} : { since: r.gw.since }) })
     }

@@ -3,20 +3,20 @@
  * optional overlay addresses and roles, for a validity window, under a serial.
  *
  *   "wgmc1." base64url(JSON) "." base64url(Ed25519 signature over "wgmesh-cert-v1\0" ‖ JSON)
- *   JSON = {v:1, ca, serial, nodeId, name, ipv4?, ipv6?, roles, notBefore, notAfter}
+ *   JSON = {v:1, ca, serial, nodeId, name, ipv4?, ipv6?, routes?, roles, notBefore, notAfter}
  *
  * The shape is strict (unknown fields, unknown roles, non-canonical addresses are refused) and
  * the token is at most MAX_CERT_CHARS. Pure: time comes in as `now`; decoding never throws.
  */
 import { openToken, signToken, type CaPublic } from './ca.js'
-import { canonicalIP, parseIPv4, parseIPv6 } from './ip.js'
+import { canonicalIP, cidrContains, formatCidr, parseIPv4, parseIPv6, tryParseCidr } from './ip.js'
 import { fromBase64Url } from './keys.js'
 import { MAX_CERT_CHARS, isValidName } from './record.js'
 
 export const CERT_PREFIX = 'wgmc1'
 const CERT_DOMAIN = 'wgmesh-cert-v1\0'
 
-/** Roles a certificate can grant. `relay`: may relay for others; `gateway`: reserved for route failover. */
+/** Roles a certificate can grant. `relay`: may relay for others; `gateway`: may advertise the certificate's `routes`. */
 export const CERT_ROLES = ['relay', 'gateway'] as const
 export type CertRole = typeof CERT_ROLES[number]
 
@@ -37,13 +37,20 @@ export interface NodeCert {
   ipv4?: string
   /** When given, the only overlay IPv6 the node may use (canonical text). */
   ipv6?: string
+  /**
+   * With the `gateway` role: the subnets (canonical CIDRs; 0.0.0.0/0 or ::/0 = exit) the node may
+   * advertise — a route it advertises must be one of these or inside one. Absent = none.
+   */
+  routes?: string[]
   roles: CertRole[]
   /** ms since epoch. */
   notBefore: number
   notAfter: number
 }
 
-const KEYS = new Set(['v', 'ca', 'serial', 'nodeId', 'name', 'ipv4', 'ipv6', 'roles', 'notBefore', 'notAfter'])
+const KEYS = new Set(['v', 'ca', 'serial', 'nodeId', 'name', 'ipv4', 'ipv6', 'routes', 'roles', 'notBefore', 'notAfter'])
+/** Routes a certificate can grant. */
+export const MAX_CERT_ROUTES = 16
 const isUint = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
 
 /** Why `x` is not a well-formed certificate payload, or undefined. */
@@ -60,6 +67,14 @@ export function checkCertShape (x: unknown): string | undefined {
   if (c.ipv6 !== undefined && (typeof c.ipv6 !== 'string' || parseIPv6(c.ipv6) === undefined || canonicalIP(c.ipv6) !== c.ipv6)) return 'ipv6 must be an IPv6 address in canonical form'
   if (!Array.isArray(c.roles) || c.roles.length > CERT_ROLES.length || !c.roles.every(r => (CERT_ROLES as readonly unknown[]).includes(r)) ||
     new Set(c.roles).size !== c.roles.length) return `roles must be distinct values of ${CERT_ROLES.join(', ')}`
+  if (c.routes !== undefined) {
+    if (!Array.isArray(c.routes) || c.routes.length === 0 || c.routes.length > MAX_CERT_ROUTES) return `routes must be 1..${MAX_CERT_ROUTES} CIDRs`
+    for (const r of c.routes) {
+      const p = typeof r === 'string' ? tryParseCidr(r) : undefined
+      if (p === undefined || formatCidr(p) !== r) return 'routes must be CIDRs in canonical form'
+    }
+    if (!(c.roles as unknown[]).includes('gateway')) return 'routes need the gateway role'
+  }
   if (!isUint(c.notBefore) || !isUint(c.notAfter)) return 'notBefore and notAfter must be ms since epoch'
   if (c.notAfter <= c.notBefore) return 'notAfter must be after notBefore'
   if (c.notAfter - c.notBefore > MAX_CERT_VALIDITY_MS) return 'validity longer than 10 years'
@@ -74,6 +89,7 @@ export function signCert (caSeed: Uint8Array, cert: NodeCert): string {
   const body: NodeCert = { v: 1, ca: cert.ca, serial: cert.serial, nodeId: cert.nodeId, name: cert.name, roles: [...cert.roles], notBefore: cert.notBefore, notAfter: cert.notAfter }
   if (cert.ipv4 !== undefined) body.ipv4 = cert.ipv4
   if (cert.ipv6 !== undefined) body.ipv6 = cert.ipv6
+  if (cert.routes !== undefined) body.routes = [...cert.routes]
   const token = signToken(caSeed, CERT_PREFIX, CERT_DOMAIN, body)
   if (token.length > MAX_CERT_CHARS) throw new RangeError(`certificate of ${token.length} characters (max ${MAX_CERT_CHARS})`)
   return token
@@ -142,4 +158,18 @@ export function certRoles (token: string): readonly CertRole[] {
 /** Whether certificate `a` was issued after `b` (later notBefore, then the higher serial): the CA's latest word. */
 export function issuedAfter (a: NodeCert, b: NodeCert): boolean {
   return a.notBefore > b.notBefore || (a.notBefore === b.notBefore && a.serial > b.serial)
+}
+
+/**
+ * Whether a certificate lets its node advertise `cidr`: it has the gateway role and `cidr` is
+ * one of its routes or inside one (an exit route only where the certificate names it).
+ */
+export function certGrantsRoute (cert: NodeCert, cidr: string): boolean {
+  if (!cert.roles.includes('gateway') || cert.routes === undefined) return false
+  const want = tryParseCidr(cidr)
+  if (want === undefined) return false
+  return cert.routes.some(g => {
+    const have = tryParseCidr(g)
+    return have !== undefined && have.prefix <= want.prefix && cidrContains(have, want.family, want.base)
+  })
 }

@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { caPublicFromSeed, decodeCaPublic, decodeCaSeed, encodeCaPublic, encodeCaSeed, signToken } from '../src/ca.js'
-import { certRoles, decodeCert, signCert, verifyCert, type NodeCert } from '../src/cert.js'
+import { certGrantsRoute, certRoles, decodeCert, signCert, verifyCert, type NodeCert } from '../src/cert.js'
 import {
   RevocationSet, revocationMessage, revocationOfMessage, signRevocation, verifyRevocation, type Revocation
 } from '../src/revocation.js'
@@ -262,4 +262,24 @@ test('records: the cert field is bounded and shaped', () => {
     const d = decodeRecord(encodeRecord({ ...ok, cert } as unknown as NodeRecord))
     assert.equal(d.ok, false)
   }
+})
+
+test('route grants: routes need the gateway role and canonical CIDRs; a grant covers its subnets, an exit only where named', () => {
+  const a = testNode('gw')
+  assert.throws(() => certFor(a, { routes: ['10.1.0.0/24'] }), /routes need the gateway role/)
+  assert.throws(() => certFor(a, { roles: ['gateway'], routes: ['10.1.0.5/24'] }), /canonical/)
+  assert.throws(() => certFor(a, { roles: ['gateway'], routes: [] }), /routes must be 1\.\./)
+  const d = decodeCert(certFor(a, { roles: ['gateway'], routes: ['10.1.0.0/16', '2001:db8:1::/48'] }))
+  assert.ok(d.ok)
+  const c = d.cert
+  assert.deepEqual(c.routes, ['10.1.0.0/16', '2001:db8:1::/48'])
+  assert.equal(certGrantsRoute(c, '10.1.0.0/16'), true)
+  assert.equal(certGrantsRoute(c, '10.1.7.0/24'), true, 'a subnet inside the grant')
+  assert.equal(certGrantsRoute(c, '10.0.0.0/8'), false, 'wider than the grant')
+  assert.equal(certGrantsRoute(c, '10.2.0.0/24'), false)
+  assert.equal(certGrantsRoute(c, '2001:db8:1:5::/64'), true)
+  assert.equal(certGrantsRoute(c, '0.0.0.0/0'), false, 'no exit unless granted')
+  assert.equal(certGrantsRoute({ ...c, roles: [] }, '10.1.0.0/16'), false, 'no gateway role, no routes')
+  const exit = decodeCert(certFor(a, { roles: ['gateway'], routes: ['0.0.0.0/0'] }))
+  assert.ok(exit.ok && certGrantsRoute(exit.cert, '0.0.0.0/0') && certGrantsRoute(exit.cert, '10.9.0.0/24'))
 })

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { writeFileAtomic } from '@wgmesh/agent'
 import {
-  CERT_ROLES, DEFAULT_MESH_CIDR, MAX_CERT_VALIDITY_MS, canonicalIP, cidrContainsText, cidrSize, decodeCert, fromBase64Url,
+  CERT_ROLES, DEFAULT_MESH_CIDR, MAX_CERT_ROUTES, MAX_CERT_VALIDITY_MS, parseAdvertisedRoutes, canonicalIP, cidrContainsText, cidrSize, decodeCert, fromBase64Url,
   isValidName, parseCidr, parseIP, signCert, signRevocation, toBase64Url, caPublicFromSeed,
   type CertRole, type NodeCert
 } from '@wgmesh/core'
@@ -58,15 +58,23 @@ function signCommand (): Command {
     .addOption(new Option('--roles <list>', `comma-separated roles: ${CERT_ROLES.join(', ')} (relay: may relay for others)`).default('', 'none'))
     .addOption(new Option('--valid-for <duration>', 'validity from now (e.g. 90d, 12h; at most 3650d)').argParser(parseDuration).default(365 * DAY, '365d'))
     .option('--cidr <cidr>', 'the mesh IPv4 range --ipv4 must be in', DEFAULT_MESH_CIDR)
+    .option('--route <cidr>', `a subnet the node may advertise with --advertise-route, or any subnet inside it (repeatable, at most ${MAX_CERT_ROUTES}; 0.0.0.0/0 or ::/0: may be an exit node); adds the gateway role`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .requiredOption('--out <file>', 'where to write the certificate (copy it to the host; not secret)')
     .option('--json', 'machine-readable output')
-    .action((flags: { caDir: string, nodeId: string, name: string, ipv4?: string, ipv6?: string, roles: string, validFor: number, cidr: string, out: string, json?: boolean }) => {
+    .action((flags: { caDir: string, nodeId: string, name: string, ipv4?: string, ipv6?: string, roles: string, validFor: number, cidr: string, route?: string[], out: string, json?: boolean }) => {
       const nodeId = checkNodeId(flags.nodeId)
       if (!isValidName(flags.name)) throw new ExitError(`--name '${flags.name}' is not a node name: 1..63 of a-z 0-9 and '-', not starting or ending with '-'`, 2)
+      const cert: Partial<NodeCert> = {}
       const roles = flags.roles.split(',').map(r => r.trim()).filter(r => r !== '')
       for (const r of roles) if (!(CERT_ROLES as readonly string[]).includes(r)) throw new ExitError(`--roles: unknown role '${r}' (roles: ${CERT_ROLES.join(', ')})`, 2)
+      if (flags.route !== undefined) {
+        const parsed = parseAdvertisedRoutes(flags.route, [flags.cidr])
+        if (!parsed.ok) throw new ExitError(`--route: ${parsed.errors.join('; ')}`, 2)
+        if (parsed.routes.length > MAX_CERT_ROUTES) throw new ExitError(`--route: at most ${MAX_CERT_ROUTES} routes in a certificate`, 2)
+        cert.routes = parsed.routes
+        if (!roles.includes('gateway')) roles.push('gateway')
+      }
       if (flags.validFor <= 0 || flags.validFor > MAX_CERT_VALIDITY_MS) throw new ExitError('--valid-for must be more than 0 and at most 3650d', 2)
-      const cert: Partial<NodeCert> = {}
       if (flags.ipv4 !== undefined) {
         let cidr
         try { cidr = parseCidr(flags.cidr) } catch (err) { throw new ExitError(`--cidr: ${(err as Error).message}`, 2) }
@@ -100,7 +108,8 @@ function signCommand (): Command {
       out(flags.json, { file: flags.out, ...full }, [
         `wgmesh: signed a certificate for ${full.name} (${nodeId}) → ${flags.out}`,
         `  serial ${full.serial}  valid until ${new Date(full.notAfter).toISOString()}` +
-          `${full.ipv4 === undefined ? '' : `  ipv4 ${full.ipv4}`}${full.ipv6 === undefined ? '' : `  ipv6 ${full.ipv6}`}  roles ${roles.join(',') || '-'}`,
+          `${full.ipv4 === undefined ? '' : `  ipv4 ${full.ipv4}`}${full.ipv6 === undefined ? '' : `  ipv6 ${full.ipv6}`}  roles ${roles.join(',') || '-'}` +
+          `${full.routes === undefined ? '' : `  routes ${full.routes.join(',')}`}`,
         `Copy ${flags.out} to the host and start its agent with --ca /path/to/ca.pub --cert /path/to/${flags.out.split('/').pop() ?? 'node.cert'}`
       ])
     })
@@ -153,7 +162,8 @@ function showCommand (): Command {
       out(flags.json, c, [
         `name      ${c.name}`, `node id   ${c.nodeId}`, `serial    ${c.serial}`, `CA        SHA256:${c.ca}`,
         `valid     ${new Date(c.notBefore).toISOString()} … ${new Date(c.notAfter).toISOString()}`,
-        `ipv4      ${c.ipv4 ?? '- (hashed, like any member)'}`, `ipv6      ${c.ipv6 ?? '- (hashed, like any member)'}`, `roles     ${c.roles.join(',') || '-'}`
+        `ipv4      ${c.ipv4 ?? '- (hashed, like any member)'}`, `ipv6      ${c.ipv6 ?? '- (hashed, like any member)'}`, `roles     ${c.roles.join(',') || '-'}`,
+        `routes    ${c.routes?.join(', ') ?? '-'}`
       ])
     })
 }
