@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CommandRunner } from '@wgmesh/wireguard'
-import { cleanupDirs, startAgent, tempDir, waitFor, type TestAgent } from './harness.js'
+import { cleanupDirs, newSigner, sealedRecord, startAgent, startRogue, tempDir, waitFor, type TestAgent } from './harness.js'
 
 const ROUTE = '203.0.113.224/28'
 const running = new Set<TestAgent>()
@@ -116,5 +116,27 @@ describe('gateway groups between agents', () => {
     assert.deepEqual(carriers(client, all2), [b.agent.record.name], 'the client still routes through gw-b')
     for (const n of [a2, b, c]) assert.equal((await n.agent.info()).groups?.[0]?.active?.name, b.agent.record.name, `${n.agent.record.name} sees gw-b active`)
     assert.equal(a2.agent.record.gw?.since, undefined, 'gw-a does not claim')
+  })
+
+  test('a member\'s routes inside the mesh ranges, malformed or not canonical are refused and counted; its good route is kept', async () => {
+    const a = await startAgent({ label: 'gw-hostile-seed', createMesh: true })
+    running.add(a)
+    const client = await startAgent({ label: 'client-hostile', meshKey: a.agent.store.meshKey()!, peers: [a.agent.listenAddrs()[0]!] })
+    running.add(client)
+    const rogue = await startRogue(a.agent.store.meshKey()!)
+    try {
+      const { sealed } = sealedRecord(a.agent.store.meshKey()!, newSigner(), {
+        name: 'hostile', routes: ['100.96.0.0/16', '10.1.0.5/24', '127.0.0.0/8', '198.51.100.0/24'], gw: { group: 'evil', prio: 1000, since: 1 }
+      })
+      await rogue.push([sealed], [client.agent])
+      await waitFor('the client holds the hostile member', () => client.agent.members.active().some(m => m.record.name === 'hostile'), 5000)
+      await waitFor('three refusals counted', async () => /wgmesh_routes_rejected_total\{group="evil"\} 3\n/.test(await client.agent.metrics.registry.metrics()), 5000)
+      const g = (await client.agent.info()).groups ?? []
+      assert.deepEqual(g.map(x => `${x.group}:${x.routes.join(',')}`), ['evil:198.51.100.0/24'], 'only its good route')
+      const peers = [...client.runner.interfaces.get(client.iface)!.peers.values()]
+      assert.ok(peers.every(p => !p.allowedIps.some(c => c === '100.96.0.0/16' || c.startsWith('10.1.0.') || c.startsWith('127.'))), 'none of the bad routes in AllowedIPs')
+    } finally {
+      await rogue.stop()
+    }
   })
 })
