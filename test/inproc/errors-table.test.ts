@@ -52,7 +52,11 @@ const CASES: Case[] = [
   { cmd: 'join', args: ['--peer', '1.2.3.4:99999', ...KEY], code: 2, msg: /^wgmesh: --peer '1\.2\.3\.4:99999' is not host\[:port\]: port '99999' is not in 1\.\.65535/ },
   { cmd: 'join', args: ['--peer', '1.2.3.4:'], env: { WGMESH_MESH_KEY_FILE: keyFile }, code: 2, msg: /^wgmesh: --peer '1\.2\.3\.4:' is not host\[:port\]: the port is missing/ },
   { cmd: 'join', args: KEY, env: { WGMESH_PEERS: '1.2.3.400' }, code: 2, msg: /^wgmesh: --peer '1\.2\.3\.400' is not host\[:port\]: '1\.2\.3\.400' is not an IPv4 address/ },
-  { cmd: 'up', args: ['--gossip-host', 'foo'], code: 2, msg: /^wgmesh: --gossip-host 'foo' is not an IPv4 address/ },
+  { cmd: 'up', args: ['--gossip-host', 'foo'], code: 2, msg: /^wgmesh: --gossip-host 'foo' is not an IP address: .*:: = every address of both families/ },
+  { cmd: 'up', args: ['--gossip-host', 'fe80::1'], code: 2, msg: /^wgmesh: --gossip-host 'fe80::1' is an IPv6 link-local address \(it needs a zone/ },
+  { cmd: 'up', args: ['--gossip-host', '2001:db8:::1'], code: 2, msg: /^wgmesh: --gossip-host '2001:db8:::1' is not an IP address/ },
+  { cmd: 'join', args: ['--peer', '[fe80::1]:51821', ...KEY], code: 2, msg: /^wgmesh: --peer '\[fe80::1\]:51821' is not host\[:port\]: 'fe80::1' is IPv6 link-local, which needs a zone/ },
+  { cmd: 'join', args: ['--peer', '[2001:db8::1]:0', ...KEY], code: 2, msg: /^wgmesh: --peer '\[2001:db8::1\]:0' is not host\[:port\]: port '0' is not in 1\.\.65535/ },
   { cmd: 'up', args: ['--cidr', 'foo'], code: 2, msg: /^wgmesh: --cidr 'foo' is not an IPv4 CIDR \(e\.g\. 100\.96\.0\.0\/16\)$/ },
   { cmd: 'up', args: ['--cidr', '10.0.0.1/16'], code: 2, msg: /^wgmesh: --cidr '10\.0\.0\.1\/16' has host bits set: did you mean 10\.0\.0\.0\/16\?$/ },
   { cmd: 'up', args: ['--cidr', '10.0.0.0/30'], code: 2, msg: /^wgmesh: --cidr '10\.0\.0\.0\/30' is too small: \/29 or larger/ },
@@ -112,4 +116,23 @@ test('--peer HOST with --gossip-port 0 defaults the seed to port 51821 (not the 
   assert.equal(r.code, 1, r.stderr)
   assert.doesNotMatch(r.stderr, /this is a bug|port must be/)
   assert.match(r.stderr, /interface wgmnone0 does not exist/)
+})
+
+test('IPv6 (issue 11): --gossip-host :: and --peer [v6] / bare v6 are accepted (the start stops only at the missing interface)', () => {
+  for (const peer of ['[2001:db8::9]:51821', '2001:db8::9', '[2001:db8::9]']) {
+    const state = join(tmp, `v6-${peer.replace(/[^0-9a-z]/g, '')}`)
+    const r = wgmesh(['join', '--state-dir', state, '--backend', 'existing', '--interface', 'wgmnone0', '--gossip-host', '::', '--gossip-port', '0', '--peer', peer, ...KEY])
+    assert.equal(r.code, 1, r.stderr)
+    assert.doesNotMatch(r.stderr, /this is a bug|ValidationError|Invalid IPv4/)
+    assert.match(r.stderr, /interface wgmnone0 does not exist/)
+  }
+})
+
+test('IPv6 (issue 11): a --gossip-host that is not this host\'s is refused before anything is written', () => {
+  const state = join(tmp, 'v6-not-mine')
+  const r = wgmesh(['up', '--state-dir', state, '--backend', 'existing', '--interface', 'wgmnone0', '--gossip-host', '2001:db8:ffff::99'])
+  assert.equal(r.code, 1, r.stderr)
+  assert.match(r.stderr.split('\n')[0]!, /^wgmesh: --gossip-host 2001:db8:ffff::99 is not an address of this host: give one of its addresses, or :: for all$/)
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  assert.equal(existsSync(state), false, 'no state directory, no mesh.key')
 })

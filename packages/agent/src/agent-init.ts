@@ -23,7 +23,7 @@ export interface AgentInit {
   interface?: string
   wgPort?: number
   gossipPort?: number
-  /** Address the gossip listener binds. @default '0.0.0.0' */
+  /** Address the gossip listener binds: '::' = every address of both families (one socket each), '0.0.0.0' = IPv4 only. @default '::' */
   gossipHost?: string
   cidr4?: string
   backend?: BackendKind | 'auto'

@@ -12,7 +12,7 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
   planWireGuardState, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
-  seal,
+  seal, gossipListenAddrs, isLoopbackHost,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
@@ -222,7 +222,9 @@ export class Agent {
       recordChanged: () => { this.own.update(false) },
       routesChanged: () => { void this.scheduleApply() },
       lanGossip: (nodeId, addr) => { this.redialer?.discovered(nodeId, addr) },
-      sendRelayControl: (to, msg) => { this.liveness.socket.sendRelayControl(to, msg) }
+      sendRelayControl: (to, msg) => { this.liveness.socket.sendRelayControl(to, msg) },
+      unanswered: () => this.liveness.unanswered(),
+      familyDied: (nodeId, family) => { this.redialer?.familyDied(nodeId, family) }
     })
     this.liveness.socket.onRelayControl = (from, msg) => { this.traversal.onRelayControl(from, msg) }
     await this.traversal.startStun()
@@ -273,7 +275,7 @@ export class Agent {
       this.gossip = await createGossipNode({
         identitySeed: seed,
         meshKey: this.meshKey,
-        listen: [`/ip4/${init.gossipHost ?? '0.0.0.0'}/tcp/${init.gossipPort ?? 51821}`],
+        listen: gossipListenAddrs(init.gossipHost, init.gossipPort ?? 51821), // both families by default
         topic: meshTopic(this.ula),
         noticeTopic: noticeTopic(this.ula),
         validate: (data) => this.take(data, 'gossip'),
@@ -334,7 +336,7 @@ export class Agent {
   }
 
   private gossipAddrs (): string[] {
-    return orderGossipAddrs(this.gossip?.listenAddrs() ?? [], (this.init.gossipHost ?? '').startsWith('127.'), this.addressing)
+    return orderGossipAddrs(this.gossip?.listenAddrs() ?? [], isLoopbackHost(this.init.gossipHost), this.addressing)
   }
 
   private buildSelf (seq: number, now: number, leaving: boolean): NodeRecord {

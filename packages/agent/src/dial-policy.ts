@@ -14,6 +14,8 @@
  *   each have enough connections still find each other (the split brain wesher had).
  * A failed member address waits 250 ms, doubling to 30 s, jittered to 75–100 % of the step; success resets it.
  */
+import { parseIPv6 } from '@wgmesh/core'
+
 export interface DialTarget { key: string, addr: string, peerId?: string }
 
 export interface DialPolicyInit { degree?: number, healEveryMs?: number, seedBackoffMaxMs?: number, random?: () => number }
@@ -77,16 +79,21 @@ export class DialPolicy {
   }
 }
 
-/** "198.18.1.1", "198.18.1.1:7000", "[fd00::1]:7000", "host.example:7000" or a multiaddr → multiaddr. */
+/**
+ * "198.18.1.1", "198.18.1.1:7000", "[2001:db8::1]:7000", "2001:db8::1", "host.example:7000" or a
+ * multiaddr → multiaddr. A host name becomes `/dns/…`: resolved to either family when dialed.
+ */
 export function seedToMultiaddr (seed: string, defaultPort: number): string {
   const s = seed.trim()
   if (s.startsWith('/')) return s
   let host = s
   let port = defaultPort
-  const v6 = /^\[([0-9a-fA-F:]+)\](?::([0-9]+))?$/.exec(s)
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::([0-9]+))?$/.exec(s) ?? (/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(s) ? [s, s] : null)
   if (v6 !== null) {
+    if (parseIPv6(v6[1]!) === undefined) throw new Error(`'${seed}': '${v6[1]!}' is not an IPv6 address`)
     host = v6[1]!
     if (v6[2] !== undefined) port = Number(v6[2])
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`'${seed}': port must be 1..65535`)
     return `/ip6/${host}/tcp/${port}`
   }
   const m = /^([^:/\s]+)(?::([0-9]+))?$/.exec(s)
@@ -94,6 +101,6 @@ export function seedToMultiaddr (seed: string, defaultPort: number): string {
   host = m[1]!
   if (m[2] !== undefined) port = Number(m[2])
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`'${seed}': port must be 1..65535`)
-  const proto = /^[0-9.]+$/.test(host) ? 'ip4' : 'dns4'
+  const proto = /^[0-9.]+$/.test(host) ? 'ip4' : 'dns'
   return `/${proto}/${host}/tcp/${port}`
 }

@@ -2,7 +2,7 @@
  * What `wgmesh info` shows: the membership view joined with what WireGuard reports. Pure.
  */
 import type { GroupInfo } from './gateways.js'
-import type { Membership, NatType, NodeRecord, PathKind } from '@wgmesh/core'
+import { endpointFamily, type Membership, type NatType, type NodeRecord, type PathKind } from '@wgmesh/core'
 import type { PathManager } from './path-manager.js'
 import type { Dump } from '@wgmesh/wireguard'
 import { peerIdOf } from './self-record.js'
@@ -17,6 +17,8 @@ export interface PeerInfo {
   lastSeenS: number
   /** The endpoint WireGuard uses now (it roams to where packets come from). */
   endpoint?: string
+  /** The underlay family of that endpoint: the path runs over IPv4 or IPv6. */
+  family?: 4 | 6
   /** Unix seconds of the latest handshake; undefined = never. */
   latestHandshake?: number
   /** Seconds since the latest handshake. */
@@ -136,7 +138,11 @@ export function buildInfo (i: InfoInput): AgentInfo {
     const via = i.paths?.view(r.nodeId)?.via
     if (via !== undefined) p.via = via
     if (r.nat !== undefined) p.nat = r.nat
-    if (wg?.endpoint !== undefined) p.endpoint = wg.endpoint
+    if (wg?.endpoint !== undefined) {
+      p.endpoint = wg.endpoint
+      const family = endpointFamily(wg.endpoint)
+      if (family !== undefined) p.family = family
+    }
     const rtt = i.rtt?.(r.nodeId)
     if (rtt !== undefined && rtt.ageMs <= RTT_SHOWN_MS) {
       p.rttMs = Math.round(rtt.ms * 100) / 100
@@ -245,7 +251,8 @@ export function formatInfo (info: AgentInfo & { join?: { line?: string } }, opts
     ...(info.join?.line === undefined ? [] : [`joining   ${info.join.line}`]),
     ''
   ]
-  const path = (p: PeerInfo): string => p.via === undefined ? p.path : `relay:${p.via}`
+  // a path over IPv6 says so (direct/v6); IPv4, what most paths are, shows as before
+  const path = (p: PeerInfo): string => (p.via === undefined ? p.path : `relay:${p.via}`) + (p.family === 6 ? '/v6' : '')
   const header = wide
     ? ['NAME', 'IPV4', 'IPV6', 'STATUS', 'PATH', 'ENDPOINT', 'RTT', 'HANDSHAKE', 'RX', 'TX', 'NAT', 'GOSSIP']
     : ['NAME', 'IPV4', 'STATUS', 'PATH', 'RTT', 'HANDSHAKE']

@@ -118,6 +118,11 @@ export class Liveness {
     if (t !== undefined) this.send(t.addr, { type: 'ping', nonce: randomBytes(8).toString('hex') })
   }
 
+  /** Members whose direct probes have gone unanswered (twice or more in a row), with since when. */
+  unanswered (): Map<string, number> {
+    return this.fd.unanswered()
+  }
+
   /** The round-trip time to a member through its tunnel (median of its last 5 samples), if measured. */
   rttOf (nodeId: string): RttEstimate | undefined {
     return this.rtt.get(nodeId)

@@ -27,6 +27,8 @@ export class PathManager {
   private readonly relayOf = new Map<string, string>()
   /** Path changes of the last step (for the session log). */
   changes: Array<{ nodeId: string, name: string, path: PathKind, via?: string }> = []
+  /** Family fallbacks of the last step: the peer moved off `from` (its family's path died). */
+  fallbacks: Array<{ nodeId: string, name: string, from: string, to: string }> = []
 
   constructor (policy: PathPolicy) {
     this.policy = policy
@@ -34,20 +36,25 @@ export class PathManager {
 
   /** One step for every peer. Returns true when the routes changed (→ apply). */
   step (now: number, table: Membership, self: NodeRecord, selfNat: NatType, dump: Dump | undefined,
-    localSubnets: Cidr[], lanDiscovered: ReadonlyMap<string, string>, relayEndpoint: RelayEndpoint = () => undefined): boolean {
+    localSubnets: Cidr[], lanDiscovered: ReadonlyMap<string, string>, relayEndpoint: RelayEndpoint = () => undefined,
+    unanswered: ReadonlyMap<string, number> = new Map()): boolean {
     const byKey = new Map((dump?.peers ?? []).map(p => [p.publicKey, p]))
     const active = table.active().filter(m => m.record.nodeId !== self.nodeId && m.conflict === undefined)
     const alive = active.filter(m => m.status === 'alive').map(m => m.record)
     const records = table.all().map(m => m.record)
+    // the families we have an underlay address of (each local address comes with its subnet):
+    // a v6-only host skips its peers' IPv4 candidates, a v4-only host their IPv6 ones
+    const families = new Set(localSubnets.map(c => c.family))
     const next = new Map<string, PeerRoute>()
     let roamedAway = false
     this.changes = []
+    this.fallbacks = []
     for (const m of active) {
       const r = m.record
       const wg = byKey.get(r.wgPublicKey)
       const counters = wg === undefined ? undefined : { latestHandshake: wg.latestHandshake, rxBytes: wg.transferRx }
       const lan = lanDiscovered.get(r.nodeId)
-      const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan] })
+      const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan], families })
       const relay = chooseRelay(self.nodeId, r.nodeId, this.usableRelays(r.nodeId, alive, now))
       let prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
       if (prev.phase === 'relay' && relay !== undefined && this.relayOf.get(r.nodeId) !== relay.nodeId) {
@@ -66,7 +73,10 @@ export class PathManager {
         holdsMapping: selfNat !== 'public',
         peerSendsKeepalive: r.nat !== 'public',
         natKey: `${selfNat}/${r.nat ?? 'unknown'}`,
-        endpointIsRelay: relayKnown === undefined ? undefined : wg?.endpoint === relayKnown
+        endpointIsRelay: relayKnown === undefined ? undefined : wg?.endpoint === relayKnown,
+        // the failure detector's direct pings to it unanswered: a dead direct path tries the other family
+        unansweredSince: unanswered.get(r.nodeId),
+        currentEndpoint: wg?.endpoint
       }, this.policy)
       if (d.state.phase === 'relay' && relay !== undefined) {
         this.relayOf.set(r.nodeId, relay.nodeId)
@@ -79,6 +89,9 @@ export class PathManager {
         }
       } else {
         this.relayOf.delete(r.nodeId)
+      }
+      if (d.state.fellBackFrom !== undefined && prev.fellBackFrom === undefined && d.endpoint !== undefined) {
+        this.fallbacks.push({ nodeId: r.nodeId, name: r.name, from: d.state.fellBackFrom, to: d.endpoint })
       }
       this.states.set(r.nodeId, d.state)
       const route: PeerRoute = { keepaliveS: d.keepaliveS }

@@ -3,7 +3,7 @@
  * forgetting seeds or members that went away), and runs a periodic push-pull sync with a
  * random connected peer (anti-entropy beside gossipsub).
  */
-import type { Membership } from '@wgmesh/core'
+import { peerIdOfNodeId, type Membership } from '@wgmesh/core'
 import { DialPolicy, type DialTarget } from './dial-policy.js'
 import { peerIdOf } from './self-record.js'
 import type { KnownMember } from './state-store.js'
@@ -79,6 +79,17 @@ export class Redialer {
   }
 
   /** Dial a member's gossip addresses now, back-off or not (it answered a probe: it is back). */
+  /**
+   * A member's path over one underlay family died (the path fell back to the other): drop our
+   * gossip connections to it over that family and dial it again (its other addresses answer).
+   */
+  familyDied (nodeId: string, family: 4 | 6): void {
+    const gossip = this.host.gossip()
+    const peer = peerIdOfNodeId(nodeId)
+    if (gossip === undefined || peer === undefined) return
+    if (gossip.dropConnections(peer, family) > 0) this.dialMember(nodeId)
+  }
+
   dialMember (nodeId: string): void {
     const gossip = this.host.gossip()
     const m = this.host.table().get(nodeId)

@@ -1,7 +1,7 @@
 /**
  * Building this node's own record. Pure: everything comes in as arguments.
  */
-import type { NodeRecord } from '@wgmesh/core'
+import { isLinkLocalGossipAddr, type NodeRecord } from '@wgmesh/core'
 
 export interface SelfIdentity {
   nodeId: string
@@ -56,13 +56,16 @@ export function peerIdOf (addr: string): string | undefined {
 }
 
 /**
- * The gossip addresses to advertise: loopback only when we listen on loopback (tests), the
- * underlay first, our overlay addresses last (gossip also runs inside the mesh), at most 8.
+ * The gossip addresses to advertise: loopback only when we listen on loopback (tests), never an
+ * IPv6 link-local one (undialable without its zone), the underlay first — IPv4, then IPv6 —,
+ * our overlay addresses last (gossip also runs inside the mesh), at most 8.
  */
 export function orderGossipAddrs (all: string[], loopbackOnly: boolean, self: { ipv4: string, ipv6: string }): string[] {
   const overlay = (a: string): boolean => a.includes(`/ip4/${self.ipv4}/`) || a.includes(`/ip6/${self.ipv6}/`)
-  const usable = all.filter(a => loopbackOnly || !(a.includes('/ip4/127.') || a.includes('/ip6/::1/')))
-  return [...usable.filter(a => !overlay(a)), ...usable.filter(overlay)].slice(0, 8)
+  const usable = all.filter(a => !isLinkLocalGossipAddr(a) && (loopbackOnly || !(a.includes('/ip4/127.') || a.includes('/ip6/::1/'))))
+  const underlay = usable.filter(a => !overlay(a))
+  const v6 = (a: string): boolean => a.startsWith('/ip6/')
+  return [...underlay.filter(a => !v6(a)), ...underlay.filter(v6), ...usable.filter(overlay)].slice(0, 8)
 }
 
 /** Whether two own records say the same (seq and issue time aside): if so, nothing to publish. */

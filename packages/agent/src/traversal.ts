@@ -4,7 +4,7 @@
  * narrow host interface and gets back what goes into its record and its WireGuard plan.
  */
 import {
-  formatEndpoint, InvalidConfigError, parseEndpoint, pathPolicy,
+  formatEndpoint, InvalidConfigError, isGlobalV6, parseEndpoint, pathPolicy,
   type Cidr, type Membership, type NatType, type NodeRecord, type PeerRoute, type RecordSigner
 } from '@wgmesh/core'
 import type { CommandRunner, Dump } from '@wgmesh/wireguard'
@@ -57,6 +57,10 @@ export interface TraversalHost {
   lanGossip: (nodeId: string, addr: string) => void
   /** Send a relay control message from the probe socket. */
   sendRelayControl: (to: string, msg: RelayCtl) => void
+  /** Members whose failure-detector pings go unanswered, since when (a dead direct path may fall back to the other family). */
+  unanswered?: () => ReadonlyMap<string, number>
+  /** A peer's path fell back from a family whose path died: its gossip over that family is dead too. */
+  familyDied?: (nodeId: string, family: 4 | 6) => void
 }
 
 export class Traversal {
@@ -159,14 +163,19 @@ export class Traversal {
     const out = [...extra]
     const mapped = this.nat.mappedEndpoint()
     if (mapped !== undefined) out.push(mapped)
-    const pub = this.nat.publicAddress
-    if (pub !== undefined && !locals.some(l => l.address === pub)) out.push(formatEndpoint(pub, this.init.wgPort))
+    // what members' STUN servers saw, of each family, unless it is one of our own addresses
+    for (const pub of [this.nat.publicAddress, this.nat.publicAddress6]) {
+      if (pub !== undefined && !locals.some(l => l.address === pub)) out.push(formatEndpoint(pub, this.init.wgPort))
+    }
     return out
   }
 
-  /** Whether this node relays for others now. */
+  /**
+   * Whether this node relays for others now. `auto`: when it is public on IPv4 — relay ports
+   * are IPv4 sockets, so a host public on IPv6 only would be chosen by pairs it cannot serve.
+   */
   relays (): boolean {
-    return this.init.relay === 'on' || (this.init.relay === 'auto' && this.nat.natType === 'public')
+    return this.init.relay === 'on' || (this.init.relay === 'auto' && this.nat.natTypeOf(4) === 'public')
   }
 
   /** Fill the traversal fields of our record; serve as a relay while the record says we relay. */
@@ -184,10 +193,16 @@ export class Traversal {
     this.lastDump = dump
     const table = this.host.table()
     const subnets = this.locals().flatMap(l => l.subnet === undefined ? [] : [l.subnet])
-    const changed = this.paths.step(this.host.now(), table, this.host.self(), this.nat.natType, dump, subnets, this.lanFound, this.relaying.endpoint)
+    const changed = this.paths.step(this.host.now(), table, this.host.self(), this.nat.natType, dump, subnets, this.lanFound, this.relaying.endpoint,
+      this.host.unanswered?.())
     this.relaying.tick()
     for (const c of this.paths.changes) {
       if (c.path !== 'punching') this.init.log.info('peer path', { peer: c.name, nodeId: c.nodeId, path: c.path, ...(c.via === undefined ? {} : { via: c.via }) })
+    }
+    for (const f of this.paths.fallbacks) {
+      this.init.log.info('peer path fell back to the other family (probes unanswered, nothing received)', { peer: f.name, nodeId: f.nodeId, from: f.from, to: f.to })
+      const family = parseEndpoint(f.from)?.family
+      if (family !== undefined) this.host.familyDied?.(f.nodeId, family)
     }
     this.warnPortClash()
     const seen = this.paths.observations(table, dump)
@@ -214,18 +229,30 @@ export class Traversal {
 
   /**
    * Re-evaluate paths from WireGuard's counters every `fastMs` while any peer is still punching
-   * or relayed, or the membership (`version`) changed lately; every 5 s once all are settled
-   * (a direct path's death takes 2.5 keepalives to show anyway).
+   * or relayed, the membership (`version`) changed lately, or a member's probes began to go
+   * unanswered (a dead direct path: see paths.ts, family fallback); every 5 s once all are settled (a
+   * direct path's death takes 2.5 keepalives to show anyway). Wakes every `fastMs` to check.
    */
   startTicking (fastMs: number, version: () => number): void {
     let lastVersion = -1
     let quietSince = this.host.now()
+    let lastTick = -Infinity
     const next = (): void => {
       if (this.stopped) return
+      const now = this.host.now()
+      const settledFor = now - quietSince > 10_000
+      // an episode of unanswered probes that began in the last 10 s (a dead member's, which
+      // can last an hour, does not keep the ticks fast)
+      const probesFailing = [...(this.host.unanswered?.().values() ?? [])].some(since => now - since < 10_000)
+      if (settledFor && version() === lastVersion && now - lastTick < Math.max(fastMs, 5000) && !probesFailing) {
+        this.tickTimer = setTimeout(next, fastMs)
+        return
+      }
+      lastTick = now
       void this.tick().catch((err: Error) => { this.init.log.error('path tick failed', { error: err.message }) }).finally(() => {
         if (this.stopped) return
         if (version() !== lastVersion || !this.settled()) { lastVersion = version(); quietSince = this.host.now() }
-        this.tickTimer = setTimeout(next, this.host.now() - quietSince > 10_000 ? Math.max(fastMs, 5000) : fastMs)
+        this.tickTimer = setTimeout(next, fastMs)
       })
     }
     this.tickTimer = setTimeout(next, fastMs)
@@ -263,14 +290,18 @@ export class Traversal {
     // neighbours (LAN discovery), behind our own NAT, whose answers show our private address
     if (pub.length === 0 && seeds.size > 0 && !unknown.some(m => isSeed(m.record))) return
     const order = pub.length > 0 ? shuffle(pub) : [...unknown.filter(m => isSeed(m.record)), ...unknown.filter(m => !isSeed(m.record))]
-    const servers: Array<{ host: string, port: number }> = []
+    // each member's servers at its first endpoint of each family: the IPv4 and the IPv6 probe
+    // go out separately (each from its own socket), each to at most 4 members
+    const servers: Record<4 | 6, Array<{ host: string, port: number }>> = { 4: [], 6: [] }
     for (const m of order) {
-      const host = parseEndpoint(m.record.endpoints[0] ?? '')?.host
-      if (host === undefined) continue
-      servers.push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
-      if (servers.length >= 8) break
+      for (const family of [4, 6] as const) {
+        const host = m.record.endpoints.map(e => parseEndpoint(e)).find(e => e?.family === family && (family === 4 || isGlobalV6(e.host)))?.host
+        if (host === undefined || servers[family].length >= 8) continue
+        servers[family].push({ host, port: m.record.stunPort! }, { host, port: m.record.stunPort! + 1 })
+      }
+      if (servers[4].length >= 8 && servers[6].length >= 8) break
     }
-    await this.nat.probe(servers, this.locals().map(l => l.address))
+    await this.nat.probe([...servers[4], ...servers[6]], this.locals().map(l => l.address))
   }
 
   async stop (): Promise<void> {

@@ -45,10 +45,16 @@ test('seeds: host[:port] forms become multiaddrs', () => {
   assert.equal(seedToMultiaddr('198.18.1.1', 51821), '/ip4/198.18.1.1/tcp/51821')
   assert.equal(seedToMultiaddr('198.18.1.1:7000', 51821), '/ip4/198.18.1.1/tcp/7000')
   assert.equal(seedToMultiaddr('[fd00::1]:7000', 51821), '/ip6/fd00::1/tcp/7000')
-  assert.equal(seedToMultiaddr('node-a.example', 51821), '/dns4/node-a.example/tcp/51821')
+  assert.equal(seedToMultiaddr('[2001:db8::1]:51821', 7000), '/ip6/2001:db8::1/tcp/51821')
+  assert.equal(seedToMultiaddr('2001:db8::1', 51821), '/ip6/2001:db8::1/tcp/51821')
+  assert.equal(seedToMultiaddr('[2001:db8::1]', 51821), '/ip6/2001:db8::1/tcp/51821')
+  // a host name is resolved to either family when dialed
+  assert.equal(seedToMultiaddr('node-a.example', 51821), '/dns/node-a.example/tcp/51821')
   assert.equal(seedToMultiaddr('/ip4/1.2.3.4/tcp/5', 51821), '/ip4/1.2.3.4/tcp/5')
   assert.throws(() => seedToMultiaddr('1.2.3.4:99999', 51821), /port/)
   assert.throws(() => seedToMultiaddr('a b', 51821), /host\[:port\]/)
+  assert.throws(() => seedToMultiaddr('[2001:db8::1]:0', 51821), /port/)
+  assert.throws(() => seedToMultiaddr('2001:db8:::1', 51821), /not an IPv6 address/)
 })
 
 test('a seed that failed is dialed again after another node connected in (no split in two)', () => {

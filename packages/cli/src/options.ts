@@ -12,7 +12,7 @@ export const DEFAULT_MESH_DOMAIN = 'wgmesh'
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_DEAD_AFTER_MS, DEFAULT_EXPIRE_AFTER_MS, DEFAULT_GOSSIP_PORT, DEFAULT_HEARTBEAT_MS, DEFAULT_INTERFACE,
   DEFAULT_KEEPALIVE_S, DEFAULT_MESH_CIDR, DEFAULT_MTU, DEFAULT_WG_PORT,
-  formatCidr, meshSettings, parseCidr, parseGossipAddr, parseIPv4, parseIPv6, parseRouteSpec
+  formatCidr, gossipHostProblem, GOSSIP_HOST_ALL, meshSettings, parseCidr, parseGossipAddr, parseIPv4, parseIPv6, parseRouteSpec, v6Scope
 } from '@wgmesh/core'
 import { ExitError } from './errors.js'
 
@@ -57,7 +57,7 @@ export function agentOptions (cmd: Command): Command {
     .addOption(new Option('--backend <kind>', 'WireGuard backend').choices(['auto', 'kernel', 'userspace', 'existing']).env('WGMESH_BACKEND').default('auto'))
     .addOption(new Option('--listen-port <port>', 'WireGuard UDP port').env('WGMESH_LISTEN_PORT').argParser(intIn('--listen-port', 1, 65535)).default(DEFAULT_WG_PORT))
     .addOption(new Option('--gossip-port <port>', 'gossip TCP port').env('WGMESH_GOSSIP_PORT').argParser(intIn('--gossip-port', 0, 65535)).default(DEFAULT_GOSSIP_PORT))
-    .addOption(new Option('--gossip-host <ip>', 'address the gossip listener binds').env('WGMESH_GOSSIP_HOST').default('0.0.0.0'))
+    .addOption(new Option('--gossip-host <ip>', 'address the gossip listener binds: :: = every address of both families (one socket each), 0.0.0.0 = every IPv4 address, or one address of this host').env('WGMESH_GOSSIP_HOST').default(GOSSIP_HOST_ALL))
     .addOption(new Option('--cidr <cidr>', 'mesh IPv4 range (all members must agree)').env('WGMESH_CIDR').default(DEFAULT_MESH_CIDR))
     .addOption(new Option('--advertise <ip:port>', 'extra WireGuard endpoint to advertise first, e.g. a public address (repeatable)').env('WGMESH_ADVERTISE').argParser(list))
     .addOption(new Option('--tag <tag>', 'label shown to others (repeatable)').env('WGMESH_TAGS').argParser(list))
@@ -162,7 +162,7 @@ export function agentInit (flags: AgentFlags): Omit<AgentInit, 'logger'> {
     backend: flags.backend,
     wgPort: flags.listenPort,
     gossipPort: flags.gossipPort,
-    gossipHost: flags.gossipHost,
+    gossipHost: flags.gossipHost.trim(),
     cidr4: flags.cidr,
     advertise: flags.advertise,
     tags: flags.tag,
@@ -210,6 +210,11 @@ export function parseSeed (seed: string): string {
     if (!/^[0-9]{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) bad(`port '${p}' is not in 1..65535`)
     return Number(p)
   }
+  const dialableV6 = (a: string): void => {
+    const scope = v6Scope(a)
+    if (scope === 'link-local') bad(`'${a}' is IPv6 link-local, which needs a zone: give a global address of the member`)
+    if (scope === 'unspecified' || scope === 'multicast') bad(`'${a}' is not a unicast address`)
+  }
   if (s === '') bad('it is empty')
   if (s.startsWith('/')) {
     if (parseGossipAddr(s) === undefined) bad('not a multiaddr of a gossip listener (/ip4|/ip6|/dns4|/dns6|/dns/<host>/tcp/<port>[/p2p/<id>])')
@@ -219,10 +224,12 @@ export function parseSeed (seed: string): string {
     const m = /^\[([^\]]*)\](?::(.*))?$/.exec(s)
     if (m === null) return bad('an IPv6 address in brackets needs its closing \']\'')
     if (parseIPv6(m[1]!) === undefined) bad(`'${m[1]!}' is not an IPv6 address`)
+    dialableV6(m[1]!)
     return `/ip6/${m[1]!}/tcp/${port(m[2])}`
   }
   if ((s.match(/:/g) ?? []).length >= 2) {
     if (parseIPv6(s) === undefined) bad('not an IPv6 address (write [addr]:port for a port)')
+    dialableV6(s)
     return `/ip6/${s}/tcp/${DEFAULT_GOSSIP_PORT}`
   }
   const [host, p] = s.split(':') as [string, string | undefined]
@@ -234,7 +241,7 @@ export function parseSeed (seed: string): string {
     return `/ip4/${host}/tcp/${n}`
   }
   if (!DNS_RE.test(host)) bad(`'${host}' is neither an IP address nor a host name (letters, digits, '-' and '.')`)
-  return `/dns4/${host}/tcp/${n}`
+  return `/dns/${host}/tcp/${n}` // resolved to either family when dialed
 }
 
 /**
@@ -243,8 +250,9 @@ export function parseSeed (seed: string): string {
  */
 export function validateAgentFlags (flags: AgentFlags): void {
   for (const p of flags.peer ?? []) parseSeed(p)
-  if (parseIPv4(flags.gossipHost) === undefined) {
-    throw new ExitError(`--gossip-host '${flags.gossipHost}' is not an IPv4 address: it is the address the gossip listener binds (0.0.0.0 = all, or one of this host's addresses)`, 2)
+  const hostProblem = gossipHostProblem(flags.gossipHost.trim())
+  if (hostProblem !== undefined) {
+    throw new ExitError(`--gossip-host '${flags.gossipHost}' ${hostProblem}: it is the address the gossip listener binds (:: = every address of both families, 0.0.0.0 = every IPv4 address, or one of this host's addresses)`, 2)
   }
   let cidr
   try { cidr = parseCidr(flags.cidr) } catch {

@@ -73,6 +73,17 @@ test('--wide has every column, nothing cut', () => {
   assert.ok(Math.max(...out.split('\n').map(l => l.length)) > 100, 'wide is wider')
 })
 
+test('IPv6 underlay (issue 11): a path over IPv6 shows its family (direct/v6); IPv4 paths show as before; `family` documented', async () => {
+  const v6 = { ...info, peers: [peer({ name: 'v6-peer', family: 6 }), peer({ name: 'v4-peer', endpoint: '198.18.1.2:51820', family: 4 }), peer({ name: 'v6-relayed', path: 'relay', via: 'r1', family: 6 })] }
+  const lines = formatInfo(v6).split('\n')
+  assert.match(lines.find(l => l.startsWith('v6-peer'))!, /alive\s+direct\/v6\s+12\.3ms/)
+  assert.match(lines.find(l => l.startsWith('v4-peer'))!, /alive\s+direct\s+12\.3ms/)
+  assert.match(lines.find(l => l.startsWith('v6-relayed'))!, /alive\s+relay:r1\/v6\s/)
+  const { readFileSync } = await import('node:fs')
+  const doc = readFileSync(new URL('../../../docs/CONFIGURATION.md', import.meta.url), 'utf8')
+  assert.match(doc.slice(doc.indexOf('## `wgmesh info --json`')), /\| `family` \| number, optional \|/)
+})
+
 test('`status` is an alias of `info`, which takes --json and --wide', () => {
   const info = buildProgram().commands.find(c => c.name() === 'info')!
   assert.deepEqual(info.aliases(), ['status'])

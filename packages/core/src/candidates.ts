@@ -1,5 +1,6 @@
 /**
  * Endpoint candidates for reaching a peer, best first. Pure.
+ * Only endpoints of a family this host has an underlay address of (`families`).
  *   1. addresses on one of our own subnets (the LAN: no NAT, no hairpin needed), those found
  *      by LAN discovery first;
  *   2. what it advertises itself: --advertise, a UPnP/NAT-PMP mapping, the STUN-derived
@@ -11,7 +12,7 @@
  *      claimer, at most `MAX_SEEN_CANDIDATES`; and it never ranks above the peer's own, so a
  *      claimer changing its claim every heartbeat cannot keep the real endpoint untried.
  */
-import { cidrContainsText, parseEndpoint, type Cidr } from './ip.js'
+import { cidrContainsText, parseEndpoint, type Cidr, type Family } from './ip.js'
 import type { NodeRecord } from './types.js'
 
 export const SHORT_ID_LEN = 11
@@ -29,6 +30,12 @@ export interface CandidateContext {
   records: Iterable<NodeRecord>
   /** LAN discovery: endpoints at which the peer announced itself on one of our LANs. */
   lanDiscovered?: string[]
+  /**
+   * The families this host has an underlay address of: a candidate of another family cannot
+   * work (no source address, no route) and would only cost a 5 s punching slot. Undefined or
+   * empty: every family.
+   */
+  families?: ReadonlySet<Family>
 }
 
 export function isOnLan (endpoint: string, localSubnets: Cidr[]): boolean {
@@ -62,6 +69,7 @@ export function peerCandidates (peer: NodeRecord, ctx: CandidateContext): string
     if (e === undefined) return false
     const p = parseEndpoint(e)
     if (p === undefined) return false
+    if (ctx.families !== undefined && ctx.families.size > 0 && !ctx.families.has(p.family)) return false
     const canon = p.family === 6 ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`
     if (out.includes(canon)) return false
     out.push(canon)

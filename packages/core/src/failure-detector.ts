@@ -54,10 +54,12 @@ export type DetectorEffect =
   /** A member holds us dead or suspect: publish a newer record. */
   | { kind: 'refute', from: string }
 
-interface Outstanding { nodeId: string, addr: string, sentAt: number, phase: 'direct' | 'indirect', quiet: boolean }
+interface Outstanding { nodeId: string, addr: string, sentAt: number, phase: 'direct' | 'indirect', quiet: boolean, firstSent: number }
 interface Relaying { requester: string, nonce: string, at: number }
 
 const MAX_RELAYING = 256
+/** Direct pings in a row a member left unanswered before `unanswered()` names it. */
+export const UNANSWERED_MISSES = 2
 /** Local health ceiling: timeouts stretch at most 9-fold. */
 export const MAX_HEALTH = 8
 
@@ -77,6 +79,8 @@ export class FailureDetector {
   private lastTick = -Infinity
   private health = 0
   private readonly answered = new Set<string>()
+  /** Per member: direct pings unanswered in a row since its last direct ack, and when the first was sent. */
+  private readonly missed = new Map<string, { since: number, count: number }>()
 
   constructor (selfId: string, settings: DetectorSettings, random: () => number, newNonce: () => string) {
     this.selfId = selfId
@@ -97,6 +101,26 @@ export class FailureDetector {
     this.watched = [...after, ...before].slice(0, this.s.observers)
     for (const id of this.lastPing.keys()) if (!this.byId.has(id)) this.lastPing.delete(id)
     for (const id of this.answered) if (!this.byId.has(id)) this.answered.delete(id)
+    for (const id of this.missed.keys()) if (!this.byId.has(id)) this.missed.delete(id)
+  }
+
+  /**
+   * Members whose last {@link UNANSWERED_MISSES} (or more) direct pings went unanswered — no
+   * direct ack since (a relayed one says it lives, not that our tunnel reaches it) — each
+   * with the time the first of them was sent. Only members we ping: our ring successors, and
+   * dead members now and then. The path manager reads it: a path that carries nothing while
+   * its member's probes fail is dead, whatever the keepalives say.
+   */
+  unanswered (): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const [id, m] of this.missed) if (m.count >= UNANSWERED_MISSES) out.set(id, m.since)
+    return out
+  }
+
+  private miss (o: Outstanding): void {
+    const m = this.missed.get(o.nodeId)
+    if (m === undefined) this.missed.set(o.nodeId, { since: o.firstSent, count: 1 })
+    else m.count++
   }
 
   /** The members this node watches now (its ring successors). */
@@ -137,6 +161,7 @@ export class FailureDetector {
     const timeout = this.s.probeTimeoutMs * mult
     for (const [nonce, o] of this.outstanding) {
       if (now - o.sentAt < timeout) continue
+      if (o.phase === 'direct') this.miss(o)
       if (o.phase === 'direct' && !o.quiet) {
         const helpers = this.members.filter(m => m.state === 'alive' && m.nodeId !== o.nodeId)
         for (let i = 0; i < this.s.indirectProbes && helpers.length > 0; i++) {
@@ -173,7 +198,7 @@ export class FailureDetector {
 
   private ping (now: number, m: ProbeTarget, refute: boolean, quiet: boolean): DetectorEffect {
     const nonce = this.newNonce()
-    this.outstanding.set(nonce, { nodeId: m.nodeId, addr: m.addr, sentAt: now, phase: 'direct', quiet })
+    this.outstanding.set(nonce, { nodeId: m.nodeId, addr: m.addr, sentAt: now, phase: 'direct', quiet, firstSent: now })
     const msg: ProbeMessage = { type: 'ping', nonce }
     if (refute) msg.refute = true
     return { kind: 'send', to: m.addr, msg }
@@ -198,7 +223,10 @@ export class FailureDetector {
           if (!o.quiet) this.better()
           // only its own answer ends the join grace: our tunnel to it works (a relayed ack
           // says it lives, not that we can reach it)
-          if (from === o.addr) this.answered.add(o.nodeId)
+          if (from === o.addr) {
+            this.answered.add(o.nodeId)
+            this.missed.delete(o.nodeId)
+          }
           return [{ kind: 'alive', nodeId: o.nodeId }]
         }
         const r = this.relaying.get(msg.nonce)

@@ -2,8 +2,9 @@
  * The gossip addresses a record may advertise, parsed strictly. Every member dials what others
  * advertise, so only what a gossip listener can be: `/ip4|/ip6/<address>/tcp/<port>` or
  * `/dns4|/dns6|/dns/<host name>/tcp/<port>`, optionally followed by `/p2p/<the record's own
- * PeerId>`. Not an unspecified, multicast or broadcast address, not port 0, nothing else (no
- * other protocols, no circuit relays, no other node's PeerId). Pure.
+ * PeerId>`. Not an unspecified, multicast or broadcast address, not an IPv6 link-local one
+ * (undialable without its zone), not port 0, nothing else (no other protocols, no circuit
+ * relays, no other node's PeerId). Pure.
  */
 import { fromBase64Url } from './keys.js'
 import { parseIPv4, parseIPv6 } from './ip.js'
@@ -47,7 +48,8 @@ export function parseGossipAddr (s: string): GossipAddr | undefined {
     if (v === undefined || (v >> 24n) === 0n || v >= 0xe0000000n) return undefined
   } else if (proto === 'ip6') {
     const v = parseIPv6(host)
-    if (v === undefined || v === 0n || (v >> 120n) === 0xffn) return undefined // unspecified, multicast
+    // unspecified, multicast, link-local (fe80::/10)
+    if (v === undefined || v === 0n || (v >> 120n) === 0xffn || (v >> 118n) === 0x3fan) return undefined
   } else if (proto === 'dns4' || proto === 'dns6' || proto === 'dns') {
     if (!HOST_RE.test(host) || /^[0-9.]+$/.test(host)) return undefined
   } else {

@@ -15,8 +15,15 @@
  * with a 1 s persistent keepalive, and step through the candidates until a handshake shows.
  * A direct path is alive while WireGuard receives from the peer: both ends keep a persistent
  * keepalive, so silence longer than a few keepalive intervals means the path is gone.
+ *
+ * Family fallback (dual-stack pairs): a direct path over which the failure detector's pings go
+ * unanswered and nothing arrives moves to the peer's first candidate of the other family at
+ * once, still direct — the session stays, WireGuard sends to the new endpoint and the peer
+ * roams to where the packets come from. Between two public ends this is the only way a dead
+ * direct path is noticed (neither sends keepalives). Once per episode of unanswered probes.
  */
 import type { PathKind } from './types.js'
+import { parseEndpoint } from './ip.js'
 
 export interface PathPolicy {
   /**
@@ -32,6 +39,11 @@ export interface PathPolicy {
   steadyKeepaliveS: number
   /** No packet from the peer for this long → the direct path is dead. */
   pathDeadMs: number
+  /**
+   * Direct, the failure detector's pings to the peer unanswered, and WireGuard's receive
+   * counter unchanged for this long → try the peer's other family. @default 400
+   */
+  fallbackQuietMs: number
 }
 
 export function pathPolicy (steadyKeepaliveS: number, over: Partial<PathPolicy> = {}): PathPolicy {
@@ -42,6 +54,7 @@ export function pathPolicy (steadyKeepaliveS: number, over: Partial<PathPolicy> 
     probeKeepaliveS: 1,
     steadyKeepaliveS: k,
     pathDeadMs: Math.round(k * 2500 + 1000),
+    fallbackQuietMs: 400,
     ...over
   }
 }
@@ -77,6 +90,10 @@ export interface PathState {
    * endpoint off the relay's port (undefined after a step that found it on it).
    */
   offRelayRx?: number
+  /** Direct, probes unanswered: the episode (its start), and the rx counter and when it last moved. */
+  quiet?: { since: number, rx: number, at: number }
+  /** Direct: the endpoint a family fallback left in this episode of unanswered probes. */
+  fellBackFrom?: string
 }
 
 export interface PathInput {
@@ -106,6 +123,13 @@ export interface PathInput {
    * Undefined when no relay port is known for the pair.
    */
   endpointIsRelay?: boolean
+  /**
+   * The failure detector's direct pings to the peer have gone unanswered since this time
+   * (FailureDetector.unanswered); undefined while they are answered, or not sent.
+   */
+  unansweredSince?: number
+  /** WireGuard's endpoint for the peer now (it roams to where packets come from). */
+  currentEndpoint?: string
 }
 
 export interface PathDecision {
@@ -182,6 +206,7 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
     }
   }
   if (input.natKey !== undefined) s.natKey = input.natKey
+  familyFallback(s, input, policy)
 
   if (s.phase === 'punching' && candidates.length > 0) {
     const step = policy.punchStepMs
@@ -218,6 +243,34 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
     keepaliveS: s.phase === 'direct' ? (input.holdsMapping === false ? 0 : policy.steadyKeepaliveS) : relayUp ? policy.steadyKeepaliveS : policy.probeKeepaliveS,
     relayed: s.phase === 'relay'
   }
+}
+
+/**
+ * Direct, the failure detector's pings unanswered and nothing received for `fallbackQuietMs`
+ * (measured between steps): point the peer at its first candidate of the other family. Once
+ * per episode; an answered probe ends it. A dead agent on a live tunnel also leaves pings
+ * unanswered, but moving such a peer to another family that works costs nothing.
+ */
+function familyFallback (s: PathState, input: PathInput, policy: PathPolicy): void {
+  const since = input.unansweredSince
+  const rx = input.counters?.rxBytes
+  if (since === undefined || s.phase !== 'direct' || rx === undefined) {
+    s.quiet = undefined
+    if (since === undefined) s.fellBackFrom = undefined
+    return
+  }
+  if (s.quiet?.since !== since || s.quiet.rx !== rx) {
+    s.quiet = { since, rx, at: input.now } // a new episode, or the peer still sends: watch from here
+    return
+  }
+  if (s.fellBackFrom !== undefined || input.now - s.quiet.at < policy.fallbackQuietMs) return
+  const current = input.currentEndpoint ?? s.endpoint
+  const family = current === undefined ? undefined : parseEndpoint(current)?.family
+  const other = family === undefined ? undefined : input.candidates.find(c => parseEndpoint(c)?.family !== family)
+  if (other === undefined) return
+  s.fellBackFrom = current
+  s.endpoint = other
+  s.best = input.candidates[0]
 }
 
 /** A relayed pair whose relayed session does not carry packets this long is shown down. */

@@ -170,3 +170,56 @@ test('fake clock: members whose detectors stall now and then (an overloaded host
   for (let k = 0; k < 6; k++) { sim.run(3800, 50); sim.run(1200, 1200) }
   assert.deepEqual([...sim.deadAt.keys()], [], 'no false deaths')
 })
+
+test('unanswered: a member whose direct pings go unanswered twice in a row is named (relayed acks do not end it, a direct one does)', () => {
+  const fd = detector('a')
+  const b = member('b')
+  fd.setMembers([b, member('c'), member('d')])
+  let now = 20_000
+  // tick every 50 ms (a late tick is a stall, which stretches the detector's timings); c and d
+  // answer at once (their unanswered pings would make the detector slow down)
+  const until = (end: number): Array<ReturnType<FailureDetector['tick']>[number]> => {
+    const out = []
+    for (; now <= end; now += 50) {
+      for (const e of fd.tick(now)) {
+        out.push(e)
+        if (e.kind === 'send' && e.msg.type === 'ping' && e.to !== b.addr) fd.receive(now, e.to, { type: 'ack', nonce: e.msg.nonce }, () => true)
+      }
+    }
+    now = end
+    return out
+  }
+  const pingTo = (effects: ReturnType<typeof until>, to: string): string[] =>
+    effects.flatMap(x => x.kind === 'send' && x.msg.type === 'ping' && x.to === to ? [x.msg.nonce] : [])
+  const I = t.detector.intervalMs
+  const T = t.detector.probeTimeoutMs
+  const [n1] = pingTo(until(20_000), b.addr)
+  assert.ok(n1 !== undefined)
+  until(20_000 + T + 10) // direct timeout: ping-req through c and d
+  assert.deepEqual([...fd.unanswered()], [], 'one miss says nothing yet')
+  // a helper relays b's ack: b lives, but our tunnel to it did not answer
+  assert.deepEqual(fd.receive(now, member('c').addr, { type: 'ack', nonce: n1 }, () => true), [{ kind: 'alive', nodeId: 'b' }])
+  const [n2] = pingTo(until(20_000 + I + T + 10), b.addr)
+  assert.ok(n2 !== undefined)
+  assert.deepEqual([...fd.unanswered()], [['b', 20_000]], 'two direct misses in a row: named, since the first was sent')
+  fd.receive(now, member('d').addr, { type: 'ack', nonce: n2 }, () => true)
+  assert.deepEqual([...fd.unanswered()], [['b', 20_000]], 'a relayed ack does not end it')
+  const [n3] = pingTo(until(20_000 + 2 * I + 10), b.addr)
+  assert.ok(n3 !== undefined)
+  fd.receive(now, b.addr, { type: 'ack', nonce: n3 }, () => true)
+  assert.deepEqual([...fd.unanswered()], [], 'b answered directly: over')
+  fd.setMembers([member('c'), member('d')])
+  assert.deepEqual([...fd.unanswered()], [])
+})
+
+test('unanswered: the quiet pings to a dead member count too', () => {
+  const fd = detector('a')
+  const b = member('b', { state: 'dead' })
+  fd.setMembers([b])
+  let pings = 0
+  for (let now = 20_000; now <= 20_000 + t.detector.deadProbeEveryMs + 500; now += 50) {
+    pings += fd.tick(now).filter(x => x.kind === 'send' && x.to === b.addr && x.msg.type === 'ping' && x.msg.refute === true).length
+  }
+  assert.equal(pings, 2, 'two refute pings to the dead member')
+  assert.deepEqual([...fd.unanswered()], [['b', 20_000]])
+})

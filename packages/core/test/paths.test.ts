@@ -148,3 +148,41 @@ test('a candidate that keeps changing (a flapping seen claim) cannot hold the ro
   }
   assert.ok(tried.filter(e => e === '192.0.2.2:51820').length >= 4, `the steady candidate keeps getting its turn: ${tried.join(' ')}`)
 })
+
+test('family fallback: a direct path whose probes go unanswered and that receives nothing moves to the other family, once per episode', () => {
+  const dual = ['198.18.1.2:51820', '[2001:db8:1::2]:51820']
+  const pub = { relayAvailable: false, hopeless: false, holdsMapping: false, peerSendsKeepalive: false }
+  const hs = Math.floor(T / 1000)
+  let s = initialPathState(T, { latestHandshake: hs, rxBytes: 1000 })
+  assert.equal(s.phase, 'direct')
+  const step = (now: number, rx: number, unansweredSince?: number, current = '198.18.1.2:51820'): ReturnType<typeof stepPath> => {
+    const d = stepPath(s, { now, candidates: dual, counters: { latestHandshake: hs, rxBytes: rx }, ...pub, unansweredSince, currentEndpoint: current }, policy)
+    s = d.state
+    return d
+  }
+  assert.equal(step(T + 500, 1200).endpoint, dual[0], 'answered: stays on IPv4')
+  // the IPv4 path dies at T + 1000: pings unanswered from then on, rx stands still
+  assert.equal(step(T + 2000, 1300, T + 1000).endpoint, dual[0], 'first step of the episode: watching')
+  const d = step(T + 2500, 1300, T + 1000)
+  assert.equal(d.endpoint, dual[1], 'nothing arrived for 500 ms while probes fail: the IPv6 candidate')
+  assert.equal(d.state.phase, 'direct', 'still direct: the session stays, the peer roams')
+  assert.equal(d.keepaliveS, 0, 'between public ends: no keepalive, as before')
+  assert.equal(step(T + 3000, 1300, T + 1000, dual[1]).endpoint, dual[1], 'once per episode: no flapping back')
+  assert.equal(step(T + 3500, 1500, undefined, dual[1]).endpoint, dual[1], 'answered over IPv6: it stays there')
+  // later the IPv6 path dies too, IPv4 is back: a new episode falls back again
+  step(T + 10_000, 1600, T + 9000, dual[1])
+  assert.equal(step(T + 10_500, 1600, T + 9000, dual[1]).endpoint, dual[0])
+})
+
+test('family fallback: not while the peer still sends, and never without a candidate of the other family', () => {
+  const pub = { relayAvailable: false, hopeless: false, holdsMapping: false, peerSendsKeepalive: false }
+  const hs = Math.floor(T / 1000)
+  for (const [candidates, rxs] of [[['198.18.1.2:51820', '[2001:db8:1::2]:51820'], [1000, 1100, 1200, 1300]], [['198.18.1.2:51820', '198.18.9.9:51820'], [1000, 1000, 1000, 1000]]] as const) {
+    let s = initialPathState(T, { latestHandshake: hs, rxBytes: 1000 })
+    for (const [i, rx] of rxs.entries()) {
+      const d = stepPath(s, { now: T + 1000 + i * 500, candidates: [...candidates], counters: { latestHandshake: hs, rxBytes: rx }, ...pub, unansweredSince: T + 500, currentEndpoint: candidates[0] }, policy)
+      s = d.state
+      assert.equal(d.endpoint, candidates[0], `${candidates.join(' ')} rx ${rx}`)
+    }
+  }
+})

@@ -203,13 +203,14 @@ test('I7: gossip addresses are parsed strictly', () => {
   const id = n.signer.nodeId
   const pid = peerIdOfNodeId(id)!
   assert.match(pid, /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/)
-  for (const ok of ['/ip4/198.18.1.1/tcp/51821', `/ip4/127.0.0.1/tcp/1/p2p/${pid}`, '/ip6/fd00::1/tcp/51821', '/dns4/node1.example.com/tcp/51821', `/dns/a-b.example/tcp/65535/p2p/${pid}`]) {
+  for (const ok of ['/ip4/198.18.1.1/tcp/51821', `/ip4/127.0.0.1/tcp/1/p2p/${pid}`, '/ip6/fd00::1/tcp/51821', '/ip6/2001:db8:1::1/tcp/51821', '/ip6/fec0::1/tcp/1', '/dns4/node1.example.com/tcp/51821', `/dns/a-b.example/tcp/65535/p2p/${pid}`]) {
     assert.ok(isValidGossipAddr(ok, id), ok)
   }
   const otherPid = peerIdOfNodeId(testNode('someone-else').signer.nodeId)!
   for (const bad of [
     '/', '/ip4/198.18.1.1', '/ip4/198.18.1.1/tcp', '/ip4/198.18.1.1/udp/51821', '/ip4/198.18.1.1/tcp/0', '/ip4/198.18.1.1/tcp/65536',
     '/ip4/198.18.1.1/tcp/051821', '/ip4/0.0.0.0/tcp/1', '/ip4/224.0.0.1/tcp/1', '/ip4/255.255.255.255/tcp/1', '/ip6/::/tcp/1', '/ip6/ff02::1/tcp/1',
+    '/ip6/fe80::1/tcp/51821', '/ip6/febf::1/tcp/51821', // link-local: undialable without a zone
     '/ip4/198.18.1.1/tcp/1/ws', '/ip4/198.18.1.1/tcp/1/p2p-circuit', `/ip4/198.18.1.1/tcp/1/p2p/${otherPid}`, `/ip4/198.18.1.1/tcp/1/p2p/${pid}/p2p-circuit`,
     '/unix/tmp/sock', '/dns4/-bad.example/tcp/1', '/dns4/1.2.3.4/tcp/1', '/dns4/a..b/tcp/1', '/memory/x', '/ip4/1.2.3.4/tcp/1/', '//ip4/1.2.3.4/tcp/1'
   ]) assert.equal(parseGossipAddr(bad) !== undefined && isValidGossipAddr(bad, id), false, bad)

@@ -36,7 +36,7 @@ export { startStunServer } from './stun-server.js'
 export type { StunAnswer, StunMapping, NatProbe, ProbeNatOptions } from './stun-client.js'
 export { queryStun, probeNat, pickProbeServers } from './stun-client.js'
 export type { NatType, ObservedMapping } from './nat-type.js'
-export { classifyNat, portPreserved } from './nat-type.js'
+export { classifyNat, portPreserved, underlayNatType } from './nat-type.js'
 export type { BeaconTarget, LanSubnet, LanBeaconInit, LanBeacon, LanBeaconStats } from './lan-beacon.js'
 export { MAX_BEACON_BYTES, broadcastAddress, lanBroadcastTargets, startLanBeacon } from './lan-beacon.js'
 export type {

@@ -44,3 +44,12 @@ export function classifyNat (localAddrs: string[], localPort: number, mappings: 
 export function portPreserved (localPort: number, mappings: Array<{ port: number }>): boolean {
   return mappings.length > 0 && mappings.every(m => m.port === localPort)
 }
+
+/**
+ * A dual-stack host's one NAT type (the record has one `nat` field): IPv4's where IPv4 was
+ * classified — what NATs map, and what decides relays and keepalives on IPv4 paths —, else
+ * IPv6's (an IPv6-only host, or one whose IPv4 probes found no server).
+ */
+export function underlayNatType (v4: NatType, v6: NatType): NatType {
+  return v4 !== 'unknown' ? v4 : v6
+}

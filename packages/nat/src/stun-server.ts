@@ -17,6 +17,11 @@ export interface StunServerInit {
   host: string
   /** UDP port; 0 picks a free one (see `address()`). */
   port: number
+  /**
+   * An IPv6 socket takes IPv6 only (not IPv4-mapped), so that an IPv4 server on the same port
+   * can run beside it (one socket per family). Ignored for IPv4. @default false
+   */
+  ipv6Only?: boolean
   /** Creates the socket (tests, or an already-configured socket). Default `dgram.createSocket`. */
   socketFactory?: SocketFactory
   /** Answers per second per source IP (token bucket). Default 50. */
@@ -54,7 +59,7 @@ export interface StunServer {
 /** Start a STUN server; resolves once the socket is bound. */
 export async function startStunServer (init: StunServerInit): Promise<StunServer> {
   const type = socketTypeFor(init.host)
-  const socket = init.socketFactory !== undefined ? init.socketFactory(type) : dgram.createSocket({ type })
+  const socket = init.socketFactory !== undefined ? init.socketFactory(type) : dgram.createSocket({ type, ipv6Only: type === 'udp6' && init.ipv6Only === true })
   const rate = init.ratePerSecond ?? 50
   const clock = init.now !== undefined ? { now: init.now } : {}
   const limiter = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? rate, ...clock })

@@ -140,3 +140,32 @@ describe('rate limiting', () => {
     }
   })
 })
+
+describe('STUN over IPv6 (issue 11): one server per family on one port', () => {
+  it('an IPv6-only server beside an IPv4 one on the same port; each answers its own family', async () => {
+    const v4 = await startStunServer({ host: '0.0.0.0', port: 0 })
+    const port = v4.address().port
+    const v6 = await startStunServer({ host: '::', port, ipv6Only: true })
+    try {
+      assert.equal(v6.address().port, port)
+      const p6 = await probeNat([{ host: '::1', port }, { host: '[::1]', port }], { timeoutMs: 1000, retries: 2 })
+      assert.equal(p6.mappings.length, 1, 'duplicates dropped, one answer')
+      assert.equal(p6.publicAddress, '::1')
+      assert.equal(classifyNat(['::1'], p6.localPort, p6.mappings), 'public')
+      const p4 = await probeNat([{ host: '127.0.0.1', port }], { timeoutMs: 1000, retries: 2 })
+      assert.equal(p4.publicAddress, '127.0.0.1')
+      assert.equal(v6.stats().answered, 1)
+      assert.equal(v4.stats().answered, 1)
+    } finally {
+      await v6.close()
+      await v4.close()
+    }
+  })
+
+  it('without ipv6Only an IPv6 wildcard server takes the IPv4 port too (the default stays as it was)', async () => {
+    const v6 = await startStunServer({ host: '::', port: 0 })
+    try {
+      await assert.rejects(startStunServer({ host: '0.0.0.0', port: v6.address().port }), /EADDRINUSE/)
+    } finally { await v6.close() }
+  })
+})

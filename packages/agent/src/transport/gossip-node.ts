@@ -91,6 +91,12 @@ export interface GossipNode {
   /** Push-pull sync with a peer (dials it if needed and its address is known); throws SyncError. */
   sync(peerId: string): Promise<void>
   connectedPeers(): string[]
+  /**
+   * Drop our connections to `peerId` that run over an underlay family that just died (a path
+   * fell back to the other family): a blackholed TCP connection would hold gossip for as long
+   * as yamux's keepalive takes to notice. Returns how many were dropped.
+   */
+  dropConnections(peerId: string, family: 4 | 6): number
   stop(): Promise<void>
 }
 
@@ -361,6 +367,15 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
 
     connectedPeers () {
       return node.getPeers().map(p => p.toString())
+    },
+
+    dropConnections (peerId, family) {
+      let pid: ReturnType<typeof peerIdFromString>
+      try { pid = peerIdFromString(peerId) } catch { return 0 }
+      const dead = node.getConnections(pid).filter(c => c.remoteAddr.toString().startsWith(`/ip${family}/`))
+      for (const c of dead) c.abort(new Error(`the IPv${family} underlay to this peer died`))
+      if (dead.length > 0) log.debug('transport: dropped connections over a dead underlay family', { peer: peerId, family, n: dead.length })
+      return dead.length
     },
 
     async stop () {

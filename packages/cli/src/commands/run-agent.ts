@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { join } from 'node:path'
 import { Agent, createLogger, writeFileAtomic, type AgentInit } from '@wgmesh/agent'
+import { gossipListenAddrs } from '@wgmesh/core'
 import { agentInit, readMeshKey, type AgentFlags } from '../options.js'
 import { ExitError } from '../errors.js'
 
@@ -45,12 +46,17 @@ async function answers (path: string): Promise<boolean> {
 }
 
 async function portInUse (kind: 'udp4' | 'udp6' | 'tcp', host: string, port: number): Promise<boolean> {
+  return (await bindError(kind, host, port)) === 'EADDRINUSE'
+}
+
+/** The error code of binding `host:port` once (undefined: it bound); IPv6 sockets are IPv6-only. */
+async function bindError (kind: 'udp4' | 'udp6' | 'tcp', host: string, port: number): Promise<string | undefined> {
   return await new Promise(resolve => {
-    const done = (err?: NodeJS.ErrnoException): void => { resolve(err?.code === 'EADDRINUSE') }
+    const done = (err?: NodeJS.ErrnoException): void => { resolve(err === undefined ? undefined : err.code ?? err.message) }
     if (kind === 'tcp') {
       const srv = createServer()
       srv.once('error', done)
-      srv.listen({ host, port, exclusive: true }, () => { srv.close(() => { done() }) })
+      srv.listen({ host, port, exclusive: true, ipv6Only: host.includes(':') }, () => { srv.close(() => { done() }) })
       return
     }
     const sock = createSocket({ type: kind, ipv6Only: kind === 'udp6' })
@@ -89,9 +95,7 @@ async function preflight (flags: AgentFlags, socket: string): Promise<() => void
       throw new ExitError(`--listen-port ${flags.listenPort}: UDP port ${flags.listenPort} is already in use on this host (another WireGuard interface or agent?): pick a free one with --listen-port`, 1)
     }
   }
-  if (flags.gossipPort !== 0 && await portInUse('tcp', flags.gossipHost, flags.gossipPort)) {
-    throw new ExitError(`--gossip-port ${flags.gossipPort}: TCP port ${flags.gossipPort} is already in use on ${flags.gossipHost} (is another agent running?): pick another with --gossip-port`, 1)
-  }
+  await checkGossipListen(flags)
   const probePort = flags.probePort ?? (flags.gossipPort === 0 ? 0 : flags.gossipPort + 2)
   if (probePort !== 0 && await portInUse('udp4', '0.0.0.0', probePort)) {
     throw new ExitError(`--probe-port ${probePort}: UDP port ${probePort} is already in use on this host: pick another with --probe-port (default: gossip port + 2)`, 1)
@@ -103,6 +107,27 @@ async function preflight (flags: AgentFlags, socket: string): Promise<() => void
   } catch { /* best effort: the control socket check above still holds for one state dir */ }
   return () => {
     try { if (readFileSync(claimPath, 'utf8') === mine) unlinkSync(claimPath) } catch {}
+  }
+}
+
+/**
+ * The gossip listener's sockets can be bound: each address of `gossipListenAddrs` (both families
+ * by default). A port in use anywhere is refused; an IPv6 wildcard on a host without IPv6 is
+ * fine (the agent then listens on IPv4 only); a --gossip-host that is not this host's is refused.
+ */
+async function checkGossipListen (flags: AgentFlags): Promise<void> {
+  const given = flags.gossipHost.trim()
+  for (const ma of gossipListenAddrs(given, flags.gossipPort)) {
+    const [, proto = '', host = ''] = ma.split('/')
+    const err = await bindError('tcp', host, flags.gossipPort)
+    if (err === undefined) continue
+    if (err === 'EADDRINUSE') {
+      throw new ExitError(`--gossip-port ${flags.gossipPort}: TCP port ${flags.gossipPort} is already in use on ${proto === 'ip6' ? `[${host}]` : host} (is another agent running?): pick another with --gossip-port`, 1)
+    }
+    const wildcard6 = proto === 'ip6' && host === '::'
+    if (wildcard6 && (err === 'EAFNOSUPPORT' || err === 'EADDRNOTAVAIL' || err === 'EPROTONOSUPPORT')) continue // no IPv6 on this host
+    if (err === 'EADDRNOTAVAIL') throw new ExitError(`--gossip-host ${given} is not an address of this host: give one of its addresses, or :: for all`, 1)
+    throw new ExitError(`--gossip-host ${given}: cannot bind TCP port ${flags.gossipPort} on ${host} (${err})`, 1)
   }
 }
 
