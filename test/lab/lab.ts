@@ -10,6 +10,11 @@
 // hosts reach through a second interface svc0 (lab.host('pub1').svcIp); lab.svcCounters() tells
 // which gateway carried traffic to/from it.
 //
+// IPv6 underlay: Lab.up({ public: 3, natted: 0, underlay: 'ipv6' }) gives hosts with ONLY IPv6
+// on eth0 (pubI = 2001:db8:1::I/64; lab.host('pub1').ip is that address); 'dual' gives the
+// public hosts both (host.ip IPv4, host.ip6 IPv6). lab.familyCounters() counts the frames the
+// internet bridge switched per family (ip4 / ip6 / arp).
+//
 // Safety: namespaces get a random per-run prefix; every process started through spawn() is
 // recorded (PID, netns, argv0, start time) in the run's state dir and only ever signalled by
 // that PID after an identity check; down() runs on normal exit, SIGINT and SIGTERM too, and
@@ -22,6 +27,8 @@ import { delimiter, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export type NatType = 'cone' | 'symmetric'
+/** the internet's families (`LabOptions.underlay`) */
+export type Underlay = 'ipv4' | 'ipv6' | 'dual'
 /** 'svc': the service-LAN host (`LabOptions.serviceLan`), not part of `Lab.hosts` */
 export type HostRole = 'pub' | 'nat' | 'svc'
 
@@ -38,6 +45,10 @@ export interface LabOptions {
    *  this order they get svc0 = .225, .226, ...), with host 'svc' (.238, no default route) on
    *  it. Needs natted <= 46 (r-nat47's LAN would be the same /28). See `Lab.serviceLan`. */
   serviceLan?: { hosts: string[] }
+  /** the underlay's families (topo.sh up --underlay): 'ipv4' (default, the lab as it always
+   *  was), 'ipv6' (public hosts with ONLY IPv6 on eth0, 2001:db8:1::I/64, no IPv4 address or
+   *  route on it; natted must be 0), 'dual' (public hosts with both; NATted hosts IPv4 only) */
+  underlay?: Underlay
   /** namespace-name prefix; default env LAB_PREFIX or wgm<4 hex>- */
   prefix?: string
   /** state dir; default env LAB_STATE or test/lab/state/runs/<prefix> */
@@ -52,8 +63,10 @@ export interface LabHost {
   role: HostRole
   /** real namespace name (prefixed) */
   ns: string
-  /** underlay address of eth0 */
+  /** underlay address of eth0 (IPv4; the IPv6 one on an IPv6-only underlay) */
   ip: string
+  /** IPv6 underlay address of eth0 (underlay 'ipv6' or 'dual', public hosts) */
+  ip6?: string
   /** address the internet sees: own ip for pub hosts, the router's WAN address for nat hosts;
    *  '' for 'svc' (the internet cannot reach it at all) */
   publicIp: string
@@ -129,6 +142,9 @@ export interface NsProcess { pid: number, argv: string[] }
 export interface PingResult { ok: boolean, transmitted: number, received: number, code: number, output: string }
 
 export interface Flow { src: string, srcHost: string, dst: string, dstHost: string, packets: number, bytes: number }
+
+/** frames of one family the internet bridge switched (`topo.sh families`) */
+export interface FamilyCount { packets: number, bytes: number }
 
 export interface WgOptions {
   /** interface name (<=15 chars, unique on the machine); default wgl<6 hex> */
@@ -268,11 +284,13 @@ export class Lab {
   readonly routers: LabRouter[]
   /** set when the lab was brought up with `serviceLan` */
   readonly serviceLan: ServiceLan | undefined
+  /** the underlay's families (`LabOptions.underlay`) */
+  readonly underlay: Underlay
   private readonly procs = new Set<LabProcessImpl>()
   private isDown = false
 
   private constructor (prefix: string, stateDir: string, logDir: string, internetNs: string, hosts: LabHost[], routers: LabRouter[],
-    serviceLan?: ServiceLan) {
+    serviceLan?: ServiceLan, underlay: Underlay = 'ipv4') {
     this.prefix = prefix
     this.stateDir = stateDir
     this.logDir = logDir
@@ -280,6 +298,7 @@ export class Lab {
     this.hosts = hosts
     this.routers = routers
     this.serviceLan = serviceLan
+    this.underlay = underlay
   }
 
   /** Throws a clear error when the lab cannot run here (not root, tools missing). Tests
@@ -318,6 +337,10 @@ export class Lab {
       }
       args.push('--service-lan', gws.join(','))
     }
+    if (opts.underlay !== undefined && opts.underlay !== 'ipv4') {
+      if (opts.underlay !== 'ipv6' && opts.underlay !== 'dual') throw new Error(`Lab.up: underlay must be 'ipv4', 'ipv6' or 'dual', got ${JSON.stringify(opts.underlay)}`)
+      args.push('--underlay', opts.underlay)
+    }
     const env = { LAB_STATE: stateDir, LAB_PREFIX: prefix }
     // register cleanup before anything exists
     const placeholder = new Lab(prefix, stateDir, logDir, `${prefix}internet`, [], [])
@@ -353,13 +376,14 @@ export class Lab {
     let svc: LabHost | undefined
     const lines = readFileSync(join(stateDir, 'hosts.tsv'), 'utf8').trim().split('\n').slice(1)
     for (const line of lines) {
-      const [name = '', role = '', ns = '', addr = '', pub = '', router = '', natType = '', svcIp = '-'] = line.split('\t')
+      const [name = '', role = '', ns = '', addr = '', pub = '', router = '', natType = '', svcIp = '-', ip6 = '-'] = line.split('\t')
       if (role === 'router') routers.push({ name, ns, lanIp: addr, wanIp: pub, natType: natType as NatType })
       else if (role === 'svc') svc = { name, role, ns, ip: addr, publicIp: '' }
       else {
         const h: LabHost = { name, role: role as HostRole, ns, ip: addr, publicIp: pub }
         if (role === 'nat') { h.router = router; h.natType = natType as NatType }
         if (svcIp !== '-' && svcIp !== '') h.svcIp = svcIp
+        if (ip6 !== '-' && ip6 !== '') h.ip6 = ip6
         hosts.push(h)
       }
     }
@@ -373,7 +397,7 @@ export class Lab {
       })
       serviceLan = { subnet: env.LAB_SVC_SUBNET ?? '', svcIp: env.LAB_SVC_IP ?? '', svc, bridgeNs: env.LAB_SVC_BR_NS ?? '', gateways }
     }
-    return new Lab(env.LAB_PREFIX ?? '', stateDir, logDir, env.LAB_INET_NS ?? '', hosts, routers, serviceLan)
+    return new Lab(env.LAB_PREFIX ?? '', stateDir, logDir, env.LAB_INET_NS ?? '', hosts, routers, serviceLan, (env.LAB_UNDERLAY ?? 'ipv4') as Underlay)
   }
 
   private get env (): Record<string, string> { return { LAB_STATE: this.stateDir, LAB_PREFIX: this.prefix } }
@@ -497,6 +521,24 @@ export class Lab {
   async zeroFlows (): Promise<void> {
     const r = await runAsync('bash', [TOPO, 'flows', '--zero'], { env: this.env })
     if (r.code !== 0) throw new Error(`topo.sh flows --zero failed: ${r.stderr}`)
+  }
+
+  /** frames the internet bridge switched per family since the lab came up (or the last
+   *  `zero`, which resets them after reading): an IPv6-only underlay keeps ip4 and arp at 0 */
+  async familyCounters (opts: { zero?: boolean } = {}): Promise<Record<'ip4' | 'ip6' | 'arp', FamilyCount>> {
+    this.assertUp()
+    const r = await runAsync('bash', [TOPO, 'families'], { env: this.env })
+    if (r.code !== 0) throw new Error(`topo.sh families failed (code ${r.code}): ${r.stderr}`)
+    if (opts.zero === true) {
+      const z = await runAsync('bash', [TOPO, 'families', '--zero'], { env: this.env })
+      if (z.code !== 0) throw new Error(`topo.sh families --zero failed (code ${z.code}): ${z.stderr}`)
+    }
+    const out = { ip4: { packets: 0, bytes: 0 }, ip6: { packets: 0, bytes: 0 }, arp: { packets: 0, bytes: 0 } }
+    for (const l of r.stdout.trim().split('\n').slice(1).filter(x => x !== '')) {
+      const [fam = '', packets = '', bytes = ''] = l.split('\t')
+      if (fam === 'ip4' || fam === 'ip6' || fam === 'arp') out[fam] = { packets: Number(packets), bytes: Number(bytes) }
+    }
+    return out
   }
 
   /** service LAN: every gateway's svc0 counters (`topo.sh svc-counters`, read from

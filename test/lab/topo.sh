@@ -5,13 +5,15 @@
 #
 # Usage (as root):
 #   topo.sh up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,K[:C]...]]
-#              [--service-lan HOST[,HOST...]]
+#              [--service-lan HOST[,HOST...]] [--underlay ipv4|ipv6|dual]
 #   topo.sh down                      kill recorded processes, remove registered wg sockets,
 #                                     delete recorded namespaces (works after a crash)
 #   topo.sh status                    address plan of the running lab
 #   topo.sh nat HOST|r-natK TYPE      switch a router to cone|symmetric (flushes its conntrack)
-#   topo.sh flows [--zero]            underlay packet/byte counters per src->dst IP (TSV),
-#                                     counted on the internet bridge; --zero resets them
+#   topo.sh flows [--zero]            underlay packet/byte counters per src->dst IP (TSV, IPv4
+#                                     and IPv6), counted on the internet bridge; --zero resets them
+#   topo.sh families [--zero]         frames the internet bridge switched, per family (TSV:
+#                                     family packets bytes; ip4, ip6, arp); --zero resets them
 #   topo.sh exec HOST CMD...          run CMD in HOST's namespace (pub1, nat2-b, r-nat1, internet,
 #                                     svc, svc-br)
 #   topo.sh spawn LABEL HOST LOGFILE CMD...   start CMD in the background, record PID, print it
@@ -38,6 +40,13 @@
 #   symmetric = nft "masquerade fully-random" (new random port per 5-tuple)
 # --shared-lan K[:C]: C (default 1, max 12) extra hosts natK-b, natK-c, ... on r-natK's LAN,
 #   which then is a bridge (host<->host traffic is switched, never crosses the firewall).
+# --underlay ipv4|ipv6|dual (default ipv4): the internet's families. ipv6: the public hosts
+#   have ONLY IPv6 on eth0 (2001:db8:1::I/64, default route via the internet's 2001:db8:1::ffff;
+#   no IPv4 address and no IPv4 route on eth0), the internet bridge has no IPv4 address and
+#   does not forward IPv4; N_NATTED must be 0 (routers with an IPv6 firewall are not built).
+#   dual: the public hosts have both (198.18.1.I/15 and 2001:db8:1::I/64); NATted hosts and
+#   routers stay IPv4-only. eth0 of a host with IPv6 has DAD and router advertisements off
+#   (its link-local address stays: NDP uses it).
 # --service-lan HOST[,HOST...]: a "service LAN" behind the listed hosts (pubI, natK, natK-b...;
 #   1..13, in this order), for gateway-failover / exit-node tests. A bridge "svc" in its own
 #   namespace svc-br (no address, no uplink, drops IPv6; separate from the internet's br0) on
@@ -65,9 +74,12 @@
 #             gateways' svc0 .225, .226, ... (max .237), svc eth0 .238 (only its /28 route)
 #   every host: "unreachable 100.64.0.0/10 metric 4000" (overlay guard); not svc, whose main
 #   routing table holds exactly its /28 (nothing else is reachable from it anyway)
-#   IPv6: off in routers and the internet; in hosts it stays enabled (the overlay needs it)
-#   but eth0 (and svc0) has disable_ipv6=1, and every lab bridge drops IPv6 frames; svc and
-#   svc-br have IPv6 off like routers.
+#   IPv6 (--underlay ipv4, the default): off in routers and the internet; in hosts it stays
+#   enabled (the overlay needs it) but eth0 (and svc0) has disable_ipv6=1, and every lab bridge
+#   drops IPv6 frames; svc and svc-br have IPv6 off like routers.
+#   --underlay ipv6|dual: internet br0 2001:db8:1::ffff/64 (IPv6 forwarding off: one /64, no
+#   uplink), pubI eth0 2001:db8:1::I/64 (I in decimal digits: pub12 = 2001:db8:1::12); only
+#   the internet bridge passes IPv6, the others still drop it.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -76,6 +88,9 @@ BR=br0
 INET_GW=198.18.0.1
 PLEN=15
 OVERLAY_GUARD=100.64.0.0/10
+INET_GW6=2001:db8:1::ffff
+PLEN6=64
+UNDERLAY=ipv4 # up --underlay; the other commands read LAB_UNDERLAY from topo.env
 
 SVC_NET=203.0.113.224
 SVC_PLEN=28
@@ -85,6 +100,9 @@ SVC_MAX_GW=13   # .225 .. .237
 SVC_BR=svc
 
 pub_ip() { echo "198.18.1.$1"; }
+pub_ip6() { echo "2001:db8:1::$1"; }
+has_v4() { [[ $UNDERLAY != ipv6 ]]; }
+has_v6() { [[ $UNDERLAY != ipv4 ]]; }
 wan_ip() { echo "198.18.2.$1"; }
 # lan_addrs K -> "ROUTER_IP HOST_IP PLEN"
 lan_addrs() {
@@ -128,17 +146,29 @@ ns_new() {
 # hosts, once eth0 exists: IPv6 on for everything created later (wg interfaces); all=0 and
 # lo=0 are untouched (new-netns defaults), eth0 keeps disable_ipv6=1. (Writing all=0 later
 # re-enables eth0 too; the bridges drop IPv6 frames, so that still gives no side channel.)
+# HOST_NS [v6]: with v6, eth0 keeps the IPv6 that attach_v6 gave it (an IPv6 underlay)
 host_ipv6_policy() {
-  nsx "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=1
+  nsx "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+  [[ ${2:-} == v6 ]] || nsx "$1" sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
 }
 
+# PORT NS IFC ADDR: ADDR '-' = no IPv4 on IFC (an IPv6-only host: attach_v6 follows)
 attach_to_internet() {
   local port=$1 ns=$2 ifc=$3 addr=$4
   ip -n "$INET_NS" link add "$port" type veth peer name "$ifc" netns "$ns"
   ip -n "$INET_NS" link set "$port" master "$BR" up
-  ip -n "$ns" addr add "$addr/$PLEN" dev "$ifc"
+  [[ $addr == - ]] || ip -n "$ns" addr add "$addr/$PLEN" dev "$ifc"
   ip -n "$ns" link set "$ifc" up
-  ip -n "$ns" route add default via "$INET_GW" dev "$ifc"
+  [[ $addr == - ]] || ip -n "$ns" route add default via "$INET_GW" dev "$ifc"
+}
+
+# NS IFC ADDR6: IPv6 on IFC (no DAD, no router advertisements), default route via the internet
+attach_v6() {
+  local ns=$1 ifc=$2 addr=$3
+  nsx "$ns" sysctl -qw "net.ipv6.conf.$ifc.accept_dad=0" "net.ipv6.conf.$ifc.accept_ra=0" \
+    "net.ipv6.conf.$ifc.autoconf=0" "net.ipv6.conf.$ifc.disable_ipv6=0"
+  ip -n "$ns" -6 addr add "$addr/$PLEN6" dev "$ifc" nodad
+  ip -n "$ns" -6 route add default via "$INET_GW6" dev "$ifc"
 }
 
 apply_nat() {
@@ -192,9 +222,9 @@ table bridge labv6guard {
 EOF
 }
 
-host_common() { # NS: overlay guard + IPv6 policy
+host_common() { # NS [v6]: overlay guard + IPv6 policy
   ip -n "$1" route add unreachable "$OVERLAY_GUARD" metric 4000
-  host_ipv6_policy "$1"
+  host_ipv6_policy "$1" "${2:-}"
 }
 
 # build_service_lan HOSTS_TSV GATEWAY... : bridge "svc" in namespace svc-br, host "svc" on it
@@ -215,7 +245,7 @@ build_service_lan() {
   ip -n "$brns" link set s-svc master "$SVC_BR" up
   ip -n "$sns" addr add "$SVC_IP/$SVC_PLEN" dev eth0
   ip -n "$sns" link set eth0 up
-  printf 'svc\tsvc\t%s\t%s\t-\t-\t-\t-\n' "$sns" "$SVC_IP" >>"$tsv"
+  printf 'svc\tsvc\t%s\t%s\t-\t-\t-\t-\t-\n' "$sns" "$SVC_IP" >>"$tsv"
   i=0
   for g in "$@"; do
     gns=${LAB_PREFIX}$g
@@ -240,14 +270,19 @@ cmd_up() {
       --shared-lan=*) shared=${1#*=}; shift ;;
       --service-lan) svclan=${2:?usage: --service-lan HOST[,HOST...]}; shift 2 ;;
       --service-lan=*) svclan=${1#*=}; [[ -n $svclan ]] || die "usage: --service-lan HOST[,HOST...]"; shift ;;
+      --underlay) UNDERLAY=${2:?usage: --underlay ipv4|ipv6|dual}; shift 2 ;;
+      --underlay=*) UNDERLAY=${1#*=}; shift ;;
       -*) die "unknown option '$1'" ;;
       *) pos+=("$1"); shift ;;
     esac
   done
   set -- "${pos[@]}"
-  local usage="usage: up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,...]] [--service-lan HOST[,...]]"
+  local usage="usage: up N_PUBLIC N_NATTED [cone|symmetric|LIST] [--shared-lan K[:C][,...]] [--service-lan HOST[,...]] [--underlay ipv4|ipv6|dual]"
   local npub=${1:?$usage} nnat=${2:?$usage} types=${3:-cone}
   [[ $npub =~ ^[0-9]+$ && $nnat =~ ^[0-9]+$ ]] || die "N_PUBLIC/N_NATTED must be integers"
+  [[ $UNDERLAY == ipv4 || $UNDERLAY == ipv6 || $UNDERLAY == dual ]] || die "--underlay: '$UNDERLAY' is not ipv4, ipv6 or dual"
+  [[ $UNDERLAY != ipv6 ]] || ((nnat == 0)) ||
+    die "--underlay ipv6: N_NATTED must be 0 (NAT routers are IPv4; IPv6 routers with a stateful firewall are not built yet); use --underlay dual for NATted hosts beside IPv6 public ones"
   ((npub <= 200)) || die "N_PUBLIC <= 200"
   ((nnat <= 48)) || die "N_NATTED <= 48 (three TEST-NET /24s split into /28 LANs)"
   local -A EXTRA=()
@@ -314,15 +349,22 @@ cmd_up() {
     echo "LAB_N_PUBLIC=$npub"
     echo "LAB_N_NATTED=$nnat"
     echo "LAB_SHARED_LAN=$shared"
+    echo "LAB_UNDERLAY=$UNDERLAY"
   } >"$env.tmp"
-  printf 'name\trole\tns\taddr\tpublic_ip\trouter\tnat_type\tsvc_ip\n' >"$hosts.tmp"
+  printf 'name\trole\tns\taddr\tpublic_ip\trouter\tnat_type\tsvc_ip\tip6\n' >"$hosts.tmp"
 
   # --- internet: a bridge and nothing else ---
   ns_new internet infra
   ip -n "$INET_NS" link add "$BR" type bridge
-  ip -n "$INET_NS" addr add "$INET_GW/$PLEN" dev "$BR"
+  if has_v4; then
+    ip -n "$INET_NS" addr add "$INET_GW/$PLEN" dev "$BR"
+    nsx "$INET_NS" sysctl -qw net.ipv4.ip_forward=1
+  fi
+  if has_v6; then
+    nsx "$INET_NS" sysctl -qw "net.ipv6.conf.$BR.accept_dad=0" "net.ipv6.conf.$BR.accept_ra=0" "net.ipv6.conf.$BR.disable_ipv6=0"
+    ip -n "$INET_NS" -6 addr add "$INET_GW6/$PLEN6" dev "$BR" nodad
+  fi
   ip -n "$INET_NS" link set "$BR" up
-  nsx "$INET_NS" sysctl -qw net.ipv4.ip_forward=1
   nsx "$INET_NS" nft -f - <<'EOF'
 table bridge labacct {
   set flows {
@@ -331,22 +373,43 @@ table bridge labacct {
     flags dynamic
     counter
   }
+  set flows6 {
+    type ipv6_addr . ipv6_addr
+    size 65536
+    flags dynamic
+    counter
+  }
+  counter fam_ip4 {}
+  counter fam_ip6 {}
+  counter fam_arp {}
   chain forward {
     type filter hook forward priority 0; policy accept;
+    ether type ip counter name "fam_ip4"
+    ether type ip6 counter name "fam_ip6"
+    ether type arp counter name "fam_arp"
     ether type ip add @flows { ip saddr . ip daddr }
+    ether type ip6 add @flows6 { ip6 saddr . ip6 daddr }
   }
 }
 EOF
-  bridge_no_ipv6 "$INET_NS"
+  has_v6 || bridge_no_ipv6 "$INET_NS"
 
   local i pubs=() nats=() routers=()
   for ((i = 1; i <= npub; i++)); do
-    local h=pub$i ip
+    local h=pub$i ip ip6=-
     ip=$(pub_ip "$i")
+    has_v4 || ip=-
     ns_new "$h" host
     attach_to_internet "i-$h" "$CUR_NS" eth0 "$ip"
-    host_common "$CUR_NS"
-    printf '%s\tpub\t%s\t%s\t%s\t-\t-\t%s\n' "$h" "$CUR_NS" "$ip" "$ip" "${SVCIP[$h]:--}" >>"$hosts.tmp"
+    if has_v6; then
+      ip6=$(pub_ip6 "$i")
+      attach_v6 "$CUR_NS" eth0 "$ip6"
+      [[ $ip != - ]] || ip=$ip6 # an IPv6-only host: its address is the IPv6 one
+      host_common "$CUR_NS" v6
+    else
+      host_common "$CUR_NS"
+    fi
+    printf '%s\tpub\t%s\t%s\t%s\t-\t-\t%s\t%s\n' "$h" "$CUR_NS" "$ip" "$ip" "${SVCIP[$h]:--}" "$ip6" >>"$hosts.tmp"
     pubs+=("$h")
   done
   for ((i = 1; i <= nnat; i++)); do
@@ -376,7 +439,7 @@ EOF
     ip -n "$hns" link set eth0 up
     ip -n "$hns" route add default via "$rip" dev eth0
     host_common "$hns"
-    printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\t%s\n' "$h" "$hns" "$hip" "$wan" "$r" "$type" "${SVCIP[$h]:--}" >>"$hosts.tmp"
+    printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$h" "$hns" "$hip" "$wan" "$r" "$type" "${SVCIP[$h]:--}" >>"$hosts.tmp"
     nats+=("$h")
     for ((j = 1; j <= nextra; j++)); do
       local hb=${lanhosts[$j]} hbip bns
@@ -388,11 +451,11 @@ EOF
       ip -n "$bns" link set eth0 up
       ip -n "$bns" route add default via "$rip" dev eth0
       host_common "$bns"
-      printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\t%s\n' "$hb" "$bns" "$hbip" "$wan" "$r" "$type" "${SVCIP[$hb]:--}" >>"$hosts.tmp"
+      printf '%s\tnat\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$hb" "$bns" "$hbip" "$wan" "$r" "$type" "${SVCIP[$hb]:--}" >>"$hosts.tmp"
       nats+=("$hb")
     done
     apply_nat "$rns" "$type"
-    printf '%s\trouter\t%s\t%s\t%s\t-\t%s\t-\n' "$r" "$rns" "$rip" "$wan" "$type" >>"$hosts.tmp"
+    printf '%s\trouter\t%s\t%s\t%s\t-\t%s\t-\t-\n' "$r" "$rns" "$rip" "$wan" "$type" >>"$hosts.tmp"
     routers+=("$r")
   done
   if ((${#svcgws[@]})); then
@@ -421,8 +484,11 @@ EOF
 cmd_status() {
   lab_load_topo
   echo "=== wgmesh lab (state: $LAB_STATE, prefix: $LAB_PREFIX) ==="
-  echo "internet ns $LAB_INET_NS: bridge $BR $LAB_INET_GW/$PLEN (no uplink)"
-  awk -F'\t' '{ printf "%-10s %-7s %-22s %-16s %-16s %-10s %-9s %s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "" ? "-" : $8) }' "$LAB_STATE/hosts.tsv"
+  local u=${LAB_UNDERLAY:-ipv4} gws=""
+  [[ $u == ipv6 ]] || gws="$LAB_INET_GW/$PLEN"
+  [[ $u == ipv4 ]] || gws="${gws:+$gws }$INET_GW6/$PLEN6"
+  echo "internet ns $LAB_INET_NS: bridge $BR $gws (no uplink; underlay $u)"
+  awk -F'\t' '{ printf "%-10s %-7s %-22s %-16s %-16s %-10s %-9s %-14s %s\n", $1, $2, $3, $4, $5, $6, $7, ($8 == "" ? "-" : $8), ($9 == "" ? "-" : $9) }' "$LAB_STATE/hosts.tsv"
   if [[ -n ${LAB_SVC_NS:-} ]]; then
     echo "service LAN: bridge $SVC_BR in ns $LAB_SVC_BR_NS, $LAB_SVC_SUBNET (no uplink); svc $LAB_SVC_IP" \
       "(ns $LAB_SVC_NS, no default route); gateways (svc0): $LAB_SVC_GATEWAYS"
@@ -473,22 +539,42 @@ cmd_flows() {
   lab_load_topo
   if [[ ${1:-} == --zero ]]; then
     nsx "$LAB_INET_NS" nft flush set bridge labacct flows
+    nsx "$LAB_INET_NS" nft flush set bridge labacct flows6 2>/dev/null || true
     return
   fi
-  nsx "$LAB_INET_NS" nft list set bridge labacct flows |
-    tr -d '\n\t' | grep -oE '[0-9.]+ \. [0-9.]+ counter packets [0-9]+ bytes [0-9]+' |
-    awk -v hosts="$LAB_STATE/hosts.tsv" -v gw="$LAB_INET_GW" '
+  { nsx "$LAB_INET_NS" nft list set bridge labacct flows
+    # labs brought up before IPv6 flows were counted have no flows6 set
+    nsx "$LAB_INET_NS" nft list set bridge labacct flows6 2>/dev/null || true; } |
+    tr -d '\n\t' | grep -oE '[0-9a-f.:]+ \. [0-9a-f.:]+ counter packets [0-9]+ bytes [0-9]+' |
+    awk -v hosts="$LAB_STATE/hosts.tsv" -v gw="$LAB_INET_GW" -v gw6="$INET_GW6" '
       BEGIN {
         OFS = "\t"
         while ((getline line < hosts) > 0) {
           split(line, f, "\t")
-          if (f[2] == "pub" || f[2] == "router") name[f[5]] = f[1]
+          if (f[2] == "pub" || f[2] == "router") { name[f[5]] = f[1]; if (f[9] != "" && f[9] != "-") name[f[9]] = f[1] }
         }
         name[gw] = "internet"
+        name[gw6] = "internet"
         print "src", "src_host", "dst", "dst_host", "packets", "bytes"
       }
       { s = $1; d = $3
         print s, (s in name ? name[s] : "?"), d, (d in name ? name[d] : "?"), $6, $8 }'
+}
+
+# families [--zero]: TSV "family packets bytes" of the frames the internet bridge switched
+# (ip4, ip6, arp): an IPv6 underlay shows ip4 and arp staying at 0
+cmd_families() {
+  lab_load_topo
+  local c
+  if [[ ${1:-} == --zero ]]; then
+    for c in ip4 ip6 arp; do nsx "$LAB_INET_NS" nft reset counter bridge labacct "fam_$c" >/dev/null; done
+    return
+  fi
+  printf 'family\tpackets\tbytes\n'
+  for c in ip4 ip6 arp; do
+    nsx "$LAB_INET_NS" nft list counter bridge labacct "fam_$c" |
+      tr -d '\n' | grep -oE 'packets [0-9]+ bytes [0-9]+' | awk -v c="$c" '{ printf "%s\t%s\t%s\n", c, $2, $4 }'
+  done
 }
 
 cmd_down() {
@@ -786,6 +872,7 @@ case ${1:-} in
   status) cmd_status ;;
   nat) shift; cmd_nat "$@" ;;
   flows) shift; cmd_flows "$@" ;;
+  families) shift; cmd_families "$@" ;;
   exec)
     shift; lab_load_topo
     ns=$(lab_ns "${1:?usage: exec HOST CMD...}"); shift
