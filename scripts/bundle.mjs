@@ -21,6 +21,34 @@ const inlineOwnPackageJson = {
   }
 }
 
+// No WebAssembly: three dependencies compile a WASM module at import (noise's ChaCha20-Poly1305
+// and SHA-256 from @chainsafe/as-*, pnet's XSalsa20 from xsalsa20). The first one brings up
+// V8's whole WASM engine: ~6 MiB of RSS per agent for a few KB/s of gossip. Noise gets
+// node:crypto (OpenSSL) for every size — its own `nodeCrypto`, which it already uses above
+// 1200 bytes — and xsalsa20 its own pure-JS fallback (what it uses where WASM is missing).
+// Checked: the patterns must match, else the build fails (a dependency changed).
+const noWasm = {
+  name: 'no-wasm',
+  setup (b) {
+    const patch = (filter, edit, what) => b.onLoad({ filter }, (args) => {
+      const src = readFileSync(args.path, 'utf8')
+      const out = edit(src)
+      if (out === src) throw new Error(`bundle: ${what} changed; update the no-wasm plugin in scripts/bundle.mjs`)
+      return { contents: out, loader: 'js' }
+    })
+    patch(/@chainsafe[\\/]libp2p-noise[\\/]dist[\\/]src[\\/]crypto[\\/]index\.js$/, (src) => {
+      const out = src
+        .replace(/^import \{ newInstance, ChaCha20Poly1305 \} from '@chainsafe\/as-chacha20poly1305';\n/m, '')
+        .replace(/^import \{ digest \} from '@chainsafe\/as-sha256';\n/m, '')
+        .replace(/^const ctx = newInstance\(\);\nconst asImpl = new ChaCha20Poly1305\(ctx\);\n/m, '')
+        .replace(/^export const asCrypto = \{\n[\s\S]*?\n\};\n/m, 'export const asCrypto = nodeCrypto;\n')
+      return /as-chacha20poly1305|as-sha256|asImpl/.test(out) ? src : out
+    }, '@chainsafe/libp2p-noise crypto/index.js')
+    patch(/[\\/]node_modules[\\/]xsalsa20[\\/]index\.js$/, (src) => src.replace(
+      "var xsalsa20 = typeof WebAssembly !== \"undefined\" && require('./xsalsa20')()", 'var xsalsa20 = false'), 'xsalsa20 index.js')
+  }
+}
+
 const root = new URL('..', import.meta.url).pathname
 // --entry/--outfile: bundle another entry with exactly these settings (scripts/bench/memory.ts
 // bundles a measurement entry that wraps this CLI)
@@ -37,6 +65,12 @@ const outfile = arg('--outfile', `${root}packages/cli/dist/wgmesh.mjs`)
 // * minify: V8 keeps the whole source text of the bundle as one string (large-object space):
 //   2.2 MB → ~1 MB, ~-4 MiB RSS and less to parse. Names are mangled: stack traces map back
 //   through the linked source map (node --enable-source-maps). WGMESH_BUNDLE_MINIFY=0: readable.
+// * localeCompare: libp2p's peer store sorts multiaddrs and protocol names with
+//   String.prototype.localeCompare, only for a stable order; its first call maps ICU's collation
+//   data from the node binary (~2.2 MiB of RSS). The bundle makes the one-argument form an
+//   ordinal comparison (the same order for the ASCII strings sorted there); calls naming a
+//   locale or options still get ICU. wgmesh's own code never needs collation.
+const ordinalLocaleCompare = 'String.prototype.localeCompare = (function (icu) { return function localeCompare (that, ...rest) { if (rest.length > 0) return icu.call(this, that, ...rest); const a = String(this); const b = String(that); return a < b ? -1 : a > b ? 1 : 0 } })(String.prototype.localeCompare);\n'
 const v8Flags = process.env.WGMESH_BUNDLE_V8_FLAGS ?? '--semi-space-growth-factor=1'
 const minify = process.env.WGMESH_BUNDLE_MINIFY !== '0'
 await build({
@@ -50,11 +84,11 @@ await build({
   inject: [`${root}scripts/polyfills.mjs`],
   banner: {
     js: (v8Flags !== '' ? `import { setFlagsFromString as __wgmeshV8Flags } from 'node:v8'; __wgmeshV8Flags(${JSON.stringify(v8Flags)});\n` : '') +
-      "import { createRequire as __wgmeshCreateRequire } from 'node:module'; const require = __wgmeshCreateRequire(import.meta.url);"
+      "import { createRequire as __wgmeshCreateRequire } from 'node:module'; const require = __wgmeshCreateRequire(import.meta.url);\n" + ordinalLocaleCompare
   },
   minify,
   sourcemap: minify ? 'linked' : false,
-  plugins: [inlineOwnPackageJson],
+  plugins: [inlineOwnPackageJson, noWasm],
   legalComments: 'none',
   logLevel: 'warning'
 })
