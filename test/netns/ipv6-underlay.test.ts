@@ -10,6 +10,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { Lab } from '../lab/lab.js'
 import { BUNDLE, WgmeshLab, waitAllAlive, waitAllPairsPing, type InfoJson } from './wgmesh-lab.js'
 
@@ -46,6 +47,22 @@ describe('IPv6-only underlay: three hosts, default flags, --peer [v6]', () => {
     }
     assert.equal((await lab.ping('pub1', lab.host('pub2').ip)).ok, true, 'the IPv6 underlay works')
     await lab.familyCounters({ zero: true }) // from here on: what the mesh sends
+  })
+
+  test('the IPv6 gossip port taken (IPv4 free): the start is refused in one line, nothing written', async () => {
+    const hold = lab.spawn('tcp6-hold-pub3', 'pub3', [process.execPath, '-e',
+      "require('net').createServer(s => s.destroy()).listen({ port: 51821, host: '::', ipv6Only: true }, () => console.log('ready'))"])
+    try {
+      await mesh.waitFor('the IPv6-only listener', () => hold.log().includes('ready'), 5000, 50)
+      const stateDir = `${mesh.root}/pub3-refused`
+      const iface = `${mesh.node('pub3').iface.slice(0, 13)}x`
+      lab.registerWgInterface(iface)
+      const r = await lab.exec('pub3', [process.execPath, BUNDLE, 'up', '--state-dir', stateDir, '--interface', iface], { timeoutMs: 20_000 })
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr.trim(), /^wgmesh: --gossip-port 51821: TCP port 51821 is already in use on \[::\] .*: pick another with --gossip-port$/)
+      assert.equal(existsSync(stateDir), false, 'no state directory, no mesh.key')
+      assert.equal((await lab.exec('pub3', ['ip', 'link', 'show', iface])).code !== 0, true, 'no interface')
+    } finally { await hold.kill() }
   })
 
   test('a full mesh forms; every ordered pair pings over the overlay (IPv4 and IPv6); nothing but IPv6 on the wire', async () => {
@@ -164,6 +181,10 @@ describe('dual-stack pair: when one family\'s path dies, the pair carries on ove
     await waitAllPairsPing(mesh, PAIR, infos, 10_000, ['ipv4', 'ipv6'])
 
     await unblock(lab, 'pub2')
+    // both alive again, and a few seconds of answered probes: the failure detector's local
+    // health (stretched by the episode's suspicions) is back to normal
+    await waitAllAlive(mesh, PAIR, 15_000)
+    await new Promise(resolve => setTimeout(resolve, 5000))
     const v6 = await gapWhileBlocking('ipv6')
     const after6 = await families()
     console.log(`# then IPv6 blocked: longest ping gap ${v6.gapS.toFixed(1)} s (${v6.received}/120 replies); now ${after6.join('; ')}`)
