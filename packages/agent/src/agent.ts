@@ -37,7 +37,7 @@ import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js
 import { meshTopic, noticeTopic } from './topics.js'
 import { gatewaysInit, livenessInit, routeRunner, traversalInit } from './agent-parts.js'
 import { Gateways } from './gateways.js'
-import { HostRoutes } from './host-routes.js'
+import { HostRoutes, checkGatewayHost } from './host-routes.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
@@ -189,6 +189,7 @@ export class Agent {
     // routes are checked before any socket is opened: a refused start leaves nothing behind
     const gwInit = gatewaysInit(init, this.settings, this.ula, this.identity.name)
     this.certs?.checkOwnRoutes(gwInit.routes)
+    if (gwInit.routes.length > 0 && init.routeRunner === undefined && init.wgRunner === undefined) checkGatewayHost()
     this.gateways = new Gateways(gwInit, {
       now: this.now,
       log: this.log,

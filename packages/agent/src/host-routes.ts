@@ -7,7 +7,9 @@
  * <stateDir>/forwarding.json before they change, and put back by `down()` — also by the next
  * start after a kill -9 (the agent calls `down()` when it no longer advertises routes).
  */
-import { existsSync, readFileSync, unlinkSync } from 'node:fs'
+import { accessSync, constants as fsc, existsSync, readFileSync, unlinkSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
+import { InvalidConfigError } from '@wgmesh/core'
 import type { CommandRunner } from '@wgmesh/wireguard'
 import type { Logger } from './logger.js'
 import { writeFileAtomic } from './state-store.js'
@@ -23,6 +25,19 @@ export interface GatewaySetup {
 }
 
 const parseJson = <T>(s: string): T[] => { try { const v = JSON.parse(s) as unknown; return Array.isArray(v) ? v as T[] : [] } catch { return [] } }
+
+/**
+ * Before a gateway starts anything: it must be able to switch forwarding on (a read-only
+ * /proc/sys, e.g. systemd's ProtectKernelTunables=, would leave it elected but dropping
+ * everything) and to load its nftables table.
+ */
+export function checkGatewayHost (env: NodeJS.ProcessEnv = process.env): void {
+  try { accessSync('/proc/sys/net/ipv4/conf/all/forwarding', fsc.W_OK) } catch (err) {
+    throw new InvalidConfigError(`--advertise-route needs to switch on IP forwarding, but /proc/sys/net is not writable here (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): run as root; under systemd with ProtectKernelTunables=yes add ReadWritePaths=/proc/sys/net (the shipped unit has it)`)
+  }
+  const nft = (env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).some(d => { try { accessSync(join(d, 'nft'), fsc.X_OK); return true } catch { return false } })
+  if (!nft) throw new InvalidConfigError('--advertise-route needs the nft command (package nftables) for its forwarding rules: install it')
+}
 
 export class HostRoutes {
   private routesApplied = ''

@@ -63,3 +63,12 @@ describe('exit policy routing', () => {
     assert.deepEqual(peerRuleDiff(have, ['198.18.1.3', '198.18.1.4']), { add: ['198.18.1.4'], del: ['198.18.1.9'] })
   })
 })
+
+describe('checkGatewayHost', () => {
+  it('a gateway without the nft command is refused before it starts, saying what to install', async () => {
+    const { checkGatewayHost } = await import('../src/host-routes.js')
+    if (process.getuid?.() !== 0) return // /proc/sys is writable for root only; the first check would fire first
+    assert.throws(() => { checkGatewayHost({ PATH: '/nonexistent' }) }, /needs the nft command \(package nftables\)/)
+    assert.doesNotThrow(() => { checkGatewayHost({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }) })
+  })
+})
