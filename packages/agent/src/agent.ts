@@ -5,39 +5,38 @@
  *   timers: own record on change (+ slow refresh), table/probe tick, redial (DialPolicy),
  *           digest sync (adaptive), path tick (adaptive)
  *   control socket: info / leave; state dir: keys, seq floor, addresses, known members
+ *   gateway groups: advertised routes, the active gateway per group, exit node (Gateways)
+ * How the parts call each other is agent-wiring.ts; what is planned, core.
  */
-import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
-  planWireGuardState, wgPublicKeyFromPrivate, formatCidr, InvalidConfigError,
-  seal, gossipListenAddrs, isLoopbackHost,
+  planWireGuardState, wgPublicKeyFromPrivate, InvalidConfigError, isLoopbackHost,
   type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
 } from '@wgmesh/core'
 import type { DesiredWireGuard } from '@wgmesh/core'
 import { createConfigurator, type WireGuardConfigurator, type Dump } from '@wgmesh/wireguard'
 import { createGossipNode, type GossipNode } from './transport/index.js'
-import { AntiEntropy } from './anti-entropy.js'
-import { Liveness } from './liveness.js'
+import type { AntiEntropy } from './anti-entropy.js'
+import type { Liveness } from './liveness.js'
 import { StateStore, resolveMeshKey, type PersistedState } from './state-store.js'
 import { createLogger, type Logger } from './logger.js'
 import { AgentMetrics } from './metrics.js'
 import { startMetricsEndpoint, type MetricsServer } from './metrics-server.js'
 import { serveControl, type ControlRequest } from './control-socket.js'
-import { seedToMultiaddr } from './dial-policy.js'
-import { Redialer } from './redialer.js'
+import type { Redialer } from './redialer.js'
 import { nextPersisted, restoreAddressing } from './persisted.js'
-import { buildSelfRecord, orderGossipAddrs, type SelfAddressing, type SelfIdentity } from './self-record.js'
-import { OwnRecord } from './own-record.js'
-import { endpointCandidates } from './local-addresses.js'
+import { orderGossipAddrs, type SelfAddressing, type SelfIdentity } from './self-record.js'
+import type { OwnRecord } from './own-record.js'
 import { buildInfo, type AgentInfo } from './info.js'
-import { Traversal } from './traversal.js'
+import type { Traversal } from './traversal.js'
 import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js'
-import { meshTopic, noticeTopic } from './topics.js'
-import { gatewaysInit, livenessInit, routeRunner, traversalInit } from './agent-parts.js'
-import { Gateways } from './gateways.js'
-import { HostRoutes, checkGatewayHost } from './host-routes.js'
+import type { Gateways } from './gateways.js'
+import {
+  createAntiEntropy, createGateways, createLiveness, createOwnRecord, createRedialer, createTraversal, gossipNodeInit, infoInput, planInput, selfRecord, startCerts, startLiveness,
+  type AgentContext
+} from './agent-wiring.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
@@ -92,6 +91,7 @@ export class Agent {
   /** --hosts-file: names of the live members; undefined when off. */
   private hosts?: HostsFile
   private joinWatch!: JoinWatch
+  private context?: AgentContext
   /** Advertised routes, gateway election, exit node. */
   private gateways!: Gateways
 
@@ -149,17 +149,7 @@ export class Agent {
       })
     }
     this.table = new Membership({ selfId: this.signer.nodeId, settings: this.settings, ula: this.ula, certs: this.certs?.trust })
-    this.certs?.start({
-      now: this.now,
-      log: this.log,
-      store: this.store,
-      table: () => this.table,
-      changed: (changes) => { this.onChanges(changes) },
-      seal: (payload) => seal(this.meshKey, this.signer, payload, new Uint8Array(randomBytes(24))),
-      publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
-      pushToPeers: () => { void Promise.allSettled((this.gossip?.connectedPeers() ?? []).map(async p => await this.gossip!.sync(p))) },
-      revokedSelf: () => { this.stopReason = 'the mesh CA revoked this node; it stopped (start this host as a new node to come back: see \'wgmesh id\')'; setImmediate(() => { void this.shutdown(true) }) }
-    })
+    startCerts(this.ctx())
     this.persisted = this.store.load()
     this.persisted.left = false
     this.joinWatch = new JoinWatch({
@@ -187,81 +177,15 @@ export class Agent {
     this.addressing = restoreAddressing(this.persisted, this.settings.cidr4, this.ula, this.identity.wgPublicKey, this.now())
     if (this.certs !== undefined) this.addressing = this.certs.pin(this.addressing, this.settings.cidr4, this.ula)
     // routes are checked before any socket is opened: a refused start leaves nothing behind
-    const gwInit = gatewaysInit(init, this.settings, this.ula, this.identity.name)
-    this.certs?.checkOwnRoutes(gwInit.routes)
-    if (gwInit.routes.length > 0 && init.routeRunner === undefined && init.wgRunner === undefined) checkGatewayHost()
-    this.gateways = new Gateways(gwInit, {
-      now: this.now,
-      log: this.log,
-      table: () => this.table,
-      self: () => this.own.record,
-      servingAt: () => this.servingAt,
-      localAddrs: () => (this.traversal?.locals() ?? []).map(l => l.address),
-      recordChanged: () => { this.own.update(false) },
-      planChanged: () => { void this.scheduleApply() },
-      routes: new HostRoutes(routeRunner(init), init.interface ?? 'wgmesh0', this.log, this.store.path('forwarding.json')),
-      counted: (what, group) => { (what === 'failover' ? this.metrics.gatewayFailovers : this.metrics.routesRejected).inc({ group }) },
-      grants: this.certs === undefined ? undefined : (r, cidr) => this.certs!.grantsRoute(r, cidr)
-    })
-    const gossipPort = init.gossipPort ?? 51821
-    this.liveness = new Liveness(livenessInit(init, this.settings, this.meshKey, this.signer, this.log), {
-      now: this.now,
-      table: () => this.table,
-      changed: (changes) => { this.onChanges(changes) },
-      publishNotice: (sealed) => { void this.gossip?.publishNotice(sealed).catch((err: Error) => { this.log.debug('notice publish failed', { error: err.message }) }) },
-      refute: (why) => { this.own.refute(why) },
-      deadAnswered: (nodeId) => { this.redialer?.dialMember(nodeId) }
-    })
-    this.identity.probePort = await this.liveness.start().catch((err: Error) => {
-      throw new InvalidConfigError(`cannot bind the probe port (UDP ${init.probePort ?? gossipPort + 2}): ${err.message}; choose another with --probe-port`)
-    })
-    this.traversal = new Traversal(traversalInit(init, this.settings, this.ula, this.identity.wgPort, this.meshKey, this.signer, this.log), {
-      now: this.now,
-      table: () => this.table,
-      self: () => this.own.record,
-      dump: async () => await this.dump(),
-      recordChanged: () => { this.own.update(false) },
-      routesChanged: () => { void this.scheduleApply() },
-      lanGossip: (nodeId, addr) => { this.redialer?.discovered(nodeId, addr) },
-      sendRelayControl: (to, msg) => { this.liveness.socket.sendRelayControl(to, msg) },
-      unanswered: () => this.liveness.unanswered(),
-      familyDied: (nodeId, family) => { this.redialer?.familyDied(nodeId, family) }
-    })
-    this.liveness.socket.onRelayControl = (from, msg) => { this.traversal.onRelayControl(from, msg) }
+    this.gateways = createGateways(this.ctx(), this.identity.name)
+    this.liveness = createLiveness(this.ctx())
+    this.identity.probePort = await startLiveness(this.ctx(), this.liveness)
+    this.traversal = createTraversal(this.ctx(), this.identity.wgPort)
     await this.traversal.startStun()
     const phases: Record<string, number> = { setupMs: this.now() - this.startedAt }
-    this.own = new OwnRecord({
-      now: this.now,
-      log: this.log,
-      meshKey: this.meshKey,
-      signer: this.signer,
-      build: (seq, now, leaving) => this.buildSelf(seq, now, leaving),
-      accept: (r, sealed, now) => { this.table.accept(r, sealed, now, 'self') },
-      gossip: () => this.gossip,
-      members: () => this.table.size,
-      refreshMs: this.settings.refreshMs,
-      refuted: () => { this.liveness.refuted(); return { localHealth: this.liveness.localHealth } }
-    }, this.persisted.seq)
-    this.redialer = new Redialer((init.peers ?? []).map(p => seedToMultiaddr(p, init.gossipPort || 51821)), {
-      now: this.now,
-      gossip: () => this.stopped ? undefined : this.gossip,
-      table: () => this.table,
-      selfId: () => this.nodeId,
-      known: () => this.persisted.known,
-      log: this.joinWatch.tap(this.log)
-    })
-    this.antiEntropy = new AntiEntropy({
-      table: () => this.table,
-      selfId: () => this.nodeId,
-      selfSeq: () => this.own.seq,
-      take: (sealed) => this.take(sealed, 'sync'),
-      changed: (changes) => { this.onChanges(changes) },
-      refute: (why) => { this.own.refute(why) },
-      publish: (sealed) => { void this.gossip?.publish(sealed).catch(() => {}) },
-      syncRandomPeer: async () => { await this.redialer.syncRandomPeer() },
-      extraDigest: this.certs === undefined ? undefined : () => this.certs!.digestEntries(),
-      extraSealed: this.certs === undefined ? undefined : (id) => this.certs!.sealedOf(id)
-    })
+    this.own = createOwnRecord(this.ctx(), this.persisted.seq)
+    this.redialer = createRedialer(this.ctx(), this.joinWatch)
+    this.antiEntropy = createAntiEntropy(this.ctx())
     this.persist()
 
     // the interface (possibly a new wireguard-go process) comes up while the gossip node starts
@@ -273,21 +197,7 @@ export class Agent {
     firstApply.catch(() => {}) // awaited below; not unhandled while the gossip node starts
     const tGossip = this.now()
     try {
-      this.gossip = await createGossipNode({
-        identitySeed: seed,
-        meshKey: this.meshKey,
-        listen: gossipListenAddrs(init.gossipHost, init.gossipPort ?? 51821), // both families by default
-        topic: meshTopic(this.ula),
-        noticeTopic: noticeTopic(this.ula),
-        validate: (data) => this.take(data, 'gossip'),
-        validateNotice: (data) => this.stopped ? 'ignore' : this.liveness.onNotice(data),
-        onMessage: () => {},
-        sync: this.antiEntropy.handler,
-        onSyncResult: (r, from) => { this.antiEntropy.result(r, from) },
-        onPeerConnect: (p) => { this.log.debug('gossip peer connected', { peer: p }) },
-        onPeerDisconnect: (p) => { this.log.debug('gossip peer disconnected', { peer: p }) },
-        logger: { debug: (m, meta) => { this.log.debug(m, meta as Record<string, unknown>) }, warn: (m, meta) => { this.log.warn(m, meta as Record<string, unknown>) } }
-      })
+      this.gossip = await createGossipNode(gossipNodeInit(this.ctx(), seed, this.antiEntropy))
     } catch (err) {
       // e.g. the gossip port is in use: do not leave an interface this start created
       await firstApply.catch(() => {})
@@ -336,21 +246,43 @@ export class Agent {
     await new Promise<void>(resolve => { this.stoppedWaiters.push(resolve) })
   }
 
+  /** The agent as its parts see it (agent-wiring.ts): settings, and accessors of the current parts. */
+  private ctx (): AgentContext {
+    return this.context ??= {
+      init: this.init,
+      log: this.log,
+      now: this.now,
+      metrics: this.metrics,
+      store: this.store,
+      settings: this.settings,
+      ula: this.ula,
+      meshKey: this.meshKey,
+      signer: this.signer,
+      certs: this.certs,
+      table: () => this.table,
+      own: () => this.own,
+      gossip: () => this.stopped ? undefined : this.gossip,
+      stopped: () => this.stopped,
+      liveness: () => this.liveness,
+      traversal: () => this.traversal,
+      redialer: () => this.redialer,
+      servingAt: () => this.servingAt,
+      known: () => this.persisted.known,
+      changed: (changes) => { this.onChanges(changes) },
+      apply: () => { void this.scheduleApply() },
+      take: (sealed, via) => this.take(sealed, via),
+      build: (seq, now, leaving) => this.buildSelf(seq, now, leaving),
+      dump: async () => await this.dump(),
+      revoked: (reason) => { this.stopReason = reason; setImmediate(() => { void this.shutdown(true) }) }
+    }
+  }
+
   private gossipAddrs (): string[] {
     return orderGossipAddrs(this.gossip?.listenAddrs() ?? [], isLoopbackHost(this.init.gossipHost), this.addressing)
   }
 
   private buildSelf (seq: number, now: number, leaving: boolean): NodeRecord {
-    const t = this.traversal
-    const locals = t?.locals() ?? []
-    const endpoints = endpointCandidates(locals, this.identity.wgPort, t?.advertised(this.init.advertise ?? [], locals) ?? this.init.advertise)
-    // certificate mode: only with the CA's relay role (others would not choose us anyway)
-    this.identity.relay = (t?.relays() ?? false) && (this.certs?.grantsRelay ?? true)
-    const r = buildSelfRecord(this.identity, this.addressing, seq, now, endpoints, this.gossipAddrs(), leaving)
-    const gw = this.gateways?.gwInfo()
-    if (gw !== undefined && !leaving) { r.routes = this.gateways.routes; r.gw = gw }
-    t?.decorate(r, this.servingAt > 0)
-    return r
+    return selfRecord(this.ctx(), this.identity, this.addressing, this.gossipAddrs(), this.gateways, { seq, now, leaving })
   }
 
   /** The one entry for records from the network (gossip validator and sync). */
@@ -408,18 +340,7 @@ export class Agent {
   }
 
   private desired (): DesiredWireGuard {
-    return planWireGuardState(this.table, {
-      interface: this.init.interface ?? 'wgmesh0',
-      privateKeyFile: this.store.wgKeyPath(),
-      mtu: this.init.mtu ?? 1420,
-      keepaliveS: this.settings.keepaliveS,
-      cidr4: this.settings.cidr4,
-      ula: this.ula,
-      self: this.own.record,
-      routes: this.traversal.routes,
-      extraAllowedIps: this.gateways?.allowedIps,
-      fwmark: this.gateways?.fwmark
-    })
+    return planWireGuardState(this.table, planInput(this.ctx(), this.gateways))
   }
 
   /**
@@ -468,22 +389,7 @@ export class Agent {
 
   async info (): Promise<AgentInfo & { join?: JoinStatus }> {
     const join = this.joinWatch?.status()
-    const info = Object.assign(buildInfo({
-      self: this.own.record,
-      interface: this.init.interface ?? 'wgmesh0',
-      table: this.table,
-      dump: await this.dump(),
-      now: this.now(),
-      gossipPeers: this.gossip?.connectedPeers() ?? [],
-      rejected: this.metrics.rejections(),
-      cidr4: formatCidr(this.settings.cidr4),
-      ula: formatCidr(this.ula),
-      nat: this.traversal?.natType ?? 'unknown',
-      paths: this.traversal?.pathManager,
-      cert: this.certs?.info,
-      version: this.init.version,
-      rtt: (id) => this.liveness?.rttOf(id)
-    }), join?.line === undefined ? {} : { join }, {
+    const info = Object.assign(buildInfo(infoInput(this.ctx(), await this.dump())), join?.line === undefined ? {} : { join }, {
       ...(this.gateways === undefined ? {} : { groups: this.gateways.info() }),
       ...(this.init.exitNode === undefined ? {} : { exitNode: this.init.exitNode })
     })
