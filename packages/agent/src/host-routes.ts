@@ -136,7 +136,7 @@ export class HostRoutes {
       await this.runner.run(['sysctl', '-q', '-w', `${k}=${v}`], { allowFail: true })
     }
     if (existsSync(this.savedPath)) {
-      try { unlinkSync(this.savedPath) } catch {}
+      try { unlinkSync(this.savedPath) } catch (err) { this.log.warn('could not remove the saved forwarding settings (they are put back again at the next start)', { file: this.savedPath, error: (err as Error).message }) }
       this.log.info('gateway forwarding off', { restored: saved })
     }
     this.gatewayApplied = ''
