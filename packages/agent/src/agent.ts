@@ -49,6 +49,8 @@ export type { AgentInit } from './agent-init.js'
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 /** The interface is compared with the plan (and repaired) at least this often (default). */
 const RECONCILE_MS = 30_000
+/** Longest wait for one part while stopping. */
+const STOP_STEP_MS = 5000
 
 export { meshTopic, noticeTopic } from './topics.js'
 
@@ -427,14 +429,27 @@ export class Agent {
     this.own?.stop()
     this.certs?.stop()
     this.antiEntropy?.stop()
-    await this.liveness?.stop().catch(() => {})
+    // each step is bounded: a stop never hangs on one part (a client that keeps the control
+    // socket open, a gossip connection slow to close); how long each took is logged
+    const took: Record<string, number> = {}
+    const step = async (name: string, run: () => Promise<unknown> | undefined): Promise<void> => {
+      const t0 = this.now()
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, STOP_STEP_MS) })
+      const r = await Promise.race([Promise.resolve(run()).catch((err: Error) => { this.log.warn(`stopping: ${name} failed`, { error: err.message }) }), late])
+      clearTimeout(timer)
+      if (r === 'late') this.log.warn(`stopping: ${name} did not finish within ${STOP_STEP_MS} ms; going on`)
+      took[name] = this.now() - t0
+    }
+    await step('liveness', () => this.liveness?.stop())
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
-    await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) })
-    await this.metricsServer?.close()
-    await this.gossip?.stop().catch(() => {})
-    await this.traversal?.stop()
-    await this.gateways?.stop()
-    if (removeInterface) await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) })
+    await step('control', async () => { await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) }) })
+    await step('metrics', () => this.metricsServer?.close())
+    await step('gossip', () => this.gossip?.stop())
+    await step('traversal', () => this.traversal?.stop())
+    await step('routes', () => this.gateways?.stop())
+    if (removeInterface) await step('interface', async () => { await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) }) })
+    this.log.debug('stopped', { stepsMs: took })
     for (const w of this.stoppedWaiters.splice(0)) w()
   }
 
