@@ -131,6 +131,8 @@ test('a member cannot route through the relay into the relay\'s LAN', async () =
 test('the relay\'s sysctls are as before after wgmesh leave', async () => {
   const r = await lab.exec(relay, [process.execPath, BUNDLE, 'leave', '--state-dir', mesh.node(relay).stateDir], { timeoutMs: 20_000 })
   assert.equal(r.code, 0, r.stderr)
-  await mesh.waitFor(`${relay}'s agent exits`, () => mesh.node(relay).proc!.exited, 15_000)
+  await mesh.waitFor(`${relay}'s agent exits`, () => mesh.node(relay).proc!.exited, 15_000).catch((err: Error) => {
+    throw new Error(`${err.message}; its log ends:\n${mesh.node(relay).proc!.log().split('\n').slice(-30).join('\n')}`)
+  })
   assert.equal(await sysctls(relay), before0.get(relay))
 })
