@@ -149,6 +149,15 @@ export class Gateways {
     this.host.log.warn('advertised route refused', { peer: r.name, nodeId: r.nodeId, route: cidr, reason: why })
   }
 
+  /**
+   * The once-a-second timer: only a gateway has anything time-driven to decide (its claim's
+   * hold-down); everything else a node elects from changes with the membership, and
+   * `evaluate` runs on every membership change.
+   */
+  tick (): void {
+    if (this.advertises) this.evaluate()
+  }
+
   /** Elect, claim or release, and re-plan when the result changed. */
   evaluate (): void {
     if (this.stopped) return
@@ -178,8 +187,11 @@ export class Gateways {
     this.groups = electGateways(live)
     for (const [g, st] of this.groups) this.noteActive(g, st, now)
     for (const g of [...this.seen.keys()]) if (!this.groups.has(g)) this.noteActive(g, undefined, now)
+    const ownGroups = new Set(this.advertises ? [this.init.group] : [])
+    // the host's addresses (a getifaddrs call) only when some other group's routes are in play
+    const others = [...this.groups.keys()].some(g => !ownGroups.has(g))
     const allowed = gatewayAllowedIps(this.groups, {
-      self: selfId, ownGroups: new Set(this.advertises ? [this.init.group] : []), localAddrs: this.host.localAddrs(), exitGroup: this.init.exitGroup
+      self: selfId, ownGroups, localAddrs: others ? this.host.localAddrs() : [], exitGroup: this.init.exitGroup
     })
     const key = JSON.stringify([...allowed].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
     if (key !== this.allowedKey) {

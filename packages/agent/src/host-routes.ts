@@ -44,7 +44,13 @@ export class HostRoutes {
   private gatewayApplied = ''
   private exitApplied = ''
 
-  constructor (private readonly runner: CommandRunner, private readonly iface: string, private readonly log: Logger, private readonly savedPath: string) {}
+  /**
+   * `savedPath`: the forwarding sysctls' old values — written by every gatewayUp (`{}` when it
+   * switched nothing on), so it also marks "this host was a gateway"; `exitMarker`: present while
+   * exit routing may be set up. A start or stop with neither spawns nothing to clean up.
+   */
+  constructor (private readonly runner: CommandRunner, private readonly iface: string, private readonly log: Logger,
+    private readonly savedPath: string, private readonly exitMarker: string) {}
 
   private async run (argv: string[], stdin?: string): Promise<string> {
     return (await this.runner.run(argv, stdin === undefined ? {} : { stdin })).stdout
@@ -91,6 +97,7 @@ export class HostRoutes {
     const key = JSON.stringify(g)
     if (key === this.gatewayApplied) return
     const saved = this.readSaved()
+    if (!existsSync(this.savedPath)) writeFileAtomic(this.savedPath, JSON.stringify(saved) + '\n')
     const flipped: string[] = []
     const v4 = g.routes.some(c => !c.includes(':'))
     const v6 = g.routes.some(c => c.includes(':'))
@@ -125,6 +132,7 @@ export class HostRoutes {
 
   /** Forwarding rules removed, sysctls back to what they were before wgmesh switched them. */
   async gatewayDown (): Promise<void> {
+    if (this.gatewayApplied === '' && !existsSync(this.savedPath)) return // never a gateway here (or cleaned up)
     const t = nftTableName(this.iface)
     if ((await this.runner.run(['nft', 'list', 'table', 'inet', t], { allowFail: true })).code === 0) {
       await this.run(['nft', 'delete', 'table', 'inet', t])
@@ -150,6 +158,9 @@ export class HostRoutes {
   async exitSync (families: { v4: boolean, v6: boolean }, peers: { v4: string[], v6: string[] }): Promise<void> {
     const key = JSON.stringify({ families, peers })
     if (key === this.exitApplied) return
+    const anyOn = families.v4 || families.v6
+    if (!anyOn && this.exitApplied === '' && !existsSync(this.exitMarker)) { this.exitApplied = key; return } // nothing of ours to remove
+    if (anyOn) writeFileAtomic(this.exitMarker, '')
     for (const fam of [4, 6] as const) {
       const on = fam === 4 ? families.v4 : families.v6
       const want = on ? (fam === 4 ? peers.v4 : peers.v6) : []
@@ -171,6 +182,7 @@ export class HostRoutes {
       for (const a of add) await this.run(['ip', `-${fam}`, 'rule', 'add', 'to', a, 'lookup', 'main', 'pref', String(RULE_PREF_PEERS)])
       await this.run(['ip', `-${fam}`, 'route', 'replace', fam === 4 ? '0.0.0.0/0' : '::/0', 'dev', this.iface, 'table', String(EXIT_TABLE)])
     }
+    if (!anyOn) { try { unlinkSync(this.exitMarker) } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('could not remove the exit-routing marker', { file: this.exitMarker, error: (err as Error).message }) } }
     this.exitApplied = key
   }
 }

@@ -6,6 +6,8 @@
  *   mesh.key   the mesh key (base64, 32 bytes): membership + encryption           0600
  *   state.json addresses, seq floor, known members' gossip addresses              0600
  *   revocations.json  certificate mode: the CA's revocations this node holds      0600
+ *   forwarding.json   a gateway: the forwarding sysctls it switched on, old values 0600
+ *   exit-routing      an exit-node client: present while its policy routing may be set up
  * A directory owned by someone else, or writable by group or others, is refused (whoever can
  * write it can replace the keys). Files are opened without following symbolic links, and
  * writes are atomic: a temp file created exclusively (O_EXCL | O_NOFOLLOW, 0600), fsync, then
