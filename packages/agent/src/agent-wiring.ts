@@ -95,7 +95,7 @@ export function createGateways (c: AgentContext, name: string): Gateways {
     localAddrs: () => (c.traversal()?.locals() ?? []).map(l => l.address),
     recordChanged: () => { c.own().update(false) },
     planChanged: c.apply,
-    routes: new HostRoutes(routeRunner(init), ifname(c), c.log, c.store.path('forwarding.json')),
+    routes: new HostRoutes(routeRunner(init), ifname(c), c.log, c.store.path('forwarding.json'), c.store.path('exit-routing')),
     counted: (what, group) => { (what === 'failover' ? c.metrics.gatewayFailovers : c.metrics.routesRejected).inc({ group }) },
     grants: certs === undefined ? undefined : (r, cidr) => certs.grantsRoute(r, cidr)
   })
@@ -199,7 +199,7 @@ export function gossipNodeInit (c: AgentContext, identitySeed: Uint8Array, antiE
 }
 
 /** What `wgmesh info` is built from (info.ts), at this moment. */
-export function infoInput (c: AgentContext, dump: Dump | undefined): InfoInput {
+export function infoInput (c: AgentContext, dump: Dump | undefined, gateways: Gateways | undefined): InfoInput {
   const t = c.traversal()
   return {
     self: c.own().record,
@@ -215,7 +215,9 @@ export function infoInput (c: AgentContext, dump: Dump | undefined): InfoInput {
     paths: t?.pathManager,
     cert: c.certs?.info,
     version: c.init.version,
-    rtt: (id) => c.liveness()?.rttOf(id)
+    rtt: (id) => c.liveness()?.rttOf(id),
+    ...(gateways === undefined ? {} : { groups: gateways.info() }),
+    ...(c.init.exitNode === undefined ? {} : { exitNode: c.init.exitNode })
   }
 }
 
@@ -248,4 +250,26 @@ export function planInput (c: AgentContext, gateways: Gateways | undefined): Pla
     extraAllowedIps: gateways?.allowedIps,
     fwmark: gateways?.fwmark
   }
+}
+
+/** Longest wait for one part while stopping. */
+const STOP_STEP_MS = 5000
+
+/**
+ * A stop, part by part, in order: each part is bounded (a stop never hangs on one part — a client
+ * that keeps the control socket open, a gossip connection slow to close); a failure or a run
+ * past STOP_STEP_MS is warned and the stop goes on; how long each took is logged.
+ */
+export async function stopSteps (c: AgentContext, steps: ReadonlyArray<readonly [string, () => Promise<unknown> | undefined]>): Promise<void> {
+  const took: Record<string, number> = {}
+  for (const [name, run] of steps) {
+    const t0 = c.now()
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, STOP_STEP_MS) })
+    const r = await Promise.race([Promise.resolve(run()).catch((err: Error) => { c.log.warn(`stopping: ${name} failed`, { error: err.message }) }), late])
+    clearTimeout(timer)
+    if (r === 'late') c.log.warn(`stopping: ${name} did not finish within ${STOP_STEP_MS} ms; going on`)
+    took[name] = c.now() - t0
+  }
+  c.log.debug('stopped', { stepsMs: took })
 }

@@ -34,8 +34,8 @@ import type { Traversal } from './traversal.js'
 import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js'
 import type { Gateways } from './gateways.js'
 import {
-  createAntiEntropy, createGateways, createLiveness, createOwnRecord, createRedialer, createTraversal, gossipNodeInit, infoInput, planInput, selfRecord, startCerts, startLiveness,
-  type AgentContext
+  createAntiEntropy, createGateways, createLiveness, createOwnRecord, createRedialer, createTraversal, gossipNodeInit, infoInput, planInput,
+  selfRecord, startCerts, startLiveness, stopSteps, type AgentContext
 } from './agent-wiring.js'
 import { PairTimeline } from './pair-timeline.js'
 import { CertMode } from './cert-mode.js'
@@ -49,8 +49,6 @@ export type { AgentInit } from './agent-init.js'
 export const DEFAULT_STATE_DIR = '/var/lib/wgmesh'
 /** The interface is compared with the plan (and repaired) at least this often (default). */
 const RECONCILE_MS = 30_000
-/** Longest wait for one part while stopping. */
-const STOP_STEP_MS = 5000
 
 export { meshTopic, noticeTopic } from './topics.js'
 
@@ -239,7 +237,7 @@ export class Agent {
     // deleted): put it back; over UAPI an apply that finds nothing to do spawns nothing
     this.every(init.reconcileMs ?? RECONCILE_MS, () => { void this.scheduleApply() })
     this.hosts?.update(hostsMembers(this.own.record, this.table))
-    this.every(1000, () => { this.gateways.evaluate(); this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
+    this.every(1000, () => { this.gateways.tick(); this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
   }
 
   /** Resolves when the agent has stopped (after `leave` or `stop`). */
@@ -391,10 +389,7 @@ export class Agent {
 
   async info (): Promise<AgentInfo & { join?: JoinStatus }> {
     const join = this.joinWatch?.status()
-    const info = Object.assign(buildInfo(infoInput(this.ctx(), await this.dump())), join?.line === undefined ? {} : { join }, {
-      ...(this.gateways === undefined ? {} : { groups: this.gateways.info() }),
-      ...(this.init.exitNode === undefined ? {} : { exitNode: this.init.exitNode })
-    })
+    const info = Object.assign(buildInfo(infoInput(this.ctx(), await this.dump(), this.gateways)), join?.line === undefined ? {} : { join })
     this.metrics.observe(info) // rx/tx totals across re-created peer entries
     return info
   }
@@ -429,27 +424,16 @@ export class Agent {
     this.own?.stop()
     this.certs?.stop()
     this.antiEntropy?.stop()
-    // each step is bounded: a stop never hangs on one part (a client that keeps the control
-    // socket open, a gossip connection slow to close); how long each took is logged
-    const took: Record<string, number> = {}
-    const step = async (name: string, run: () => Promise<unknown> | undefined): Promise<void> => {
-      const t0 = this.now()
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, STOP_STEP_MS) })
-      const r = await Promise.race([Promise.resolve(run()).catch((err: Error) => { this.log.warn(`stopping: ${name} failed`, { error: err.message }) }), late])
-      clearTimeout(timer)
-      if (r === 'late') this.log.warn(`stopping: ${name} did not finish within ${STOP_STEP_MS} ms; going on`)
-      took[name] = this.now() - t0
-    }
-    await step('liveness', () => this.liveness?.stop())
     if (!removeInterface && this.addressing !== undefined) this.persist() // (undefined: start failed before addressing)
-    await step('control', async () => { await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) }) })
-    await step('metrics', () => this.metricsServer?.close())
-    await step('gossip', () => this.gossip?.stop())
-    await step('traversal', () => this.traversal?.stop())
-    await step('routes', () => this.gateways?.stop())
-    if (removeInterface) await step('interface', async () => { await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) }) })
-    this.log.debug('stopped', { stepsMs: took })
+    await stopSteps(this.ctx(), [
+      ['liveness', () => this.liveness?.stop()],
+      ['control', async () => { await new Promise<void>(resolve => { if (this.control === undefined) resolve(); else this.control.close(() => { resolve() }) }) }],
+      ['metrics', () => this.metricsServer?.close()],
+      ['gossip', () => this.gossip?.stop()],
+      ['traversal', () => this.traversal?.stop()],
+      ['routes', () => this.gateways?.stop()],
+      ...(removeInterface ? [['interface', async () => { await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) }) }] as const] : [])
+    ])
     for (const w of this.stoppedWaiters.splice(0)) w()
   }
 

@@ -108,6 +108,9 @@ export interface InfoInput {
   version?: string
   /** The latest RTT estimate to a member, if any. */
   rtt?: (nodeId: string) => { ms: number, ageMs: number } | undefined
+  /** Gateway groups with a live member, and this host's `--exit-node` group. */
+  groups?: GroupInfo[]
+  exitNode?: string
 }
 
 /** RTT samples older than this are not shown. */
@@ -174,7 +177,9 @@ export function buildInfo (i: InfoInput): AgentInfo {
     peers,
     // records the table itself let go before their time (a tombstone evicted for a newer one)
     rejected: { ...i.rejected, ...i.table.drops() },
-    ...(i.cert === undefined ? {} : { cert: i.cert })
+    ...(i.cert === undefined ? {} : { cert: i.cert }),
+    ...(i.groups === undefined ? {} : { groups: i.groups }),
+    ...(i.exitNode === undefined ? {} : { exitNode: i.exitNode })
   }
 }
 
