@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// Bundles the CLI into one ESM file (packages/cli/dist/wgmesh.mjs): ~2x faster start than
-// loading hundreds of modules, and what the benchmarks, the demo and the netns tests run.
+// Bundles the CLI into one CommonJS file (packages/cli/dist/wgmesh.cjs) — ~2x faster start than
+// loading hundreds of modules — and writes beside it the loader users run (wgmesh.mjs, from
+// scripts/wgmesh-loader.mjs) and V8's code cache for the bundle (wgmesh.cjs.cache, made by
+// running the loader once): a start then compiles nothing. CommonJS because Node 20 can hand
+// V8 a code cache only for a script (vm.Script), not for an ES module. What the benchmarks, the
+// demo and the netns tests run.
 import { build } from 'esbuild'
-import { chmodSync, readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 
 // Some dependencies read their own package.json at run time through createRequire
@@ -54,17 +59,21 @@ const root = new URL('..', import.meta.url).pathname
 // bundles a measurement entry that wraps this CLI)
 const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt }
 const entry = arg('--entry', `${root}packages/cli/src/main.ts`)
-const outfile = arg('--outfile', `${root}packages/cli/dist/wgmesh.mjs`)
+// with --outfile the bundle is run directly (no loader, no code cache): it sets its V8 flags itself
+const standalone = arg('--outfile', undefined) !== undefined
+const outfile = arg('--outfile', `${root}packages/cli/dist/wgmesh.cjs`)
 // Footprint (scripts/bench/memory.ts measures it):
 // * V8's young generation grows from 1 to 16 MiB semi-spaces (2 x 16 MiB of RSS) when an agent
 //   has a few peers. --max-semi-space-size only works on node's command line, which users and
 //   tests do not pass (they run `node wgmesh.mjs`), but --semi-space-growth-factor=1 set before
 //   anything is allocated keeps the semi-spaces at their initial 1 MiB: ~-14 MiB at 8 members,
-//   no measurable CPU cost for an agent's allocation rate. Set first thing in the banner, so it
-//   runs before any bundled module. WGMESH_BUNDLE_V8_FLAGS overrides it ('' = none).
+//   no measurable CPU cost for an agent's allocation rate. Set by the loader before it compiles
+//   the bundle (a standalone bundle: first thing in its banner), so before any bundled module
+//   runs. WGMESH_BUNDLE_V8_FLAGS overrides it ('' = none).
 // * minify: V8 keeps the whole source text of the bundle as one string (large-object space):
-//   2.2 MB → ~1 MB, ~-4 MiB RSS and less to parse. Names are mangled: stack traces map back
-//   through the linked source map (node --enable-source-maps). WGMESH_BUNDLE_MINIFY=0: readable.
+//   2.2 MB → ~1 MB, ~-4 MiB RSS and less to parse. Names are mangled: positions (stack traces,
+//   CPU profiles) map back through the linked source map wgmesh.cjs.map (node:module's
+//   SourceMap.findEntry). WGMESH_BUNDLE_MINIFY=0: readable.
 // * localeCompare: libp2p's peer store sorts multiaddrs and protocol names with
 //   String.prototype.localeCompare, only for a stable order; its first call maps ICU's collation
 //   data from the node binary (~2.2 MiB of RSS). The bundle makes the one-argument form an
@@ -79,12 +88,14 @@ await build({
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
+  format: 'cjs',
+  // one dependency builds a require() from import.meta.url (@achingbrain/ssdp, see above)
+  define: { 'import.meta.url': '__wgmeshMetaUrl' },
   conditions: ['wgmesh-src'],
   inject: [`${root}scripts/polyfills.mjs`],
   banner: {
-    js: (v8Flags !== '' ? `import { setFlagsFromString as __wgmeshV8Flags } from 'node:v8'; __wgmeshV8Flags(${JSON.stringify(v8Flags)});\n` : '') +
-      "import { createRequire as __wgmeshCreateRequire } from 'node:module'; const require = __wgmeshCreateRequire(import.meta.url);\n" + ordinalLocaleCompare
+    js: (standalone && v8Flags !== '' ? `require('node:v8').setFlagsFromString(${JSON.stringify(v8Flags)});\n` : '') +
+      "const __wgmeshMetaUrl = require('node:url').pathToFileURL(__filename).href;\n" + ordinalLocaleCompare
   },
   minify,
   sourcemap: minify ? 'linked' : false,
@@ -94,3 +105,15 @@ await build({
 })
 chmodSync(outfile, 0o755)
 console.log(`bundled ${outfile}`)
+if (!standalone) {
+  const dist = `${root}packages/cli/dist`
+  const loader = readFileSync(`${root}scripts/wgmesh-loader.mjs`, 'utf8')
+  if (!loader.includes("'__WGMESH_V8_FLAGS__'")) throw new Error('bundle: scripts/wgmesh-loader.mjs lost its __WGMESH_V8_FLAGS__ placeholder')
+  writeFileSync(`${dist}/wgmesh.mjs`, loader.replace("'__WGMESH_V8_FLAGS__'", JSON.stringify(v8Flags)), { mode: 0o755 })
+  chmodSync(`${dist}/wgmesh.mjs`, 0o755)
+  // the code cache: what one run of the CLI compiled (module set-up and commander's parse);
+  // functions first run later are compiled as usual
+  rmSync(`${dist}/wgmesh.cjs.cache`, { force: true })
+  execFileSync(process.execPath, [`${dist}/wgmesh.mjs`, '--version'], { env: { ...process.env, WGMESH_CODE_CACHE_WRITE: `${dist}/wgmesh.cjs.cache` }, stdio: ['ignore', 'ignore', 'inherit'] })
+  console.log(`wrote ${dist}/wgmesh.mjs (loader) and ${dist}/wgmesh.cjs.cache (code cache)`)
+}

@@ -104,7 +104,7 @@ async function labRun (members: number, nodeFlags: string[]): Promise<Sample[]> 
 /** the CLI bundled behind an entry that installs a fake WireGuard host (same bundle settings) */
 function buildFakeBundle (dir: string): string {
   const entry = join(dir, 'fake-entry.ts')
-  const out = join(dir, 'wgmesh-fake.mjs')
+  const out = join(dir, 'wgmesh-fake.cjs')
   const src = (p: string): string => JSON.stringify(join(ROOT, p))
   writeFileSync(entry, [
     `import { FakeWireGuardRunner } from ${src('packages/wireguard/src/index.ts')}`,
@@ -116,14 +116,15 @@ function buildFakeBundle (dir: string): string {
     'agentOverrides.wgRunner = new FakeWireGuardRunner({ privateKeys: { [store.wgKeyPath()]: store.wgPrivateKey() } })',
     'agentOverrides.probeVia = \'underlay\'',
     // SIGUSR2: one JSON line with where the memory is (process.memoryUsage + V8 heap spaces)
-    'const v8 = await import(\'node:v8\')',
+    'import * as v8 from \'node:v8\'',
     'const M = (x: number): number => Math.round(x / 104857.6) / 10',
     'process.on(\'SIGUSR2\', () => {',
     '  const m = process.memoryUsage()',
     '  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map(s => [s.space_name.replace(/_space$/, \'\'), M(s.space_size)]))',
     '  process.stderr.write(JSON.stringify({ memBreakdown: { rss: M(m.rss), heapTotal: M(m.heapTotal), heapUsed: M(m.heapUsed), external: M(m.external), arrayBuffers: M(m.arrayBuffers), spaces } }) + \'\\n\')',
     '})',
-    `await import(${src('packages/cli/src/main.ts')})`,
+    // after the overrides above (a static import would run first); no top-level await in CommonJS
+    `void import(${src('packages/cli/src/main.ts')})`,
     ''
   ].join('\n'))
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), '--entry', entry, '--outfile', out], { encoding: 'utf8' })

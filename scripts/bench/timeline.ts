@@ -9,7 +9,7 @@
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
-import { pingAll } from './measure.js'
+import { pingAll, procSample } from './measure.js'
 
 Lab.requireRoot()
 const lab = await Lab.up({ public: 4, natted: 4, nat: 'cone' })
@@ -28,6 +28,12 @@ try {
       '--interface', n.iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json', '--log-level', 'debug', ...(h === hosts[0] ? [] : ['--peer', seed])]))
   }
   const all = await pingAll(lab, hosts, ip, t0, { method: 'fping', timeoutS: 60, labelPrefix: 'ping' })
+  // CPU each agent used from its spawn to the full mesh (its own + its reaped children's, e.g. ip)
+  const cpu = [...daemons].map(([h, p]) => { const s = procSample(p.pid); return `${h} ${s.ticks * 10}+${s.childTicks * 10}` })
+  console.log(`cpu ms at t_full (own+children): ${cpu.join(' ')}`)
+  // gossip connections (TCP 51821, either end) per host: a full mesh of 8 needs 7
+  const conns = await Promise.all(hosts.map(async h => `${h} ${(await lab.run(h, ['ss', '-Htn', 'state', 'established', '( sport = :51821 or dport = :51821 )'])).split('\n').filter(l => l.trim() !== '').length}`))
+  console.log(`gossip TCP connections at t_full: ${conns.join(' ')}`)
   // IDLE_S=30: stay up that long after the full mesh (e.g. to profile the idle agent)
   await new Promise(resolve => setTimeout(resolve, Number(process.env.IDLE_S ?? 0) * 1000))
   const sorted = [...all.times].sort((a, b) => a - b)

@@ -64,6 +64,9 @@ test('npm pack → npm install -g into an empty prefix: a working wgmesh with no
   // run through the bin link (the shebang), inside a namespace that reaches no registry
   const version = await lab.run('pub1', [pkg.bin, '--version'])
   assert.equal(version.trim(), want.version)
+  // the loader found the bundle and its code cache through the bin link, and V8 took the cache
+  const cache = spawnSync(pkg.bin, ['--version'], { encoding: 'utf8', env: { ...process.env, WGMESH_CODE_CACHE_REPORT: '1' } })
+  assert.match(cache.stderr, /wgmesh code cache: used/)
   const help = await lab.run('pub1', [pkg.bin, '--help'])
   for (const c of buildProgram().commands) assert.match(help, new RegExp(`^\\s+${c.name()}\\b`, 'm'), `--help lists ${c.name()}`)
   const upHelp = await lab.run('pub1', [pkg.bin, 'help', 'up'])

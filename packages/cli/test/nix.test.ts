@@ -122,7 +122,7 @@ test('default.nix and flake.nix name the tarball of the package\'s version; pack
   for (const f of ['default.nix', 'flake.nix']) assert.ok(readFileSync(join(ROOT, f), 'utf8').includes(`packaging/npm/wgmesh-${pkg.version}.tgz`), f)
   const pkgNix = readFileSync(join(ROOT, 'nix/package.nix'), 'utf8')
   assert.ok(pkgNix.includes(`version ? "${pkg.version}"`))
-  for (const used of ['dist/wgmesh.mjs', 'share/man', 'share/bash-completion', 'share/systemd']) {
+  for (const used of ['dist/wgmesh.mjs', 'dist/wgmesh.cjs', 'dist/wgmesh.cjs.cache', 'share/man', 'share/bash-completion', 'share/systemd']) {
     assert.ok(pkgNix.includes(used), `package.nix uses ${used}`)
     assert.ok(pkg.files.some(f => f.startsWith(used)), `the npm package ships ${used}`)
   }
