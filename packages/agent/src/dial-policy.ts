@@ -9,16 +9,35 @@
  *   a short, jittered back-off (≤ `seedBackoffMaxMs`), so one mesh forms within about that long
  *   after the seed answers, however long it was away;
  * - no connection at all: every known member too;
- * - fewer than `degree` connections: enough random unconnected members to reach it;
- * - every `healEveryMs`: one random unconnected member regardless, so that two halves that
- *   each have enough connections still find each other (the split brain wesher had).
+ * - fewer than `degree` connections: enough random unconnected members to reach it — one
+ *   address per member (its first ready one, in the record's order: underlay first), so two
+ *   addresses of one member never take two slots or make two connections;
+ * - every `healEveryMs` (from the first call on): one random unconnected member regardless, so
+ *   that two halves that each have enough connections still find each other (the split brain
+ *   wesher had). One minute: a heal is a whole connection set-up (~2.5 KB, ~30 ms of CPU for
+ *   both ends), and a node below `maxConnections` keeps what it healed.
  * A failed member address waits 250 ms, doubling to 30 s, jittered to 75–100 % of the step; success resets it.
+ *
+ * And which connections to close (`trim`): heals and other members' dials add connections, so
+ * without a ceiling every node would end up connected to every other (O(N) keepalives, memory
+ * and gossip fan-in per node). Above `maxConnections` the excess is closed down to 2 × degree,
+ * chosen at random among connections older than `trimMinAgeMs` (a joiner's first connections
+ * are left alone while it syncs).
  */
 import { parseIPv6 } from '@wgmesh/core'
 
 export interface DialTarget { key: string, addr: string, peerId?: string }
 
-export interface DialPolicyInit { degree?: number, healEveryMs?: number, seedBackoffMaxMs?: number, random?: () => number }
+export interface DialPolicyInit { degree?: number, maxConnections?: number, trimMinAgeMs?: number, healEveryMs?: number, seedBackoffMaxMs?: number, random?: () => number }
+
+/** @default 4 — outbound dials top a node up to this many gossip connections. */
+export const DIAL_DEGREE = 4
+/** @default 3 × degree — above this many gossip connections the excess is closed (to 2 × degree). */
+export const MAX_CONNECTIONS_FACTOR = 3
+/** @default 60 s — one dial to a random unconnected member this often, whatever the degree. */
+export const HEAL_EVERY_MS = 60_000
+/** A connection younger than this is never closed by `trim`, ms. */
+export const TRIM_MIN_AGE_MS = 30_000
 
 const BACKOFF_MIN_MS = 250
 const BACKOFF_MAX_MS = 30_000
@@ -27,17 +46,21 @@ export const SEED_BACKOFF_MAX_MS = 2000
 
 export class DialPolicy {
   private readonly degree: number
+  private readonly maxConnections: number
+  private readonly trimMinAgeMs: number
   private readonly healEveryMs: number
   private readonly seedBackoffMaxMs: number
   private readonly random: () => number
   private readonly backoff = new Map<string, { until: number, ms: number }>()
   /** Seeds with at least one successful dial: from then on they are ordinary members. */
   private readonly reached = new Set<string>()
-  private lastHeal = 0
+  private lastHeal?: number
 
   constructor (init: DialPolicyInit = {}) {
-    this.degree = init.degree ?? 8
-    this.healEveryMs = init.healEveryMs ?? 10_000
+    this.degree = init.degree ?? DIAL_DEGREE
+    this.maxConnections = init.maxConnections ?? MAX_CONNECTIONS_FACTOR * this.degree
+    this.trimMinAgeMs = init.trimMinAgeMs ?? TRIM_MIN_AGE_MS
+    this.healEveryMs = init.healEveryMs ?? HEAL_EVERY_MS
     this.seedBackoffMaxMs = init.seedBackoffMaxMs ?? SEED_BACKOFF_MAX_MS
     this.random = init.random ?? Math.random
   }
@@ -48,14 +71,27 @@ export class DialPolicy {
   /** Whether a dial to this seed has ever succeeded. */
   seedReached (key: string): boolean { return this.reached.has(key) }
 
-  choose (now: number, connected: ReadonlySet<string>, seeds: DialTarget[], members: DialTarget[]): DialTarget[] {
+  /** `inFlight`: member dials still pending (they count toward the degree until they fail). */
+  choose (now: number, connected: ReadonlySet<string>, seeds: DialTarget[], members: DialTarget[], inFlight = 0): DialTarget[] {
+    this.lastHeal ??= now
     const ready = (t: DialTarget): boolean => (this.backoff.get(t.key)?.until ?? 0) <= now
     const isConnected = (t: DialTarget): boolean => t.peerId !== undefined && connected.has(t.peerId)
     const pendingSeeds = seeds.filter(s => !this.reached.has(s.key) && !isConnected(s) && ready(s))
     const unconnected = members.filter(m => !isConnected(m))
     if (connected.size === 0) return [...pendingSeeds, ...unconnected.filter(ready)]
-    const shuffled = unconnected.filter(ready).sort(() => this.random() - 0.5)
-    const want = Math.max(0, this.degree - connected.size)
+    // one address per member: its first ready one
+    const members1: DialTarget[] = []
+    const picked = new Set<string>()
+    for (const m of unconnected) {
+      if (!ready(m)) continue
+      if (m.peerId !== undefined) {
+        if (picked.has(m.peerId)) continue
+        picked.add(m.peerId)
+      }
+      members1.push(m)
+    }
+    const shuffled = members1.sort(() => this.random() - 0.5)
+    const want = Math.max(0, this.degree - connected.size - inFlight)
     const out = [...pendingSeeds, ...shuffled.slice(0, want)]
     if (now - this.lastHeal >= this.healEveryMs) {
       this.lastHeal = now
@@ -63,6 +99,17 @@ export class DialPolicy {
       if (extra !== undefined) out.push(extra)
     }
     return out
+  }
+
+  /**
+   * Peers whose connection to close now: none at or below `maxConnections`; above it, enough
+   * random ones older than `trimMinAgeMs` to come down to 2 × degree. `since`: when each
+   * connected peer was first seen connected.
+   */
+  trim (now: number, since: ReadonlyMap<string, number>): string[] {
+    if (since.size <= this.maxConnections) return []
+    const old = [...since].filter(([, t]) => now - t >= this.trimMinAgeMs).map(([p]) => p).sort(() => this.random() - 0.5)
+    return old.slice(0, Math.max(0, since.size - 2 * this.degree))
   }
 
   failed (key: string, now: number, seed = false): void {

@@ -23,6 +23,8 @@ export interface RedialerHost {
 export class Redialer {
   private readonly policy = new DialPolicy()
   private readonly dialing = new Set<string>()
+  /** connected peers → when first seen connected */
+  private readonly since = new Map<string, number>()
   private readonly seeds: DialTarget[]
   private readonly host: RedialerHost
 
@@ -50,9 +52,19 @@ export class Redialer {
   redial (): void {
     const gossip = this.host.gossip()
     if (gossip === undefined) return
+    const now = this.host.now()
     const connected = new Set(gossip.connectedPeers())
+    // how long each peer has been connected (trim leaves young connections alone)
+    for (const p of this.since.keys()) if (!connected.has(p)) this.since.delete(p)
+    for (const p of connected) if (!this.since.has(p)) this.since.set(p, now)
+    for (const p of this.policy.trim(now, this.since)) {
+      this.since.delete(p)
+      this.host.log.debug('closing a gossip connection above the ceiling', { peer: p, connections: connected.size })
+      gossip.hangUp(p).catch((err: Error) => { this.host.log.debug('hang up failed', { peer: p, error: err.message }) })
+    }
     const seedKeys = new Set(this.seeds.map(s => s.key))
-    for (const t of this.policy.choose(this.host.now(), connected, this.seeds, this.memberTargets())) {
+    const inFlight = [...this.dialing].filter(k => !seedKeys.has(k)).length
+    for (const t of this.policy.choose(now, connected, this.seeds, this.memberTargets(), inFlight)) {
       if (this.dialing.has(t.key) || (t.peerId !== undefined && t.peerId === gossip.peerId)) continue
       const seed = seedKeys.has(t.key)
       this.dialing.add(t.key)

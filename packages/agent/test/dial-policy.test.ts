@@ -19,8 +19,10 @@ test('below the degree it tops up with unconnected members only', () => {
   assert.ok(out.every(x => x.peerId !== 'P1'))
 })
 
-test('at the degree, one extra dial per heal interval joins split halves', () => {
+test('at the degree, one extra dial per heal interval joins split halves (the first one interval after the start)', () => {
   const p = new DialPolicy({ degree: 1, healEveryMs: 10_000, random: () => 0.5 })
+  assert.equal(p.choose(0, new Set(), [], []).length, 0) // the start: no heal yet
+  assert.equal(p.choose(5_000, new Set(['P1']), [], [t(1), t(2)]).length, 0)
   assert.equal(p.choose(10_000, new Set(['P1']), [], [t(1), t(2)]).length, 1)
   assert.equal(p.choose(15_000, new Set(['P1']), [], [t(1), t(2)]).length, 0)
   assert.equal(p.choose(20_000, new Set(['P1']), [], [t(1), t(2)]).length, 1)
@@ -81,4 +83,43 @@ test('seed back-off is jittered so hosts started together do not retry in lockst
   const firstReady = (p: DialPolicy): number => { let t = 0; while (p.choose(t, new Set(['X']), [seed], []).length === 0) t += 5; return t }
   assert.notEqual(firstReady(a), firstReady(b))
   assert.ok(firstReady(a) >= 375 && firstReady(b) <= 500)
+})
+
+test('one address per member: two addresses of one member never take two slots', () => {
+  const p = new DialPolicy({ degree: 3, healEveryMs: 1e9, random: () => 0.5 })
+  const v4 = t(1)
+  const v6 = { key: '/ip6/2001:db8::1/tcp/51821/p2p/P1', addr: '/ip6/2001:db8::1/tcp/51821/p2p/P1', peerId: 'P1' }
+  const out = p.choose(0, new Set(['P0']), [], [v4, v6, t(2), t(3)])
+  assert.equal(out.length, 2)
+  assert.deepEqual(out.filter(x => x.peerId === 'P1').map(x => x.key), [v4.key], 'its first address only')
+  // the first one backing off: the member's next address stands in
+  p.failed(v4.key, 0)
+  const next = p.choose(10, new Set(['P0', 'P2', 'P3']), [], [v4, v6, t(2), t(3)], 0)
+  assert.deepEqual(next, [])
+  const p2 = new DialPolicy({ degree: 8, healEveryMs: 1e9, random: () => 0.5 })
+  p2.failed(v4.key, 0)
+  assert.deepEqual(p2.choose(10, new Set(['P0']), [], [v4, v6]).map(x => x.key), [v6.key])
+})
+
+test('dials in flight count toward the degree (unreachable members do not pile up dials)', () => {
+  const p = new DialPolicy({ degree: 4, healEveryMs: 1e9, random: () => 0.5 })
+  const members = [t(1), t(2), t(3), t(4), t(5), t(6)]
+  assert.equal(p.choose(0, new Set(['P0']), [], members).length, 3)
+  assert.equal(p.choose(0, new Set(['P0']), [], members, 3).length, 0)
+  assert.equal(p.choose(0, new Set(['P0']), [], members, 1).length, 2)
+})
+
+test('trim: nothing at or below the ceiling; above it, old connections down to 2 x degree', () => {
+  const p = new DialPolicy({ degree: 4, healEveryMs: 1e9, random: () => 0.5 })
+  const since = (n: number, at: number): Map<string, number> => new Map(Array.from({ length: n }, (_, i) => [`P${i}`, at]))
+  assert.deepEqual(p.trim(100_000, since(12, 0)), [], '12 = 3 x degree is the ceiling')
+  const out = p.trim(100_000, since(20, 0))
+  assert.equal(out.length, 12, '20 → 8')
+  assert.equal(new Set(out).size, 12)
+  // young connections (a joiner syncing) are never closed: only the old ones go
+  const mixed = since(10, 0)
+  for (let i = 10; i < 20; i++) mixed.set(`P${i}`, 95_000)
+  const cut = p.trim(100_000, mixed)
+  assert.equal(cut.length, 10)
+  assert.ok(cut.every(x => Number(x.slice(1)) < 10), cut.join(' '))
 })

@@ -91,6 +91,8 @@ export interface GossipNode {
   /** Push-pull sync with a peer (dials it if needed and its address is known); throws SyncError. */
   sync(peerId: string): Promise<void>
   connectedPeers(): string[]
+  /** Close every connection to `peerId` (the dial policy's ceiling). */
+  hangUp(peerId: string): Promise<void>
   /**
    * Drop our connections to `peerId` that run over an underlay family that just died (a path
    * fell back to the other family): a blackholed TCP connection would hold gossip for as long
@@ -103,6 +105,8 @@ export interface GossipNode {
 /** Inbound connections not yet authenticated, per source address (IPv6: /64) and in all. */
 export const MAX_PENDING_INBOUND_PER_ADDRESS = 8
 export const MAX_PENDING_INBOUND = 128
+/** How long the listen addresses (a wildcard listener expanded to the host's addresses) are reused, ms. */
+export const LISTEN_ADDRS_TTL_MS = 2000
 /** Time for an inbound connection to complete pnet, noise and the muxer, ms. */
 export const INBOUND_UPGRADE_TIMEOUT_MS = 3000
 
@@ -296,13 +300,19 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     syncOver(remote, async (signal) => await conn.newStream(SYNC_PROTOCOL, { signal }))
       .catch(err => { log.debug('transport: sync on connect failed', { peer: remote, err: errMsg(err) }) })
   }
+  // who is connected, kept from libp2p's peer:connect / peer:disconnect (first connection to a
+  // peer opened, last one closed): asked several times a second (redial, liveness), where
+  // node.getPeers() builds and base58-encodes every peer id anew (~0.1 % of a core at idle)
+  const peers = new Set<string>()
   const onPeerConnect = (evt: CustomEvent<{ toString(): string }>): void => {
     const id = evt.detail.toString()
+    peers.add(id)
     log.debug('transport: peer connected', { peer: id })
     try { init.onPeerConnect?.(id) } catch (err) { log.warn('transport: onPeerConnect threw', { err: errMsg(err) }) }
   }
   const onPeerDisconnect = (evt: CustomEvent<{ toString(): string }>): void => {
     const id = evt.detail.toString()
+    peers.delete(id)
     log.debug('transport: peer disconnected', { peer: id })
     try { init.onPeerDisconnect?.(id) } catch (err) { log.warn('transport: onPeerDisconnect threw', { err: errMsg(err) }) }
   }
@@ -310,6 +320,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
   node.addEventListener('peer:connect', onPeerConnect)
   node.addEventListener('peer:disconnect', onPeerDisconnect)
 
+  let listenCache: { at: number, addrs: string[] } | undefined
   await node.start()
   pubsub.subscribe(topic)
   if (init.noticeTopic !== undefined) pubsub.subscribe(init.noticeTopic)
@@ -318,7 +329,14 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     peerId: self,
 
     listenAddrs () {
-      return node.getMultiaddrs().map(ma => ma.toString())
+      // libp2p expands a wildcard listener to every interface address (os.networkInterfaces()
+      // and multiaddr building on each call); the record is rebuilt every heartbeat and every
+      // LAN beacon carries them: computed at most every LISTEN_ADDRS_TTL_MS
+      const t = Date.now()
+      if (listenCache === undefined || t - listenCache.at >= LISTEN_ADDRS_TTL_MS || t < listenCache.at) {
+        listenCache = { at: t, addrs: node.getMultiaddrs().map(ma => ma.toString()) }
+      }
+      return [...listenCache.addrs]
     },
 
     async publish (data) {
@@ -366,7 +384,13 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     },
 
     connectedPeers () {
-      return node.getPeers().map(p => p.toString())
+      return [...peers]
+    },
+
+    async hangUp (peerId) {
+      let pid: ReturnType<typeof peerIdFromString>
+      try { pid = peerIdFromString(peerId) } catch { return }
+      await node.hangUp(pid)
     },
 
     dropConnections (peerId, family) {
@@ -400,6 +424,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       am?._updatePeerStoreAddresses?.stop?.()
       node.removeEventListener('peer:connect', onPeerConnect)
       node.removeEventListener('peer:disconnect', onPeerDisconnect)
+      peers.clear()
       gate.clear()
     }
   }
