@@ -50,6 +50,10 @@ try {
     const paths = ev.filter(e => e.message === 'peer path')
     console.log(`${h.padEnd(5)} serving ${serving === undefined ? '-' : at(serving)} (start ${String(serving?.startMs)} [setup ${String(serving?.setupMs)} gossip ${String(serving?.gossipMs)} first apply ${String(serving?.firstApplyMs)}] process ${String(serving?.processMs)}) | peers added ${added.map(e => `${String(e.peer)}@${at(e)}(+${String(e.msSinceRecord)})`).join(' ')}`)
     console.log(`      first paths ${paths.map(e => `${String(e.peer)}:${String(e.path)}@${at(e)}`).join(' ')}`)
+    // how much work each agent did until the full mesh (debug events up to t_full)
+    const until = ev.filter(e => at(e) <= all.fullMs)
+    const count = (m: string): number => until.filter(e => e.message === m).length
+    console.log(`      until t_full: published ${count('transport: published')} syncs ${count('transport: sync done')} applies ${count('wireguard applied')} connects ${count('transport: peer connected')} disconnects ${count('transport: peer disconnected')} events ${until.length}`)
   }
 } finally {
   await lab.down()
