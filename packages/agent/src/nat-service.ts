@@ -1,15 +1,23 @@
 /**
  * This node's view of its own reachability: a STUN server (on two ports, so that one public
  * member is enough to tell a cone NAT from a symmetric one; one socket per family on each, so
- * members on an IPv6 underlay are answered too), periodic STUN probes of other members' servers
- * (never a public STUN server unless configured) — per family, each from its own socket —, and
- * an optional UPnP-IGD / NAT-PMP mapping of the WireGuard port (IPv4).
+ * members on an IPv6 underlay are answered too; the two ports of a family paired, so that a
+ * change-port request is answered from the other one), periodic STUN probes of other members'
+ * servers (never a public STUN server unless configured) — per family, each from its own
+ * socket —, and an optional UPnP-IGD / NAT-PMP mapping of the WireGuard port (IPv4).
+ *
+ * A probe that sees our own address asks the members' servers that answered for an answer from
+ * their other port, from a fresh socket: none arriving means a stateful firewall (`firewalled`,
+ * said `cone` in the record). A probe that got no answer at all is retried soon (1, 2, 4, 8, 8 s)
+ * with other members' servers: those that stayed silent are passed over for a minute (a
+ * firewalled member's server answers nobody), and members seen in earlier probes stand in when
+ * the caller named only silent ones. Until the retries run out, the family keeps what it knew.
  */
 import {
-  classifyNat, createPortMapper, probeNat, startStunServer, underlayNatType,
-  type HostPort, type NatType, type PortMapper, type PortMappingLease, type StunServer
+  classifyNat, createPortMapper, probeFiltering, probeNat, recordNatType, startStunServer, underlayNatType, withFiltering,
+  type FilteringResult, type HostPort, type NatType, type PortMapper, type PortMappingLease, type RecordNatType, type SocketFactory, type StunServer
 } from '@wgmesh/nat'
-import { parseIP } from '@wgmesh/core'
+import { canonicalIP, parseIP } from '@wgmesh/core'
 import type { Logger } from './logger.js'
 
 export interface NatServiceInit {
@@ -21,18 +29,35 @@ export interface NatServiceInit {
   upnp: boolean
   portMapper?: PortMapper
   log: Logger
+  /** Creates the probes' sockets (tests). Default dgram.createSocket. */
+  socketFactory?: SocketFactory
   /** Called when the NAT type, public address or port mapping changed. */
   onChange: () => void
 }
 
 /** What the probes of one family found. */
-interface FamilyView { nat: NatType, publicAddress?: string }
+interface FamilyView { nat: NatType, publicAddress?: string, filteredRuns?: number }
+
+/** Retries of a probe that got no answer: after 1, 2, 4, 8 and 8 s (then the caller's own schedule). */
+export const PROBE_RETRY_MS = [1000, 2000, 4000, 8000, 8000] as const
+/** A server host that answered nothing is passed over this long. */
+const SILENT_MS = 60_000
+/** Servers seen in earlier probes stand in for silent ones this long (at most POOL_MAX hosts). */
+const POOL_MS = 10 * 60_000
+const POOL_MAX = 64
 
 export class NatService {
   lease?: PortMappingLease
   private readonly init: NatServiceInit
   private readonly servers: Record<4 | 6, StunServer[]> = { 4: [], 6: [] }
   private readonly view: Record<4 | 6, FamilyView> = { 4: { nat: 'unknown' }, 6: { nat: 'unknown' } }
+  /** Members' servers seen lately (key host|port), and hosts that answered nothing (→ until when). */
+  private readonly pool = new Map<string, { server: HostPort, at: number }>()
+  private readonly silent = new Map<string, number>()
+  /** Per family: the retry pending after an unanswered probe, and how many ran. */
+  private readonly retry: Record<4 | 6, { timer?: NodeJS.Timeout, n: number }> = { 4: { n: 0 }, 6: { n: 0 } }
+  private lastLocals: string[] = []
+  private lastGiven: HostPort[] = []
   private probing = false
   private mapping = false
   private refreshTimer?: NodeJS.Timeout
@@ -42,9 +67,12 @@ export class NatService {
     this.init = init
   }
 
-  /** The one NAT type of the record: IPv4's where IPv4 was classified, else IPv6's (underlayNatType). */
-  get natType (): NatType { return underlayNatType(this.view[4].nat, this.view[6].nat) }
-  /** The NAT type of one family (what its probes found). */
+  /**
+   * The one NAT type of the record: IPv4's where IPv4 was classified, else IPv6's
+   * (underlayNatType); `firewalled` says `cone` (recordNatType: older agents know no other).
+   */
+  get natType (): RecordNatType { return recordNatType(underlayNatType(this.view[4].nat, this.view[6].nat)) }
+  /** The NAT type of one family (what its probes found; `firewalled` included). */
   natTypeOf (family: 4 | 6): NatType { return this.view[family].nat }
   /** Our IPv4 address as members' STUN servers saw it. */
   get publicAddress (): string | undefined { return this.view[4].publicAddress }
@@ -65,6 +93,10 @@ export class NatService {
         this.init.log.debug('STUN server not on IPv6', { port, error: (err as Error).message })
       }
     }
+    for (const f of [4, 6] as const) {
+      const [a, b] = this.servers[f]
+      if (a !== undefined && b !== undefined) a.pair(b) // change-port requests answered from the other port
+    }
   }
 
   /** The port our STUN servers answer on (and the one above), when both run in one family at least. */
@@ -82,34 +114,108 @@ export class NatService {
     const localFamilies = new Set(localAddresses.map(a => parseIP(a)?.family))
     const families = ([4, 6] as const).filter(f => all.some(s => familyOf(s) === f) && (localFamilies.has(f) || (f === 4 && localAddresses.length === 0)))
     if (families.length === 0) return
+    const now = Date.now()
+    for (const s of servers) this.remember(s, now)
+    this.lastLocals = localAddresses
+    this.lastGiven = servers
+    await this.run(families, f => this.choose(f, servers, now))
+  }
+
+  /** Probe `families` (servers from `pick`), report a change, maybe map a port. */
+  private async run (families: ReadonlyArray<4 | 6>, pick: (f: 4 | 6) => HostPort[]): Promise<void> {
+    if (this.probing || this.stopped) return
     this.probing = true
     try {
-      const changed = await Promise.all(families.map(async f => await this.probeFamily(f, all.filter(s => familyOf(s) === f), localAddresses)))
+      const changed = await Promise.all(families.map(async f => await this.probeFamily(f, pick(f), this.lastLocals)))
       if (changed.some(c => c)) this.init.onChange()
       const nat4 = this.view[4].nat
-      if (this.init.upnp && nat4 !== 'public' && nat4 !== 'unknown' && this.lease === undefined) void this.mapPort()
+      if (this.init.upnp && nat4 !== 'public' && nat4 !== 'unknown' && nat4 !== 'firewalled' && this.lease === undefined) void this.mapPort()
     } finally {
       this.probing = false
     }
   }
 
+  /**
+   * The servers of `family` to ask: the caller's that have not been silent lately; if all were,
+   * other members' seen in earlier probes that were not; if those were too, the caller's again.
+   * The extra (configured) servers always.
+   */
+  private choose (family: 4 | 6, given: HostPort[], now: number): HostPort[] {
+    const quiet = (s: HostPort): boolean => (this.silent.get(hostKey(s)) ?? 0) > now
+    const mine = given.filter(s => familyOf(s) === family)
+    const extra = this.init.extraStunServers.filter(s => familyOf(s) === family)
+    const fresh = mine.filter(s => !quiet(s))
+    if (fresh.length > 0 || mine.length === 0) return [...fresh, ...extra]
+    const stand = [...this.pool.values()].filter(e => familyOf(e.server) === family && now - e.at <= POOL_MS && !quiet(e.server)).map(e => e.server)
+    return [...(stand.length > 0 ? stand : mine), ...extra]
+  }
+
+  private remember (s: HostPort, now: number): void {
+    const key = `${hostKey(s)}|${s.port}`
+    this.pool.delete(key) // re-inserted last: the oldest go first
+    this.pool.set(key, { server: s, at: now })
+    while (this.pool.size > POOL_MAX) this.pool.delete(this.pool.keys().next().value as string)
+  }
+
   /** One family's probe, from its own socket; true when its view changed. */
   private async probeFamily (family: 4 | 6, servers: HostPort[], localAddresses: string[]): Promise<boolean> {
     const v = this.view[family]
+    if (servers.length === 0) return false
     try {
-      const p = await probeNat(servers, { timeoutMs: 800, retries: 2, maxServers: 4 })
-      const type = classifyNat(localAddresses, p.localPort, p.mappings)
-      // one answer cannot tell cone from symmetric: keep what we knew rather than flap to unknown
-      const next = type === 'unknown' && p.mappings.length > 0 ? v.nat : type
+      const sockets = this.init.socketFactory === undefined ? {} : { socketFactory: this.init.socketFactory }
+      const p = await probeNat(servers, { timeoutMs: 800, retries: 2, maxServers: 4, ...sockets })
+      this.noteSilence(family, p.mappings.map(m => m.server), p.errors.map(e => e.server))
+      let type = classifyNat(localAddresses, p.localPort, p.mappings)
+      let filtering: FilteringResult | undefined
+      const members = p.mappings.filter(m => !this.isExtra(m.server)).map(m => m.server)
+      if (type === 'public' && members.length > 0) {
+        // our own address: open, or a stateful firewall? (members' servers only: they pair their ports)
+        filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
+        type = withFiltering(type, filtering)
+      }
+      // a host known to be open is called walled only when two probes in a row say so (three
+      // lost datagrams in one probe are not a firewall)
+      v.filteredRuns = filtering === 'filtered' ? (v.filteredRuns ?? 0) + 1 : 0
+      if (type === 'firewalled' && v.nat === 'public' && v.filteredRuns < 2) type = 'public'
+      // one answer cannot tell cone from symmetric, and no answer says nothing while other
+      // servers are still to be tried: keep what we knew rather than flap to unknown
+      const keep = type === 'unknown' && (p.mappings.length > 0 || this.retry[family].timer !== undefined)
+      const next = keep ? v.nat : type
       if (next === v.nat && (p.publicAddress === undefined || p.publicAddress === v.publicAddress)) return false
       v.nat = next
       if (p.publicAddress !== undefined) v.publicAddress = p.publicAddress
-      this.init.log.info('NAT probed', { family, nat: v.nat, publicAddress: v.publicAddress, answers: p.mappings.length })
+      this.init.log.info('NAT probed', { family, nat: v.nat, publicAddress: v.publicAddress, answers: p.mappings.length, ...(filtering === undefined ? {} : { filtering }) })
       return true
     } catch (err) {
       this.init.log.debug('NAT probe failed', { family, error: (err as Error).message })
       return false
     }
+  }
+
+  /** Hosts that answered nothing are passed over for a while; no answer at all → a retry soon. */
+  private noteSilence (family: 4 | 6, answered: HostPort[], unanswered: HostPort[]): void {
+    const now = Date.now()
+    const heard = new Set(answered.map(hostKey))
+    for (const h of heard) this.silent.delete(h)
+    for (const s of unanswered) if (!heard.has(hostKey(s))) this.silent.set(hostKey(s), now + SILENT_MS)
+    for (const [h, until] of this.silent) if (until <= now) this.silent.delete(h)
+    const r = this.retry[family]
+    clearTimeout(r.timer)
+    r.timer = undefined
+    if (answered.length > 0) { r.n = 0; return }
+    const delay = PROBE_RETRY_MS[r.n]
+    if (delay === undefined || this.stopped) { r.n = 0; return }
+    r.n++
+    r.timer = setTimeout(() => {
+      r.timer = undefined
+      this.init.log.debug('NAT probe retried (no answer from the servers asked)', { family, attempt: r.n })
+      void this.run([family], f => this.choose(f, this.lastGiven, Date.now()))
+    }, delay)
+    r.timer.unref()
+  }
+
+  private isExtra (s: HostPort): boolean {
+    return this.init.extraStunServers.some(x => hostKey(x) === hostKey(s) && x.port === s.port)
   }
 
   private async mapPort (): Promise<void> {
@@ -140,6 +246,7 @@ export class NatService {
   async stop (): Promise<void> {
     this.stopped = true
     if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer)
+    for (const f of [4, 6] as const) clearTimeout(this.retry[f].timer)
     const lease = this.lease
     this.lease = undefined
     await Promise.allSettled([
@@ -152,4 +259,8 @@ export class NatService {
 /** A server's family (hosts are IP literals, IPv6 without brackets). */
 function familyOf (s: HostPort): 4 | 6 {
   return s.host.includes(':') ? 6 : 4
+}
+
+function hostKey (s: HostPort): string {
+  return canonicalIP(s.host) ?? s.host
 }

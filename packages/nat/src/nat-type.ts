@@ -8,13 +8,49 @@
  *   destination; what one peer learns is useless to another. Direct only if the other side is
  *   public/cone and punching lands; else relay.
  * - `unknown`: fewer than 2 servers answered (and the one answer was not our own address).
+ * - `firewalled` (from {@link withFiltering}): servers saw our own address and port, but an
+ *   answer from a server's other port never arrived (change-port probe): a stateful firewall
+ *   that lets in only replies — IPv6's "NAT". Like a cone NAT for traversal: a peer reaches us
+ *   once we sent to it, so both ends punch at once and keep the path warm with keepalives.
  * A server on our own LAN (behind the same NAT) sees our private address: when other servers
  * saw a translated one, such answers say nothing about the NAT and are left out (mixed with a
  * public server's answer they would look like a destination-dependent mapping).
  */
 import { canonicalIP, formatEndpoint } from '@wgmesh/core'
 
-export type NatType = 'public' | 'cone' | 'symmetric' | 'unknown'
+export type NatType = 'public' | 'cone' | 'symmetric' | 'unknown' | 'firewalled'
+
+/**
+ * The NAT types a record carries. Agents before `firewalled` existed refuse a record whose
+ * `nat` they do not know, so a firewalled host says `cone` ({@link recordNatType}) — which is
+ * also what it is to the traversal: not reachable unasked, reachable where it sent (it punches
+ * and sends keepalives, it may be relayed, it never relays for others).
+ */
+export type RecordNatType = Exclude<NatType, 'firewalled'>
+
+/** The type a record says for `t`: `firewalled` → `cone`. */
+export function recordNatType (t: NatType): RecordNatType {
+  return t === 'firewalled' ? 'cone' : t
+}
+
+/**
+ * What a change-port probe found (probeFiltering in stun-client.ts): `open` — an answer came
+ * from another port of the server (a packet nobody asked for got in: no stateful firewall on
+ * the way); `filtered` — the server answered a plain request moments ago but its other port's
+ * answer never arrived (a stateful firewall lets in only replies); `unsupported` — only plain
+ * answers, from the port asked (a server that does not honour CHANGE-REQUEST: an older
+ * member), or no query could be sent.
+ */
+export type FilteringResult = 'open' | 'filtered' | 'unsupported'
+
+/**
+ * A `public` classification refined by a change-port probe: `filtered` makes it `firewalled`;
+ * `open`, or a server that does not honour the request (an older member), leaves it as it is.
+ * Any other type is returned unchanged (behind a NAT, the mapping decides).
+ */
+export function withFiltering (t: NatType, filtering: FilteringResult | undefined): NatType {
+  return t === 'public' && filtering === 'filtered' ? 'firewalled' : t
+}
 
 /** The part of a STUN mapping classification needs. */
 export interface ObservedMapping {

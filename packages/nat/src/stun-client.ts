@@ -8,6 +8,7 @@ import { canonicalIP, formatEndpoint } from '@wgmesh/core'
 import { StunQueryError, StunTimeoutError } from './errors.js'
 import { bindingRequest, newTransactionId, parseBindingResponse, sameTransactionId } from './stun-codec.js'
 import { bareHost, socketTypeFor } from './socket.js'
+import type { FilteringResult } from './nat-type.js'
 import type { HostPort, SocketFactory } from './socket.js'
 
 /** What one server saw. */
@@ -15,6 +16,8 @@ export interface StunAnswer {
   address: string
   port: number
   family: 4 | 6
+  /** Where the answer came from (a change-port answer: the server's other port). */
+  source: { address: string, port: number }
 }
 
 /** One server's answer, as gathered by {@link probeNat}. */
@@ -60,12 +63,12 @@ export async function queryStun (
   server: HostPort,
   timeoutMs = 1500,
   retries = 3,
-  options: { signal?: AbortSignal } = {}
+  options: { signal?: AbortSignal, changePort?: boolean } = {}
 ): Promise<StunAnswer> {
   const host = bareHost(server.host)
   const label = formatEndpoint(host, server.port)
   const txId = newTransactionId()
-  const request = bindingRequest(txId)
+  const request = bindingRequest(txId, { changePort: options.changePort === true })
 
   return await new Promise<StunAnswer>((resolve, reject) => {
     let sent = 0
@@ -82,10 +85,10 @@ export async function queryStun (
       if (err !== undefined) reject(err)
       else resolve(answer as StunAnswer)
     }
-    const onMessage = (msg: Buffer): void => {
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
       const r = parseBindingResponse(msg)
       if (r === undefined || !sameTransactionId(r.txId, txId)) return
-      finish(undefined, { address: r.address, port: r.port, family: r.family })
+      finish(undefined, { address: r.address, port: r.port, family: r.family, source: { address: rinfo.address, port: rinfo.port } })
     }
     const onError = (err: Error): void => { finish(new StunQueryError(label, err.message, { cause: err })) }
     const onAbort = (): void => { finish(new StunQueryError(label, 'aborted', { cause: options.signal?.reason })) }
@@ -146,15 +149,8 @@ export async function probeNat (servers: HostPort[], opts: ProbeNatOptions = {})
   const chosen = pickProbeServers(servers, opts.maxServers ?? 3)
   const family = socketTypeFor(opts.bindHost ?? chosen[0]?.host ?? '0.0.0.0')
   const bindHost = opts.bindHost ?? (family === 'udp6' ? '::' : '0.0.0.0')
-  const socket = opts.socketFactory !== undefined ? opts.socketFactory(family) : dgram.createSocket({ type: family })
-  const socketErrors: Error[] = []
-  socket.on('error', (err: Error) => { socketErrors.push(err) })
+  const socket = await openSocket(family, bindHost, opts.socketFactory)
   try {
-    await new Promise<void>((resolve, reject) => {
-      const onErr = (err: Error): void => { reject(err) }
-      socket.once('error', onErr)
-      socket.bind(0, bindHost, () => { socket.off('error', onErr); resolve() })
-    })
     const localPort = socket.address().port
     const timeoutMs = opts.timeoutMs ?? 1500
     const retries = opts.retries ?? 3
@@ -170,10 +166,60 @@ export async function probeNat (servers: HostPort[], opts: ProbeNatOptions = {})
     const publicAddress = majority(mappings.map(m => m.address))
     return { ...(publicAddress !== undefined ? { publicAddress } : {}), mappings, errors, localPort }
   } finally {
-    await new Promise<void>(resolve => {
-      try { socket.close(() => { resolve() }) } catch { resolve() }
-    })
+    await closeSocket(socket)
   }
+}
+
+/**
+ * A change-port probe ({@link FilteringResult}): ask up to `maxServers` (default 2) servers on distinct hosts, each from a fresh socket of its
+ * own (one that has sent to nothing else: a firewall must have no state for the other port),
+ * to answer from their other port. Only for servers that answered a plain request just before
+ * and are known to pair their ports (members' servers): a third-party server that does not
+ * know CHANGE-REQUEST would say nothing, which reads as `filtered`.
+ */
+export async function probeFiltering (servers: HostPort[], opts: Omit<ProbeNatOptions, 'maxServers'> & { maxServers?: number } = {}): Promise<FilteringResult> {
+  const max = opts.maxServers ?? 2
+  const chosen: HostPort[] = []
+  for (const s of pickProbeServers(servers, servers.length)) if (chosen.length < max && !chosen.some(c => c.host === s.host)) chosen.push(s)
+  const results = await Promise.all(chosen.map(async (server): Promise<FilteringResult | 'silent'> => {
+    const family = socketTypeFor(server.host)
+    let socket: dgram.Socket | undefined
+    try {
+      socket = await openSocket(family, opts.bindHost ?? (family === 'udp6' ? '::' : '0.0.0.0'), opts.socketFactory)
+      const a = await queryStun(socket, server, opts.timeoutMs ?? 1500, opts.retries ?? 3, { changePort: true, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) })
+      return a.source.port !== server.port ? 'open' : 'unsupported'
+    } catch (err) { // a timeout is the firewall's silence; anything else (no socket, send failed) says nothing
+      return err instanceof StunTimeoutError ? 'silent' : 'unsupported'
+    } finally {
+      if (socket !== undefined) await closeSocket(socket)
+    }
+  }))
+  if (results.includes('open')) return 'open'
+  return results.includes('silent') ? 'filtered' : 'unsupported'
+}
+
+async function openSocket (family: 'udp4' | 'udp6', bindHost: string, factory: SocketFactory | undefined): Promise<dgram.Socket> {
+  const socket = factory !== undefined ? factory(family) : dgram.createSocket({ type: family })
+  // each query listens for errors itself (a failed send rejects it); this one keeps an error
+  // between queries from becoming an uncaught exception
+  socket.on('error', () => {})
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onErr = (err: Error): void => { reject(err) }
+      socket.once('error', onErr)
+      socket.bind(0, bindHost, () => { socket.off('error', onErr); resolve() })
+    })
+  } catch (err) {
+    await closeSocket(socket)
+    throw err
+  }
+  return socket
+}
+
+async function closeSocket (socket: dgram.Socket): Promise<void> {
+  await new Promise<void>(resolve => {
+    try { socket.close(() => { resolve() }) } catch { resolve() } // already closed
+  })
 }
 
 function majority (xs: string[]): string | undefined {

@@ -3,7 +3,9 @@
  *
  * Only what NAT discovery needs: the Binding request, the Binding success response with
  * XOR-MAPPED-ADDRESS (MAPPED-ADDRESS is accepted as a fallback for RFC 3489-era servers),
- * and FINGERPRINT (written on every message we build, checked when present on input).
+ * FINGERPRINT (written on every message we build, checked when present on input), and
+ * CHANGE-REQUEST's "change port" flag (RFC 5780 §7.2: answer from the server's other port —
+ * how a host whose address is its own tells an open one from a stateful firewall).
  * Every parser returns `undefined` on malformed input and never throws.
  */
 import { formatIP, parseIP } from '@wgmesh/core'
@@ -16,6 +18,9 @@ export const STUN_TXID_LENGTH = 12
 const BINDING_REQUEST = 0x0001
 const BINDING_SUCCESS = 0x0101
 const ATTR_MAPPED_ADDRESS = 0x0001
+const ATTR_CHANGE_REQUEST = 0x0003
+const CHANGE_IP = 0x04
+const CHANGE_PORT = 0x02
 const ATTR_XOR_MAPPED_ADDRESS = 0x0020
 /** Pre-RFC 5389 code point some servers still send. */
 const ATTR_XOR_MAPPED_ADDRESS_ALT = 0x8020
@@ -83,9 +88,14 @@ function encode (type: number, txId: Uint8Array, attrs: Attr[], fingerprint = tr
   return out
 }
 
-/** A Binding request with the given 12-byte transaction id (SOFTWARE + FINGERPRINT). */
-export function bindingRequest (txId: Uint8Array): Uint8Array {
-  return encode(BINDING_REQUEST, txId, [{ type: ATTR_SOFTWARE, value: new TextEncoder().encode(SOFTWARE) }])
+/**
+ * A Binding request with the given 12-byte transaction id (SOFTWARE + FINGERPRINT; with
+ * `changePort`, a CHANGE-REQUEST asking for the answer from the server's other port: 8 bytes more).
+ */
+export function bindingRequest (txId: Uint8Array, opts: { changePort?: boolean } = {}): Uint8Array {
+  const attrs: Attr[] = [{ type: ATTR_SOFTWARE, value: new TextEncoder().encode(SOFTWARE) }]
+  if (opts.changePort === true) attrs.push({ type: ATTR_CHANGE_REQUEST, value: new Uint8Array([0, 0, 0, CHANGE_PORT]) })
+  return encode(BINDING_REQUEST, txId, attrs)
 }
 
 /** 12 random bytes for a transaction id. */
@@ -212,11 +222,18 @@ export function parseBindingResponse (b: Uint8Array): BindingResponse | undefine
  */
 export const MAX_STUN_REQUEST_BYTES = 548
 
-/** The transaction id of a well-formed Binding request (and whether it carried FINGERPRINT), or undefined. */
-export function parseBindingRequest (b: Uint8Array): { txId: Uint8Array, fingerprint: boolean } | undefined {
+/**
+ * The transaction id of a well-formed Binding request, whether it carried FINGERPRINT, and
+ * whether it asks for the answer from another port (a CHANGE-REQUEST of 4 bytes with the
+ * change-port flag and without the change-IP one: a server with one address cannot change it,
+ * so such a request gets a plain answer, which its client reads as "not supported"); or undefined.
+ */
+export function parseBindingRequest (b: Uint8Array): { txId: Uint8Array, fingerprint: boolean, changePort: boolean } | undefined {
   const m = parse(b)
   if (m === undefined || m.type !== BINDING_REQUEST) return undefined
-  return { txId: m.txId, fingerprint: m.attrs.at(-1)?.type === ATTR_FINGERPRINT }
+  const change = m.attrs.find(a => a.type === ATTR_CHANGE_REQUEST)
+  const flags = change?.value.length === 4 ? change.value[3] as number : 0
+  return { txId: m.txId, fingerprint: m.attrs.at(-1)?.type === ATTR_FINGERPRINT, changePort: (flags & CHANGE_PORT) !== 0 && (flags & CHANGE_IP) === 0 }
 }
 
 /** Whether `b` is a well-formed STUN Binding request. */

@@ -5,9 +5,17 @@
  * dropped, then a per-source-IP token bucket and a global one; and an answer is never larger
  * than its request by more than the XOR-MAPPED-ADDRESS (FINGERPRINT only when the request had
  * one).
+ *
+ * Two servers of one family can be paired ({@link StunServer.pair}): a request asking for the
+ * answer from another port (CHANGE-REQUEST, change port) is answered from the other server's
+ * socket instead of this one's — still one answer per request, of the same size, after the same
+ * limiters, and those answers have a per-source bucket of their own besides. A host that sees
+ * its own address but never such an answer is behind a stateful firewall (it lets in only
+ * replies to what it sent). Unpaired, such a request gets the plain answer.
  */
 import dgram from 'node:dgram'
 import { MAX_STUN_REQUEST_BYTES, bindingSuccess, parseBindingRequest } from './stun-codec.js'
+import { InvalidArgumentError } from './errors.js'
 import { RateLimiter } from './rate-limit.js'
 import { socketTypeFor } from './socket.js'
 import type { SocketFactory } from './socket.js'
@@ -30,6 +38,8 @@ export interface StunServerInit {
   burst?: number
   /** Datagrams handled per second from all sources together (spoofed sources each get a bucket). Default 2000. */
   globalRatePerSecond?: number
+  /** Answers from the paired socket (change-port requests) per second per source IP. Default 5, burst 5. */
+  changeRatePerSecond?: number
   /** Milliseconds clock for the rate limiter (tests). */
   now?: () => number
   /** Called on socket errors after startup (the server keeps running). */
@@ -47,14 +57,25 @@ export interface StunServerStats {
   oversized: number
   /** Datagrams handed to the parser. */
   parsed: number
+  /** Of `answered`: change-port requests answered from the paired server's socket. */
+  changed: number
 }
 
 export interface StunServer {
   /** Bound address and port. */
   address(): { host: string, port: number }
   stats(): StunServerStats
+  /**
+   * Answer change-port requests from `other`'s socket, and `other`'s from ours (the two must be
+   * of one family; normally the ports p and p + 1 of one host). Throws on a mixed pair.
+   */
+  pair(other: StunServer): void
   close(): Promise<void>
 }
+
+type Send = (b: Uint8Array, port: number, address: string) => void
+/** Each server's family, its way to send from its own socket, and the setter of its alternate (for `pair`). */
+const pairing = new WeakMap<StunServer, { type: 'udp4' | 'udp6', send: Send, setAlternate: (s: Send) => void }>()
 
 /** Start a STUN server; resolves once the socket is bound. */
 export async function startStunServer (init: StunServerInit): Promise<StunServer> {
@@ -65,7 +86,15 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
   const limiter = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? rate, ...clock })
   const globalRate = init.globalRatePerSecond ?? 2000
   const global = new RateLimiter({ ratePerSecond: globalRate, burst: globalRate, maxKeys: 1, ...clock })
-  const stats: StunServerStats = { answered: 0, rateLimited: 0, ignored: 0, oversized: 0, parsed: 0 }
+  const changeRate = init.changeRatePerSecond ?? 5
+  const changeLimiter = new RateLimiter({ ratePerSecond: changeRate, burst: changeRate, ...clock })
+  const stats: StunServerStats = { answered: 0, rateLimited: 0, ignored: 0, oversized: 0, parsed: 0, changed: 0 }
+  let alternate: Send | undefined
+  let closed: Promise<void> | undefined
+  const send: Send = (b, port, address) => {
+    if (closed !== undefined) return
+    socket.send(b, port, address, (err) => { if (err != null) init.onError?.(err) })
+  }
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => { socket.off('listening', onListening); reject(err) }
@@ -89,18 +118,32 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
       stats.ignored++
       return
     }
+    if (req.changePort && alternate !== undefined) {
+      if (!changeLimiter.take(rinfo.address)) { stats.rateLimited++; return }
+      stats.answered++
+      stats.changed++
+      alternate(reply, rinfo.port, rinfo.address)
+      return
+    }
     stats.answered++
-    socket.send(reply, rinfo.port, rinfo.address, (err) => { if (err != null) init.onError?.(err) })
+    send(reply, rinfo.port, rinfo.address)
   })
 
   const bound = socket.address()
-  let closed: Promise<void> | undefined
-  return {
+  const server: StunServer = {
     address: () => ({ host: bound.address, port: bound.port }),
     stats: () => ({ ...stats }),
+    pair: (other) => {
+      const theirs = pairing.get(other)
+      if (theirs === undefined || theirs.type !== type || other === server) throw new InvalidArgumentError('a STUN server pairs with another one of its own family')
+      alternate = theirs.send
+      theirs.setAlternate(send)
+    },
     close: async () => {
       closed ??= new Promise<void>(resolve => { socket.close(() => { resolve() }) })
       await closed
     }
   }
+  pairing.set(server, { type, send, setAlternate: (s) => { alternate = s } })
+  return server
 }

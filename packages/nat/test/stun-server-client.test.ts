@@ -28,7 +28,7 @@ describe('STUN server + client on 127.0.0.1', () => {
     const sock = await udp4()
     try {
       const r = await queryStun(sock, { host: '127.0.0.1', port: s1.address().port }, 1000, 3)
-      assert.deepEqual(r, { address: '127.0.0.1', port: sock.address().port, family: 4 })
+      assert.deepEqual(r, { address: '127.0.0.1', port: sock.address().port, family: 4, source: { address: '127.0.0.1', port: s1.address().port } })
     } finally { sock.close() }
   })
 
