@@ -4,9 +4,12 @@
  * each drop every NEW inbound packet on eth0 (nft, accepting only `ct state
  * established,related`, lo, the mesh interface and ICMPv6 neighbour discovery). With the
  * default flags and `--peer [pub1]` only, pub2 and pub3 reach each other DIRECTLY (endpoint:
- * the other's IPv6 address, not pub1's) and ping over the overlay's IPv4 and IPv6; a plain
- * underlay ping from pub3 to pub2 is dropped, and pub2's drop counter is > 0. Needs root;
- * FAILS (never skips).
+ * the other's IPv6 address, not pub1's; path 'direct', not 'lan': a global IPv6 address is no
+ * NAT's) and ping over the overlay's IPv4 and IPv6; each classifies itself `firewalled` (its
+ * address seen as its own, but no answer from pub1's other STUN port: a change-port probe),
+ * which its record says as `cone` (what older agents know), so each keeps a persistent
+ * keepalive on the direct path (the firewalls' state); a plain underlay ping from pub3 to pub2
+ * is dropped, and pub2's drop counter is > 0. Needs root; FAILS (never skips).
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,6 +21,12 @@ const WALLED = ['pub2', 'pub3']
 const LIMIT_MS = 60_000
 
 type Info6 = InfoJson & { peers: Array<InfoJson['peers'][number] & { family?: number }> }
+interface LogLine { message: string, [k: string]: unknown }
+
+/** The agent's 'NAT probed' lines (JSON log). */
+function natProbed (mesh: WgmeshLab, host: string): LogLine[] {
+  return (mesh.node(host).proc?.log() ?? '').split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as LogLine).filter(l => l.message === 'NAT probed')
+}
 
 /** nft: a stateful firewall on `host` that lets in only replies (and lo, the mesh interface, ICMPv6 ND). */
 async function wall (lab: Lab, host: string, meshIface: string): Promise<void> {
@@ -79,24 +88,44 @@ describe('IPv6 underlay: two hosts behind stateful firewalls (replies only) conn
     await waitAllPairsPing(mesh, HOSTS, infos, LIMIT_MS, ['ipv4', 'ipv6'])
     const pinging = Date.now() - tJoin
 
-    // a direct path (phase 'direct', no relay) is named 'lan' when the own NAT type is not
-    // 'public' and the endpoint is on a local subnet (all three share 2001:db8:1::/64). STUN
-    // leaves a walled host 'unknown' when the server it probed is the other walled host (its
-    // server is behind the firewall), pub1 'unknown' always (both others' servers are walled):
-    // either name is a direct path, which the endpoint and the wg dump confirm
+    // each walled host: its own address seen by pub1's STUN server, but no answer from pub1's
+    // other port → firewalled (the record: cone); pub1 stays unknown (every other server is walled)
+    let nats = ''
+    await mesh.waitFor('pub2 and pub3 classified firewalled (cone in the record)', async () => {
+      const n = await Promise.all(WALLED.map(async h => (await mesh.info(h)).nat))
+      nats = n.join(' ')
+      return n.every(x => x === 'cone')
+    }, 20_000, 250).catch((err: Error) => { throw new Error(`${err.message}: ${nats}`) })
+    const classified: string[] = []
+    for (const h of WALLED) {
+      const probed = natProbed(mesh, h).filter(l => l.family === 6)
+      classified.push(`${h} ${Date.parse(String(probed[0]?.ts)) - tJoin} ms`)
+      assert.ok(probed.length > 0, `${h}: no 'NAT probed' line`)
+      assert.deepEqual({ nat: probed.at(-1)!.nat, filtering: probed.at(-1)!.filtering, publicAddress: probed.at(-1)!.publicAddress },
+        { nat: 'firewalled', filtering: 'filtered', publicAddress: lab.host(h).ip }, `${h}: ${JSON.stringify(probed)}`)
+      assert.ok(!probed.some(l => l.nat === 'public' || l.nat === 'unknown'), `${h} was never public or unknown: ${JSON.stringify(probed)}`)
+    }
     const pub1Nat = (await mesh.info('pub1')).nat
+
+    // the pair's path: direct (not relayed, and not 'lan': a global IPv6 address is nobody's NAT)
     const paths: string[] = []
     for (const [h, other] of [['pub2', 'pub3'], ['pub3', 'pub2']] as const) {
       const p = (await mesh.info(h) as Info6).peers.find(x => x.name === other) as Info6['peers'][number] | undefined
       assert.ok(p !== undefined, `${h} knows ${other}`)
-      paths.push(`${h}→${other} ${p.path}${p.via !== undefined ? `:${p.via}` : ''} ${p.endpoint ?? '-'} family ${p.family ?? '?'}`)
-      const why = `${paths.join('; ')}\n${h} wg:\n${await mesh.wgDump(h)}`
-      assert.ok(p.path === 'direct' || p.path === 'lan', `not relayed: ${why}`)
+      paths.push(`${h}→${other} ${p.path}${p.via !== undefined ? `:${p.via}` : ''} ${p.endpoint ?? '-'} family ${p.family ?? '?'} nat ${p.nat ?? '-'}`)
+      const dump = await mesh.wgDump(h)
+      const why = `${paths.join('; ')}\n${h} wg:\n${dump}`
+      assert.equal(p.path, 'direct', why)
       assert.equal(p.via, undefined, why)
       assert.equal(p.endpoint, `[${lab.host(other).ip}]:51820`, why)
       assert.equal(p.family, 6, why)
+      assert.equal(p.nat, 'cone', why)
+      // wg show dump, a peer line: key psk endpoint allowed-ips handshake rx tx keepalive
+      const line = dump.split('\n').find(l => l.split('\t')[2] === `[${lab.host(other).ip}]:51820`)
+      const keepalive = line?.split('\t')[7]
+      assert.ok(keepalive !== undefined && keepalive !== 'off' && Number(keepalive) > 0, `${h} keeps its firewall's state for ${other} with a persistent keepalive: ${why}`)
     }
-    console.log(`# two stateful IPv6 firewalls: all alive ${alive} ms, all 12 ordered overlay pings ${pinging} ms after the joins; nat pub1 ${pub1Nat} pub2 ${(await mesh.info('pub2')).nat} pub3 ${(await mesh.info('pub3')).nat}; ${paths.join('; ')}`)
+    console.log(`# two stateful IPv6 firewalls: all alive ${alive} ms, all 12 ordered overlay pings ${pinging} ms after the joins, firewalled (cone) after the joins: ${classified.join(', ')}; nat pub1 ${pub1Nat}; ${paths.join('; ')}`)
 
     await waitAllPairsPing(mesh, WALLED, infos, 10_000, ['ipv4', 'ipv6']) // and on that direct path
 

@@ -24,6 +24,7 @@
  */
 import type { PathKind } from './types.js'
 import { parseEndpoint } from './ip.js'
+import { isGlobalV6 } from './underlay.js'
 
 export interface PathPolicy {
   /**
@@ -94,6 +95,8 @@ export interface PathState {
   quiet?: { since: number, rx: number, at: number }
   /** Direct: the endpoint a family fallback left in this episode of unanswered probes. */
   fellBackFrom?: string
+  /** WireGuard's endpoint for the peer at the last step (`currentEndpoint`): what {@link pathKind} names. */
+  wgEndpoint?: string
 }
 
 export interface PathInput {
@@ -206,6 +209,7 @@ export function stepPath (prev: PathState, input: PathInput, policy: PathPolicy)
     }
   }
   if (input.natKey !== undefined) s.natKey = input.natKey
+  s.wgEndpoint = input.currentEndpoint
   familyFallback(s, input, policy)
 
   if (s.phase === 'punching' && candidates.length > 0) {
@@ -279,10 +283,19 @@ export const RELAY_SETUP_MS = 10_000
 /**
  * What `wgmesh info` shows. 'relay' only once the relayed session carries packets: until then
  * it is still being set up ('punching'), and after RELAY_SETUP_MS without packets it is 'down'.
+ * A direct path is 'lan' when `onLan` (the caller's: the endpoint is on a local subnet and we
+ * are behind a NAT) unless it runs to a global IPv6 address: that is the peer's own public
+ * address — no NAT maps it, at most a stateful firewall guards it —, so two such hosts sharing
+ * a /64 are public hosts sharing a subnet: 'direct'.
  */
 export function pathKind (s: PathState | undefined, onLan: boolean, now: number, policy: PathPolicy): PathKind {
   if (s === undefined) return 'punching'
-  if (s.phase === 'direct') return onLan ? 'lan' : 'direct'
+  if (s.phase === 'direct') return onLan && !toGlobalV6(s.wgEndpoint ?? s.endpoint) ? 'lan' : 'direct'
   if (s.phase === 'relay') return s.carrying === true ? 'relay' : now - s.since < RELAY_SETUP_MS ? 'punching' : 'down'
   return now - s.punchStart < policy.relayAfterMs ? 'punching' : 'down'
+}
+
+function toGlobalV6 (endpoint: string | undefined): boolean {
+  const e = endpoint === undefined ? undefined : parseEndpoint(endpoint)
+  return e?.family === 6 && isGlobalV6(e.host)
 }
