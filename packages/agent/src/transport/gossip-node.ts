@@ -8,6 +8,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
 import { identify } from '@libp2p/identify'
+import { fastNoiseCrypto } from './noise-crypto.js'
 import { ping } from '@libp2p/ping'
 import { gossipsub, StrictNoSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
@@ -181,7 +182,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionProtector: preSharedKey({ psk: swarmKeyFromMeshKey(init.meshKey) }),
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: fastNoiseCrypto() })],
     streamMuxers: [yamux()],
     // before pnet: at most 8 pending inbound connections per source address (see inbound-gate.ts)
     connectionGater: {

@@ -1,0 +1,55 @@
+/**
+ * Noise's X25519 without OpenSSL's key decoders. @chainsafe/libp2p-noise's node:crypto
+ * implementation turns raw keys into KeyObjects through PKCS#8 / SPKI DER for every
+ * Diffie-Hellman: OpenSSL 3 decodes a PKCS#8 X25519 key in ~850 µs and an SPKI one in
+ * ~170 µs on this project's machine, the DH itself takes ~60 µs. A handshake does 3 DH per side,
+ * so ~3.5 ms of CPU per side went to decoding. Here:
+ * - key pairs are generated as KeyObjects, and their raw halves read back through JWK (~70 µs);
+ * - the private KeyObjects of the last few key pairs made here (this node's static key, each
+ *   handshake's ephemeral, used twice) are kept, so a DH finds its private key without decoding;
+ * - the remote public key is imported through JWK (~20 µs).
+ * A private key not made here (not expected) falls back to noise's own path. Everything else
+ * (hash, HKDF, ChaCha20-Poly1305) is noise's default.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
+
+/** How many private keys made here are kept (FIFO): a static key plus in-flight handshakes' ephemerals. */
+export const KEPT_PRIVATE_KEYS = 64
+
+type Bytes = Uint8Array | { subarray: () => Uint8Array }
+const raw = (b: Bytes): Uint8Array => b instanceof Uint8Array ? b : b.subarray()
+const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
+
+export function fastNoiseCrypto (base: ICryptoInterface = defaultCrypto): ICryptoInterface {
+  const kept = new Map<string, KeyObject>()
+  const keep = (priv: string, key: KeyObject): void => {
+    if (kept.size >= KEPT_PRIVATE_KEYS) kept.delete(kept.keys().next().value!)
+    kept.set(priv, key)
+  }
+  const pair = (privateKey: KeyObject): { publicKey: Uint8Array, privateKey: Uint8Array } => {
+    const jwk = privateKey.export({ format: 'jwk' })
+    if (typeof jwk.d !== 'string' || typeof jwk.x !== 'string') throw new Error('x25519: a key without d or x')
+    keep(jwk.d, privateKey)
+    return { publicKey: new Uint8Array(Buffer.from(jwk.x, 'base64url')), privateKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')) }
+  }
+  return {
+    ...base,
+    generateX25519KeyPair () {
+      return pair(generateKeyPairSync('x25519').privateKey)
+    },
+    generateX25519KeyPairFromSeed (seed) {
+      const kp = base.generateX25519KeyPairFromSeed(seed)
+      const d = b64u(raw(kp.privateKey))
+      if (!kept.has(d)) keep(d, createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: b64u(raw(kp.publicKey)) }, format: 'jwk' }))
+      return kp
+    },
+    generateX25519SharedKey (privateKey, publicKey) {
+      const priv = kept.get(b64u(raw(privateKey)))
+      if (priv === undefined) return base.generateX25519SharedKey(privateKey, publicKey)
+      const pub = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(raw(publicKey)) }, format: 'jwk' })
+      return diffieHellman({ privateKey: priv, publicKey: pub })
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
+import { fastNoiseCrypto, KEPT_PRIVATE_KEYS } from '../src/transport/noise-crypto.js'
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+test('X25519: the same shared secrets as noise\'s own implementation, both ways', () => {
+  const fast = fastNoiseCrypto()
+  for (let i = 0; i < 5; i++) {
+    const a = fast.generateX25519KeyPair()
+    const b = defaultCrypto.generateX25519KeyPair()
+    assert.equal(a.publicKey.byteLength, 32)
+    assert.equal(a.privateKey.byteLength, 32)
+    const ab = fast.generateX25519SharedKey(a.privateKey, b.publicKey)
+    assert.equal(hex(ab), hex(defaultCrypto.generateX25519SharedKey(b.privateKey, a.publicKey)))
+    assert.equal(hex(ab), hex(defaultCrypto.generateX25519SharedKey(a.privateKey, b.publicKey)))
+    // a key pair made elsewhere (not kept): noise's own path, the same answer
+    assert.equal(hex(fast.generateX25519SharedKey(b.privateKey, a.publicKey)), hex(ab))
+  }
+})
+
+test('X25519 from a seed: the pair noise derives, and DH with it agrees', () => {
+  const fast = fastNoiseCrypto()
+  const seed = new Uint8Array(randomBytes(32))
+  const kp = fast.generateX25519KeyPairFromSeed(seed)
+  const ref = defaultCrypto.generateX25519KeyPairFromSeed(seed)
+  assert.equal(hex(kp.publicKey), hex(ref.publicKey))
+  const other = defaultCrypto.generateX25519KeyPair()
+  assert.equal(hex(fast.generateX25519SharedKey(kp.privateKey, other.publicKey)), hex(defaultCrypto.generateX25519SharedKey(other.privateKey, kp.publicKey)))
+})
+
+test('keys kept are bounded; an evicted one still works (through noise\'s path)', () => {
+  const fast = fastNoiseCrypto()
+  const first = fast.generateX25519KeyPair()
+  for (let i = 0; i < KEPT_PRIVATE_KEYS + 10; i++) fast.generateX25519KeyPair()
+  const other = defaultCrypto.generateX25519KeyPair()
+  assert.equal(hex(fast.generateX25519SharedKey(first.privateKey, other.publicKey)), hex(defaultCrypto.generateX25519SharedKey(other.privateKey, first.publicKey)))
+})
