@@ -32,8 +32,10 @@ export function ed25519PrivateKeyFromSeed (seed: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
 }
 
+/** Through JWK, not SPKI DER: OpenSSL 3 imports a raw key ~8x faster that way (~20 vs ~170 µs here). */
 export function ed25519PublicKeyFromRaw (raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
+  if (raw.byteLength !== 32) throw new RangeError('an Ed25519 public key is 32 bytes')
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url') }, format: 'jwk' })
 }
 
 export function ed25519RawPublicKey (seed: Uint8Array): Uint8Array {
