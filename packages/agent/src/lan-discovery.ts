@@ -20,7 +20,10 @@
  * - each beacon carries a random nonce (`n`) and its time (`at`): one more than
  *   {@link BEACON_MAX_AGE_MS} off, or a nonce seen before, is dropped;
  * - the beacon sockets rate-limit per source and in total before any signature is checked.
- * A neighbour not heard for {@link LOST_AFTER_INTERVALS} beacon intervals is lost (`onLost`),
+ * Beacons go every `intervalMs` for their first rounds, then every `slowIntervalMs`; a
+ * neighbour heard for the first time gets a round at once (and fast rounds again), so a
+ * newcomer hears everyone within one fast interval although the LAN beacons slowly.
+ * A neighbour not heard for {@link LOST_AFTER_INTERVALS} slow intervals is lost (`onLost`),
  * so its LAN candidate goes away when its beacons stop. A neighbour is logged once per change,
  * dropped beacons at most once a minute (counted in `stats()`).
  */
@@ -41,6 +44,8 @@ export interface LanDiscoveryInit {
   gossipPort?: number
   excludeInterfaces: string[]
   intervalMs: number
+  /** Once the first rounds went out: this period (default `intervalMs`). */
+  slowIntervalMs?: number
   log: Logger
   onFound: (nodeId: string, endpoint: string) => void
   /** A LAN neighbour's gossip address (a multiaddr without /p2p), when its beacon names one. */
@@ -163,6 +168,7 @@ export async function startLanDiscovery (init: LanDiscoveryInit): Promise<LanDis
   const now = init.now ?? Date.now
   const log = init.log
   const exclude = init.excludeInterfaces
+  const slow = Math.max(init.intervalMs, init.slowIntervalMs ?? init.intervalMs)
   const addresses = init.addresses ?? (() => ownLanAddresses(exclude))
   const addresses6 = init.addresses6 ?? (() => ownV6(exclude).map(a => a.address))
   const linkLocal = init.linkLocal ?? (() => lanMulticastLinks6(exclude).flatMap(l => l.linkLocal))
@@ -229,13 +235,22 @@ export async function startLanDiscovery (init: LanDiscoveryInit): Promise<LanDis
     // over IPv6 the source is link-local (no candidate): the neighbour's address on our link's subnet
     const host = from.family === 4 ? source : pickAddress6(b.addrs, subnets6()) as string
     const gossip = b.gossipPort === undefined ? undefined : `/ip${from.family}/${host}/tcp/${b.gossipPort}`
+    const newcomer = !neighbours.has(nodeId)
     const nb = neighbours.get(nodeId) ?? {}
     nb[from.family] = { endpoint: formatEndpoint(host, b.wgPort), ...(gossip === undefined ? {} : { gossip }), heardAt: t }
     neighbours.set(nodeId, nb)
     report(nodeId, nb)
+    // a newcomer must not wait for our slow round: answer now (at most once per fast interval)
+    if (newcomer && beacon !== undefined && t - lastAnswer >= init.intervalMs) {
+      lastAnswer = t
+      void beacon.announce()
+    }
   }
+  let lastAnswer = -Infinity
 
-  const beacon = await (init.startBeacon ?? startLanBeacon)({
+  // eslint-disable-next-line prefer-const -- onBeacon (above) may run before the await returns
+  let beacon: Awaited<ReturnType<typeof startLanBeacon>> | undefined
+  beacon = await (init.startBeacon ?? startLanBeacon)({
     port: init.port,
     ...(init.bindAddress !== undefined ? { bindAddress: init.bindAddress } : {}),
     ...(init.bindAddress6 !== undefined ? { bindAddress6: init.bindAddress6 } : {}),
@@ -243,6 +258,7 @@ export async function startLanDiscovery (init: LanDiscoveryInit): Promise<LanDis
     ...(init.targets6 !== undefined ? { targets6: init.targets6 } : {}),
     excludeInterfaces: exclude,
     intervalMs: init.intervalMs,
+    slowIntervalMs: slow,
     ...init.limits,
     payload,
     onBeacon,
@@ -250,7 +266,7 @@ export async function startLanDiscovery (init: LanDiscoveryInit): Promise<LanDis
     onDebug: (msg, fields) => { log.debug(msg, fields) }
   })
 
-  const lostAfter = LOST_AFTER_INTERVALS * init.intervalMs
+  const lostAfter = LOST_AFTER_INTERVALS * slow
   const sweep = setInterval(() => {
     const t = now()
     for (const [nodeId, nb] of neighbours) {

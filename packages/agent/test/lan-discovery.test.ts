@@ -159,3 +159,44 @@ test('O4 (beacon socket): a flood from one source reaches the signature check at
     await rx.close()
   }
 })
+
+test('beacons: fast rounds first, then slow ones; a newcomer is answered at once, and a neighbour is lost only after 3 slow intervals', async () => {
+  // A beacons to B and B to A (unicast on 127.0.0.1): 100 ms for 6 rounds, then 1.5 s
+  const mk = async (label: string, peerPort: () => number, onFound: (id: string) => void, onLost?: (id: string) => void): Promise<LanDiscovery> => await startLanDiscovery({
+    port: 0, bindAddress: '127.0.0.1', meshKey: MESH_KEY, signer: createSigner(new Uint8Array(randomBytes(32))), wgPort: 51820,
+    excludeInterfaces: [], intervalMs: 100, slowIntervalMs: 1500, log: silent, addresses: () => ['127.0.0.1'],
+    targets: () => peerPort() === 0 ? [] : [{ address: '127.0.0.1', port: peerPort() }],
+    onFound: (id) => { onFound(id) }, ...(onLost === undefined ? {} : { onLost })
+  })
+  const heardByA: number[] = []
+  const heardByB: number[] = []
+  let portA = 0
+  let portB = 0
+  const lost: string[] = []
+  const a = await mk('a', () => portB, () => { heardByA.push(Date.now()) }, (id) => { lost.push(id) })
+  portA = a.address().port
+  try {
+    await sleep(1200) // A alone: its fast rounds are over
+    const rx = await udp()
+    const got: number[] = []
+    rx.on('message', () => { got.push(Date.now()) })
+    portB = rx.address().port
+    await sleep(1000)
+    // A is slow now: at most one round in 1 s (its 6 fast rounds ended ~600 ms after its start)
+    assert.ok(got.length <= 1, `A sent ${got.length} beacons in 1 s after its fast rounds`)
+    rx.close()
+    // B starts: its first beacon reaches A at once, and A answers at once instead of in ≤ 1.5 s
+    const t0 = Date.now()
+    const b = await mk('b', () => portA, () => { heardByB.push(Date.now()) })
+    portB = b.address().port
+    for (let i = 0; i < 100 && heardByB.length === 0; i++) await sleep(10)
+    assert.ok(heardByB.length > 0 && heardByB[0]! - t0 < 500, `B heard A after ${heardByB.length === 0 ? 'never' : `${heardByB[0]! - t0} ms`}`)
+    assert.ok(heardByA.length > 0)
+    // B stops: A keeps it for 3 slow intervals (4.5 s), not 3 fast ones (300 ms)
+    await b.close()
+    await sleep(1000)
+    assert.deepEqual(lost, [], 'not lost after 1 s of silence')
+  } finally {
+    await a.close()
+  }
+})

@@ -141,6 +141,15 @@ export interface LanBeaconInit {
   onBeacon: (data: Uint8Array, from: { address: string, port: number, family: 4 | 6 }) => void
   /** Period between rounds, ms. Default 10 000. The first round is sent at once. */
   intervalMs?: number
+  /**
+   * After `fastRounds` rounds at `intervalMs` (counted from the start and from every
+   * `announce()`), rounds come every `slowIntervalMs` instead (default: `intervalMs`, i.e. never
+   * slower). Beacons cost every neighbour a verify each: once the LAN is known, they only need
+   * to show that a neighbour is still there.
+   */
+  slowIntervalMs?: number
+  /** Rounds at `intervalMs` before slowing down. Default 6. */
+  fastRounds?: number
   /** Drop datagrams from one of our own addresses with our own port (our own broadcasts). Default true. */
   ignoreSelf?: boolean
   socketFactory?: SocketFactory
@@ -317,19 +326,35 @@ export async function startLanBeacon (init: LanBeaconInit): Promise<LanBeacon> {
     ])
   }
 
-  const timer = setInterval(() => { void announce() }, init.intervalMs ?? 10_000)
-  timer.unref()
+  // fast rounds first (and again after every announce() from outside), then slow ones
+  const fastMs = init.intervalMs ?? 10_000
+  const slowMs = Math.max(fastMs, init.slowIntervalMs ?? fastMs)
+  const fastRounds = init.fastRounds ?? 6
+  let rounds = 0
+  let timer: NodeJS.Timeout | undefined
+  const schedule = (): void => {
+    if (closed) return
+    timer = setTimeout(() => { rounds++; void announce(); schedule() }, rounds < fastRounds ? fastMs : slowMs)
+    timer.unref()
+  }
   void announce()
+  schedule()
 
   return {
     address: () => ({ address: bound.address, port: bound.port }),
     address6: () => bound6 === undefined ? undefined : { address: bound6.address, port: bound6.port },
     stats: () => ({ ...stats }),
-    announce,
+    announce: async () => {
+      // a round now, and fast rounds again from here (something changed on the LAN)
+      rounds = 0
+      clearTimeout(timer)
+      schedule()
+      await announce()
+    },
     close: async () => {
       if (closed) return
       closed = true
-      clearInterval(timer)
+      clearTimeout(timer)
       await Promise.all([socket, ...(socket6 === undefined ? [] : [socket6])].map(closeQuietly))
     }
   }
