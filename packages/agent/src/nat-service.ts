@@ -7,8 +7,8 @@
  * socket —, and an optional UPnP-IGD / NAT-PMP mapping of the WireGuard port (IPv4).
  *
  * A probe that sees our own address asks the members' servers that answered for an answer from
- * their other port, from a fresh socket: none arriving means a stateful firewall (`firewalled`,
- * said `cone` in the record). A probe that got no answer at all is retried soon (1, 2, 4, 8, 8 s)
+ * their other port, from a fresh socket: none arriving, twice in a row, means a stateful
+ * firewall (`firewalled`, said `cone` in the record). A probe that got no answer at all is retried soon (1, 2, 4, 8, 8 s)
  * with other members' servers: those that stayed silent are passed over for a minute (a
  * firewalled member's server answers nobody), and members seen in earlier probes stand in when
  * the caller named only silent ones. Until the retries run out, the family keeps what it knew.
@@ -36,7 +36,7 @@ export interface NatServiceInit {
 }
 
 /** What the probes of one family found. */
-interface FamilyView { nat: NatType, publicAddress?: string, filteredRuns?: number }
+interface FamilyView { nat: NatType, publicAddress?: string }
 
 /** Retries of a probe that got no answer: after 1, 2, 4, 8 and 8 s (then the caller's own schedule). */
 export const PROBE_RETRY_MS = [1000, 2000, 4000, 8000, 8000] as const
@@ -171,12 +171,10 @@ export class NatService {
       if (type === 'public' && members.length > 0) {
         // our own address: open, or a stateful firewall? (members' servers only: they pair their ports)
         filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
+        // three datagrams lost once are not a firewall: a second probe must say so too
+        if (filtering === 'filtered') filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
         type = withFiltering(type, filtering)
       }
-      // a host known to be open is called walled only when two probes in a row say so (three
-      // lost datagrams in one probe are not a firewall)
-      v.filteredRuns = filtering === 'filtered' ? (v.filteredRuns ?? 0) + 1 : 0
-      if (type === 'firewalled' && v.nat === 'public' && v.filteredRuns < 2) type = 'public'
       // one answer cannot tell cone from symmetric, and no answer says nothing while other
       // servers are still to be tried: keep what we knew rather than flap to unknown
       const keep = type === 'unknown' && (p.mappings.length > 0 || this.retry[family].timer !== undefined)

@@ -9,7 +9,7 @@
  * Two servers of one family can be paired ({@link StunServer.pair}): a request asking for the
  * answer from another port (CHANGE-REQUEST, change port) is answered from the other server's
  * socket instead of this one's — still one answer per request, of the same size, after the same
- * limiters, and those answers have a per-source bucket of their own besides. A host that sees
+ * limiters (nothing to amplify: it only changes the port the answer leaves from). A host that sees
  * its own address but never such an answer is behind a stateful firewall (it lets in only
  * replies to what it sent). Unpaired, such a request gets the plain answer.
  */
@@ -38,8 +38,6 @@ export interface StunServerInit {
   burst?: number
   /** Datagrams handled per second from all sources together (spoofed sources each get a bucket). Default 2000. */
   globalRatePerSecond?: number
-  /** Answers from the paired socket (change-port requests) per second per source IP. Default 5, burst 5. */
-  changeRatePerSecond?: number
   /** Milliseconds clock for the rate limiter (tests). */
   now?: () => number
   /** Called on socket errors after startup (the server keeps running). */
@@ -86,8 +84,6 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
   const limiter = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? rate, ...clock })
   const globalRate = init.globalRatePerSecond ?? 2000
   const global = new RateLimiter({ ratePerSecond: globalRate, burst: globalRate, maxKeys: 1, ...clock })
-  const changeRate = init.changeRatePerSecond ?? 5
-  const changeLimiter = new RateLimiter({ ratePerSecond: changeRate, burst: changeRate, ...clock })
   const stats: StunServerStats = { answered: 0, rateLimited: 0, ignored: 0, oversized: 0, parsed: 0, changed: 0 }
   let alternate: Send | undefined
   let closed: Promise<void> | undefined
@@ -119,7 +115,6 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
       return
     }
     if (req.changePort && alternate !== undefined) {
-      if (!changeLimiter.take(rinfo.address)) { stats.rateLimited++; return }
       stats.answered++
       stats.changed++
       alternate(reply, rinfo.port, rinfo.address)

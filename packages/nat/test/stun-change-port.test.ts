@@ -112,8 +112,8 @@ describe('paired STUN servers on 127.0.0.1', () => {
     } finally { sock.close() }
   })
 
-  it('change-port answers are rate-limited per source (5/s): a burst of 12 gets 5, the rest are counted', async () => {
-    const s = await startStunServer({ host: '127.0.0.1', port: 0 })
+  it('change-port requests pass the same per-source limiter as plain ones: a burst of 12 at 5/s gets 5 answers, the rest are counted', async () => {
+    const s = await startStunServer({ host: '127.0.0.1', port: 0, ratePerSecond: 5 })
     const t = await startStunServer({ host: '127.0.0.1', port: 0 })
     s.pair(t)
     const sock = await udp4()
