@@ -78,7 +78,7 @@ before(async () => {
   for (const h of [...CORE, 'pub4', 'pub5']) ids.set(h, cli(['id', '--state-dir', mesh.node(h).stateDir]).trim())
   // the relay role goes to the public node the relay hash does NOT prefer for the nat pair:
   // without the role gate, the pair would be relayed by the other one
-  const pubs = ['pub1', 'pub2'].map(h => ({ nodeId: ids.get(h)!, relay: true, nat: 'public' }) as unknown as NodeRecord)
+  const pubs = ['pub1', 'pub2'].map(h => ({ nodeId: ids.get(h)!, relay: true, nat: 'public', endpoints: [`${lab.host(h).ip}:51820`] }) as unknown as NodeRecord)
   const preferred = chooseRelay(ids.get('nat1')!, ids.get('nat2')!, pubs)!.nodeId
   noRole = preferred === ids.get('pub1') ? 'pub1' : 'pub2'
   roleHolder = noRole === 'pub1' ? 'pub2' : 'pub1'

@@ -1,34 +1,11 @@
 /**
- * Which relay carries the traffic of a pair that cannot reach each other directly.
- * Both ends must pick the same one (each must accept the other's addresses from it), so the
- * choice depends only on the shared membership view: among alive, relay-willing, public
- * members other than the two, the lowest hash of (pair, relay). The hash spreads pairs
- * over relays instead of piling every pair onto one.
+ * Relaying: the control messages by which an end asks a relay for its port, what a relay
+ * forwards (WireGuard-shaped datagrams only) and what it serves at most. Which relay a pair
+ * uses, over which families, is relay-choice.ts.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import { certRoles } from './cert.js'
-import type { NodeRecord } from './types.js'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 
-/**
- * A member others may relay through: it says it relays, it is public and not leaving, and, in
- * certificate mode (the record carries a certificate, which the table verified), its
- * certificate grants the `relay` role.
- */
-export function relayEligible (r: NodeRecord): boolean {
-  return r.relay === true && r.nat === 'public' && r.leaving !== true && (r.cert === undefined || certRoles(r.cert).includes('relay'))
-}
-
-export function chooseRelay (a: string, b: string, candidates: Iterable<NodeRecord>): NodeRecord | undefined {
-  const [x, y] = a < b ? [a, b] : [b, a]
-  let best: NodeRecord | undefined
-  let bestKey = ''
-  for (const r of candidates) {
-    if (r.nodeId === a || r.nodeId === b || !relayEligible(r)) continue
-    const key = createHash('sha256').update(`${x}\0${y}\0${r.nodeId}`).digest('hex')
-    if (best === undefined || key < bestKey) { best = r; bestKey = key }
-  }
-  return best
-}
+export * from './relay-choice.js'
 
 /*
  * The relay forwards ciphertext only. A relayed pair keeps its own WireGuard session end to
