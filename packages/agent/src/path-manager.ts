@@ -3,8 +3,8 @@
  * Thin: every decision is core's (candidates.ts, paths.ts, relay.ts).
  */
 import {
-  chooseRelay, initialPathState, RELAY_SETUP_MS, isOnLan, pathKind, peerCandidates, shortId, stepPath,
-  type Cidr, type Membership, type NatType, type NodeRecord, type PathKind, type PathPolicy, type PathState, type PeerRoute
+  chooseRelay, initialPathState, RELAY_SETUP_MS, isOnLan, noCommonFamily, pathKind, peerCandidates, shortId, stepPath,
+  type Cidr, type Family, type Membership, type NatType, type NodeRecord, type PathKind, type PathPolicy, type PathState, type PeerRoute
 } from '@wgmesh/core'
 import type { Dump } from '@wgmesh/wireguard'
 
@@ -13,8 +13,11 @@ export const RELAY_RETRY_MS = 5 * 60_000
 
 export interface PathView { path: PathKind, via?: string, candidates: string[] }
 
-/** Where a relay copies our end of a pair: "host:port", or undefined while not (yet) known. */
-export type RelayEndpoint = (relay: NodeRecord, peerId: string, relayWgEndpoint: string | undefined, ask: boolean) => string | undefined
+/**
+ * Where a relay copies our end of a pair: "host:port" (the relay's address in one of our
+ * underlay `families`, empty: any), or undefined while not (yet) known.
+ */
+export type RelayEndpoint = (relay: NodeRecord, peerId: string, relayWgEndpoint: string | undefined, ask: boolean, families: ReadonlySet<Family>) => string | undefined
 
 export class PathManager {
   private readonly states = new Map<string, PathState>()
@@ -55,21 +58,26 @@ export class PathManager {
       const counters = wg === undefined ? undefined : { latestHandshake: wg.latestHandshake, rxBytes: wg.transferRx }
       const lan = lanDiscovered.get(r.nodeId)
       const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan], families })
-      const relay = chooseRelay(self.nodeId, r.nodeId, this.usableRelays(r.nodeId, alive, now))
+      // ends of no common family (an IPv6-only and an IPv4-only host): no direct path can
+      // form, whatever their NAT types; the relay must reach each over a family it has
+      const apart = noCommonFamily(self, r)
+      const relay = chooseRelay(self, r, this.usableRelays(r.nodeId, alive, now))
       let prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
+      if (apart && prev.phase === 'direct') prev = { ...prev, phase: 'punching', since: now, punchStart: now, stepAt: now } // (restarted under a relayed session)
       if (prev.phase === 'relay' && relay !== undefined && this.relayOf.get(r.nodeId) !== relay.nodeId) {
         prev = { ...prev, since: now, carrying: false } // another relay: it gets its own set-up time
       }
       const relayWg = relay === undefined ? undefined : byKey.get(relay.wgPublicKey)?.endpoint
-      const relayKnown = relay === undefined ? undefined : relayEndpoint(relay, r.nodeId, relayWg, false)
+      const relayKnown = relay === undefined ? undefined : relayEndpoint(relay, r.nodeId, relayWg, false, families)
       const d = stepPath(prev, {
         now,
         candidates,
         counters,
         // a public end can always be reached by the other one initiating: never relay such a
-        // pair (both ends see the same nat fields, so both decide alike)
-        relayAvailable: relay !== undefined && selfNat !== 'public' && r.nat !== 'public',
-        hopeless: selfNat === 'symmetric' && r.nat === 'symmetric',
+        // pair (both ends see the same nat fields, so both decide alike) — unless the ends
+        // share no family (both see the same endpoints too): then relay at once
+        relayAvailable: relay !== undefined && (apart || (selfNat !== 'public' && r.nat !== 'public')),
+        hopeless: apart || (selfNat === 'symmetric' && r.nat === 'symmetric'),
         holdsMapping: selfNat !== 'public',
         peerSendsKeepalive: r.nat !== 'public',
         natKey: `${selfNat}/${r.nat ?? 'unknown'}`,
@@ -106,7 +114,7 @@ export class PathManager {
         // our entry for the peer points at the relay's port for our end of the pair; until the
         // relay has answered, it keeps its last candidate
         route.via = relay.nodeId
-        const ep = relayEndpoint(relay, r.nodeId, relayWg, true)
+        const ep = relayEndpoint(relay, r.nodeId, relayWg, true, families)
         if (ep !== undefined) route.endpoint = ep
       }
       next.set(r.nodeId, route)

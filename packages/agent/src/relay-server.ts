@@ -7,10 +7,21 @@
  * one of A's underlay hosts is WireGuard-shaped or dropped, teaches us A's current address (its
  * NAT mapping towards us), and goes out of B's socket to B's last address — so each end sees the
  * other at the relay's port for its own end. Idle pairs nobody asks for are closed.
+ *
+ * Both families (issue 11): each end's port is one dual-stack UDP socket (`udp6` bound to `::`
+ * without IPV6_V6ONLY), so an end reaches it over its own family — an IPv6-only end at the
+ * relay's IPv6 address, an IPv4-only one at its IPv4 address, the same port — and one pair
+ * joins the two. One socket per end rather than an IPv4 and an IPv6 socket sharing a port
+ * number: one descriptor and one port per end as before (no second bind that can find the port
+ * taken), at the cost of IPv4 sources arriving v4-mapped (::ffff:a.b.c.d), which are compared
+ * unmapped and answered as they came. A host without IPv6 gets `udp4` sockets (IPv4 ends only).
+ * Dual-stack sockets need net.ipv6.bindv6only=0 (Linux's default); with 1 they would take
+ * IPv6 only, so then the ports are IPv4 (said once in the log).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import {
-  admitRelaySession, DEFAULT_RELAY_LIMITS, isWireGuardDatagram, pairKey,
+  admitRelaySession, DEFAULT_RELAY_LIMITS, isWireGuardDatagram, pairKey, unmapV4,
   type NodeRecord, type RelayCtl, type RelayLimits
 } from '@wgmesh/core'
 import type { Logger } from './logger.js'
@@ -21,10 +32,12 @@ export interface RelayServerHost {
   member: (nodeId: string) => NodeRecord | undefined
   /** Whether a control message claiming to be from `nodeId` came from it (the tunnel's source). */
   fromMatches: (nodeId: string, fromHost: string) => boolean
-  /** Underlay hosts a member may send from (its endpoints' hosts, where WireGuard hears it). */
+  /** Underlay hosts a member may send from (its endpoints' hosts, where WireGuard hears it; canonical IPv4 and IPv6 texts). */
   sourcesOf: (nodeId: string) => Set<string>
   reply: (to: string, msg: RelayCtl) => void
   log: Logger
+  /** Whether relay ports may be dual-stack (default: IPv6 works here and net.ipv6.bindv6only is 0). */
+  dualStack?: () => boolean
 }
 
 interface End {
@@ -32,6 +45,7 @@ interface End {
   sock: Socket
   port: number
   sources: Set<string>
+  /** The end's last source as the socket reported it (v4-mapped on a dual-stack socket): where its peer's datagrams go. */
   addr?: { host: string, port: number }
 }
 
@@ -48,6 +62,8 @@ export class RelayServer {
   private sweepTimer?: NodeJS.Timeout
   private closed = false
   readonly stats = { packets: 0, bytes: 0, dropped: { shape: 0, source: 0, noPeer: 0 }, refused: 0 }
+  /** Relay ports are dual-stack until a host shows it cannot have them (decided on the first port). */
+  private dual: boolean | undefined
 
   constructor (host: RelayServerHost, limits: RelayLimits = DEFAULT_RELAY_LIMITS) {
     this.host = host
@@ -104,19 +120,24 @@ export class RelayServer {
   }
 
   private async openEnd (nodeId: string): Promise<End> {
-    // every destination is an IPv4 literal learnt from a datagram's source: no resolver per send
-    const sock = createSocket({ type: 'udp4', recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup })
+    this.dual ??= this.host.dualStack?.() ?? dualStackHere(this.host.log)
+    let sock: Socket | undefined
+    if (this.dual) {
+      sock = await bindPort('udp6').catch((err: Error) => {
+        // no IPv6 on this host (disabled, or no such address family): IPv4 ports from now on
+        this.dual = false
+        this.host.log.info('relay ports are IPv4 only: no IPv6 socket here', { error: err.message })
+        return undefined
+      })
+    }
+    sock ??= await bindPort('udp4')
     sock.on('error', (err) => { this.host.log.debug('relay socket error', { error: err.message }) })
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject)
-      sock.bind(0, '0.0.0.0', () => { sock.off('error', reject); resolve() })
-    })
     return { nodeId, sock, port: sock.address().port, sources: this.host.sourcesOf(nodeId) }
   }
 
   private copy (s: Session, from: End, to: End, buf: Buffer, rinfo: RemoteInfo): void {
     if (!isWireGuardDatagram(buf)) { this.stats.dropped.shape++; return }
-    if (!from.sources.has(rinfo.address)) { this.stats.dropped.source++; return }
+    if (!from.sources.has(unmapV4(rinfo.address))) { this.stats.dropped.source++; return }
     if (from.addr?.host !== rinfo.address || from.addr.port !== rinfo.port) from.addr = { host: rinfo.address, port: rinfo.port }
     if (to.addr === undefined) { this.stats.dropped.noPeer++; return }
     to.sock.send(buf, to.addr.port, to.addr.host)
@@ -150,11 +171,45 @@ export class RelayServer {
   }
 }
 
-/** dgram's lookup for a host that is always an IPv4 literal: answers at once. */
+/** A copy socket on a port of the kernel's choice, every address of its family (`udp6`: both families). */
+async function bindPort (type: 'udp4' | 'udp6'): Promise<Socket> {
+  // every destination is a literal learnt from a datagram's source: no resolver per send
+  const sock = createSocket({ type, ipv6Only: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject)
+      sock.bind(0, type === 'udp6' ? '::' : '0.0.0.0', () => { sock.off('error', reject); resolve() })
+    })
+  } catch (err) {
+    closeSocket(sock)
+    throw err
+  }
+  return sock
+}
+
+/** Whether a `::` socket here takes IPv4 too (net.ipv6.bindv6only=0, Linux's default). */
+function dualStackHere (log: Logger): boolean {
+  let v: string
+  try {
+    v = readFileSync('/proc/sys/net/ipv6/bindv6only', 'utf8').trim()
+  } catch (err) { // no IPv6 here at all (or not Linux): the udp6 bind decides
+    log.debug('net.ipv6.bindv6only unreadable', { error: (err as Error).message })
+    return true
+  }
+  if (v === '0') return true
+  log.warn('relay ports are IPv4 only: net.ipv6.bindv6only is not 0, so a dual-stack socket would take IPv6 only (IPv6-only members cannot be relayed by this node)', { bindv6only: v })
+  return false
+}
+
+/** dgram's lookup for a host that is always an IP literal: answers at once. */
 function literalLookup (host: string, _opts: unknown, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  cb(null, host, 4)
+  cb(null, host, host.includes(':') ? 6 : 4)
+}
+
+function closeSocket (s: Socket): void {
+  try { s.close() } catch { /* never bound, or already closed */ }
 }
 
 function closeEnd (e: End): void {
-  try { e.sock.close() } catch { /* already closed */ }
+  closeSocket(e.sock)
 }

@@ -4,7 +4,7 @@
  * tunnels; this file wires them and answers the path manager's "where does the relay copy our
  * end of this pair".
  */
-import { formatEndpoint, parseEndpoint, type Membership, type NodeRecord, type RelayCtl } from '@wgmesh/core'
+import { formatEndpoint, parseEndpoint, relayLegHost, type Membership, type NodeRecord, type RelayCtl } from '@wgmesh/core'
 import type { Dump } from '@wgmesh/wireguard'
 import { probeAddr, type ProbeVia } from './liveness.js'
 import { RelayClient } from './relay-client.js'
@@ -39,13 +39,16 @@ export class Relaying {
 
   get serving (): RelayServer | undefined { return this.server }
 
-  /** For the path manager: the relay's address (where we reach it) and the port of our end. */
-  readonly endpoint: RelayEndpoint = (relay, peerId, relayWg, ask) => {
+  /**
+   * For the path manager: the relay's address in a family we have (where we reach it: an
+   * IPv6-only host its IPv6 address, an IPv4-only one its IPv4 address) and the port of our end.
+   */
+  readonly endpoint: RelayEndpoint = (relay, peerId, relayWg, ask, families) => {
     const ctl = probeAddr(relay, this.host.via)
-    if (ctl === undefined) return undefined
+    const host = relayLegHost(relay, families, relayWg)
+    if (ctl === undefined || host === undefined) return undefined
     const port = ask ? this.client.port(relay.nodeId, ctl, peerId) : this.client.known(relay.nodeId, ctl, peerId)
-    const host = parseEndpoint(relayWg ?? relay.endpoints[0] ?? '')?.host
-    return port === undefined || host === undefined ? undefined : formatEndpoint(host, port)
+    return port === undefined ? undefined : formatEndpoint(host, port)
   }
 
   /** An authenticated relay control message arrived on our probe socket. */

@@ -174,11 +174,12 @@ export class Traversal {
   }
 
   /**
-   * Whether this node relays for others now. `auto`: when it is public on IPv4 — relay ports
-   * are IPv4 sockets, so a host public on IPv6 only would be chosen by pairs it cannot serve.
+   * Whether this node relays for others now. `auto`: when it is public on IPv4 or on IPv6 —
+   * relay ports take both families; members use it over the families it is public on
+   * (core relay-choice.ts: IPv4 when the record's nat is public, IPv6 at a global address).
    */
   relays (): boolean {
-    return this.init.relay === 'on' || (this.init.relay === 'auto' && this.nat.natTypeOf(4) === 'public')
+    return this.init.relay === 'on' || (this.init.relay === 'auto' && (this.nat.natTypeOf(4) === 'public' || this.nat.natTypeOf(6) === 'public'))
   }
 
   /** Fill the traversal fields of our record; serve as a relay while the record says we relay. */
