@@ -83,6 +83,9 @@ describe('IPv6-only link: three hosts, no --peer, LAN beacons only', () => {
         assert.equal(p.path, 'direct', why)
       }
       assert.equal(logLines(mesh, h).filter(l => /LAN beacons over IPv6 off/.test(l.message)).length, 0, `${h}: IPv6 beacons on`)
+      const groups = await lab.run(h, ['ip', '-6', 'maddr', 'show', 'dev', 'eth0'])
+      assert.ok(groups.includes(GROUP), `${h} joined ${GROUP} on eth0: ${groups}`)
+      assert.ok(!(await lab.run(h, ['ip', '-6', 'maddr', 'show', 'dev', mesh.node(h).iface])).includes(GROUP), `${h}: not on the mesh interface`)
     }
     // every host hears every other's beacons (a beacon round is 5 s: the mesh may have formed
     // from the first ones heard), at the global address the beacon names — the beacon itself

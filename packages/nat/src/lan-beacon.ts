@@ -260,7 +260,8 @@ export async function startLanBeacon (init: LanBeaconInit): Promise<LanBeacon> {
 
   const targets = init.targets ?? (() =>
     lanBroadcastTargets(init.excludeInterfaces ?? []).map(s => ({ address: s.broadcast, port: init.port })))
-  // the group is joined once per interface (by name: a link that goes away takes its membership with it)
+  // the group is joined once per interface, by name; an interface that goes away takes its
+  // membership with it, so it is forgotten here too (and joined again if it comes back)
   const joined = new Set<string>()
   let saidNoLink = false
   const targets6 = init.targets6 ?? ((): BeaconTarget[] => {
@@ -270,20 +271,23 @@ export async function startLanBeacon (init: LanBeaconInit): Promise<LanBeacon> {
       saidNoLink = true
       debug('LAN beacons over IPv6 off for now: no interface with an IPv6 link-local address')
     }
+    for (const name of joined) if (!links.some(l => l.interface === name)) joined.delete(name)
     const out: BeaconTarget[] = []
     for (const l of links) {
       if (!joined.has(l.interface)) {
         try {
           socket6.addMembership(LAN_BEACON_GROUP6, `::%${l.interface}`)
-        } catch (err) { // e.g. an interface without multicast: not beaconed on
-          onError(new Error(`cannot join ${LAN_BEACON_GROUP6} on ${l.interface}: ${(err as Error).message}`))
-          continue
+        } catch (err) { // EADDRINUSE: still a member (its link-local address came back); else not beaconed on
+          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+            onError(new Error(`cannot join ${LAN_BEACON_GROUP6} on ${l.interface}: ${(err as Error).message}`))
+            continue
+          }
         }
         joined.add(l.interface)
-        stats.links6 = joined.size
       }
       out.push({ address: `${LAN_BEACON_GROUP6}%${l.interface}`, port: init.port })
     }
+    stats.links6 = joined.size
     return out
   })
   let closed = false
