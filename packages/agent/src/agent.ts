@@ -350,9 +350,10 @@ export class Agent {
   private async scheduleApply (): Promise<void> {
     if (this.stopped) return
     const desired = this.desired()
+    const t0 = Date.now()
     try {
       const { steps } = await this.wg.apply(desired)
-      if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length })
+      if (steps.length > 0) this.log.debug('wireguard applied', { steps: steps.length, peers: desired.peers.length, ms: Date.now() - t0 })
       this.timeline.applied(desired, this.table, this.now())
     } catch (err) {
       this.metrics.applyFailed()
