@@ -146,7 +146,9 @@ export class Traversal {
       onFound: (nodeId, endpoint) => {
         if (this.lanFound.get(nodeId) !== endpoint) this.init.log.info('peer found on the LAN', { nodeId, endpoint })
         this.lanFound.set(nodeId, endpoint)
-        if (parseEndpoint(endpoint)?.port === this.init.wgPort && !this.portClashes.has(nodeId)) this.portClashes.set(nodeId, false)
+        // one NAT in front of both (IPv4 only: a neighbour at an IPv6 address is not behind our NAT)
+        const ep = parseEndpoint(endpoint)
+        if (ep?.port === this.init.wgPort && ep.family === 4 && !this.portClashes.has(nodeId)) this.portClashes.set(nodeId, false)
       },
       onLost: (nodeId) => {
         this.lanFound.delete(nodeId)
