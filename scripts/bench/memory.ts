@@ -21,7 +21,7 @@
  * --node-flags says otherwise. Only one lab at a time: run under the lab lock.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -104,7 +104,7 @@ async function labRun (members: number, nodeFlags: string[]): Promise<Sample[]> 
 /** the CLI bundled behind an entry that installs a fake WireGuard host (same bundle settings) */
 function buildFakeBundle (dir: string): string {
   const entry = join(dir, 'fake-entry.ts')
-  const out = join(dir, 'wgmesh-fake.cjs')
+  const out = join(dir, 'wgmesh.cjs')
   const src = (p: string): string => JSON.stringify(join(ROOT, p))
   writeFileSync(entry, [
     `import { FakeWireGuardRunner } from ${src('packages/wireguard/src/index.ts')}`,
@@ -129,7 +129,12 @@ function buildFakeBundle (dir: string): string {
   ].join('\n'))
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs'), '--entry', entry, '--outfile', out], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`bundling the fake entry failed: ${r.stderr}`)
-  return out
+  // run as users run the CLI: through the loader, from a code cache made for this bundle
+  const loader = join(dir, 'wgmesh.mjs')
+  copyFileSync(join(ROOT, 'packages/cli/dist/wgmesh.mjs'), loader)
+  const c = spawnSync(process.execPath, [loader, '--version', '--state-dir', join(dir, 'cache-run')], { encoding: 'utf8', env: { ...process.env, WGMESH_CODE_CACHE_WRITE: `${out}.cache` } })
+  if (c.status !== 0 || !existsSync(`${out}.cache`)) throw new Error(`making the fake bundle's code cache failed: ${c.stderr}`)
+  return loader
 }
 
 /** child mode: N in-process agents (fake WireGuard) on 127.0.0.1; prints the first one's gossip port */
