@@ -178,7 +178,7 @@ describe('configurator over UAPI with a real wireguard-go', () => {
     assert.equal(r.code, 0, r.stderr)
     const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { create: string[], steady: string[], steps: number, removal: string[], peersAfter: number }
     assert.deepEqual(out.create, ['ip link add ' + ifname2 + ' type wireguard', 'wireguard-go ' + ifname2,
-      `ip address add 100.64.0.1/10 dev ${ifname2}`, `ip address add fd00:1::1/48 dev ${ifname2}`, `ip link set dev ${ifname2} mtu 1420`, `ip link set dev ${ifname2} up`])
+      `ip address add 100.64.0.1/10 dev ${ifname2}`, `ip address add fd00:1::1/48 dev ${ifname2}`, `ip link set dev ${ifname2} mtu 1420 up`])
     assert.deepEqual({ steady: out.steady, steps: out.steps }, { steady: [], steps: 0 }, '0 processes per steady-state apply()+show()')
     assert.deepEqual({ removal: out.removal, peersAfter: out.peersAfter }, { removal: [], peersAfter: 0 }, 'the peer removal went over UAPI')
     await waitFor('the second UAPI socket to go away', () => !existsSync(`/var/run/wireguard/${ifname2}.sock`))

@@ -162,11 +162,11 @@ export function planWireGuard (current: CurrentState | undefined, desired: Desir
 
   steps.push(...addressSteps(ifname, current?.addresses ?? [], desired.addresses))
 
-  if (manage && (current === undefined || current.link.mtu !== desired.mtu)) {
-    steps.push(['ip', 'link', 'set', 'dev', ifname, 'mtu', String(desired.mtu)])
-  }
-  if (manage && (current === undefined || !current.link.up)) {
-    steps.push(['ip', 'link', 'set', 'dev', ifname, 'up'])
-  }
+  // one `ip link set` for the MTU and up: each step is a process spawned from the agent
+  // (100-400 ms each when 8 agents start on 2 cores)
+  const link: string[] = []
+  if (manage && (current === undefined || current.link.mtu !== desired.mtu)) link.push('mtu', String(desired.mtu))
+  if (manage && (current === undefined || !current.link.up)) link.push('up')
+  if (link.length > 0) steps.push(['ip', 'link', 'set', 'dev', ifname, ...link])
   return steps
 }

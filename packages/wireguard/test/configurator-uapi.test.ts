@@ -42,7 +42,7 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
     const r = await wg.apply(desired())
     assert.deepEqual(runner.commands, [
       'ip link add wg0 type wireguard', 'wireguard-go wg0',
-      'ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380', 'ip link set dev wg0 up'
+      'ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380 up'
     ])
     assert.deepEqual(uapi.requests, [
       'set=1 private_key=(redacted) listen_port=51820',
@@ -51,7 +51,7 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
     // the result still lists the planned steps, as argv
     assert.deepEqual(r.steps.map(s => s.join(' ')), ['wireguard-go wg0', `wg set wg0 listen-port 51820 private-key ${KEYFILE}`,
       `wg set wg0 peer ${A} endpoint 192.0.2.1:51820 persistent-keepalive 25 allowed-ips 100.96.0.1/32`,
-      'ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380', 'ip link set dev wg0 up'])
+      'ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380 up'])
     const iface = runner.interfaces.get('wg0')!
     assert.equal(iface.privateKey, PRIV)
     assert.equal(iface.listenPort, 51820)

@@ -27,8 +27,7 @@ const CONFIG = [
   'wg set wg0 listen-port 51820 private-key /k',
   `wg set wg0 peer ${A} endpoint 192.0.2.1:51820 persistent-keepalive 25 allowed-ips 100.96.0.1/32`,
   'ip address add 100.96.3.4/16 dev wg0',
-  'ip link set dev wg0 mtu 1380',
-  'ip link set dev wg0 up'
+  'ip link set dev wg0 mtu 1380 up'
 ]
 
 describe('WireGuardConfigurator', () => {
@@ -193,7 +192,7 @@ describe('WireGuardConfigurator', () => {
     await assert.rejects(wg.apply(desired()), { name: 'CommandFailedError', message: /Permission denied/ })
     runner.failWhen = undefined
     const r = await wg.apply(desired())
-    assert.deepEqual(r.steps.map(s => s.join(' ')), ['ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380', 'ip link set dev wg0 up'])
+    assert.deepEqual(r.steps.map(s => s.join(' ')), ['ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380 up'])
   })
 
   it('serializes: calls made during an apply wait, then one apply of the latest desired state runs', async () => {

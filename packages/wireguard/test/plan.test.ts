@@ -53,8 +53,7 @@ describe('planWireGuard', () => {
       `wg set wg0 peer ${B} allowed-ips 100.96.0.2/32`,
       'ip address add 100.96.3.4/16 dev wg0',
       'ip address add fdab:cdef:1234::5/48 dev wg0',
-      'ip link set dev wg0 mtu 1420',
-      'ip link set dev wg0 up'
+      'ip link set dev wg0 mtu 1420 up'
     ])
   })
 
@@ -196,7 +195,7 @@ describe('planWireGuard', () => {
     const cur = stateOf(d)
     cur.link.mtu = 1500
     cur.link.up = false
-    assert.deepEqual(lines(planWireGuard(cur, d, d)), ['ip link set dev wg0 mtu 1420', 'ip link set dev wg0 up'])
+    assert.deepEqual(lines(planWireGuard(cur, d, d)), ['ip link set dev wg0 mtu 1420 up'])
   })
 
   it('private key and port: set when missing, wrong public key, port changed or key file changed', () => {
