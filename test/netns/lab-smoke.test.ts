@@ -208,7 +208,9 @@ describe('netns lab: service LAN behind pub1 and pub2', () => {
   })
 
   it('svcCounters: pub1\'s svc0 counts pub1\'s pings, pub2\'s does not', async () => {
-    // the neighbour caches are warm (previous tests): no ARP broadcast reaches pub2's svc0 now
+    // interface counters see every frame on the service LAN's bridge: a broadcast or multicast
+    // frame (svc re-resolving a stale neighbour, IPv6 neighbour discovery) reaches pub2's svc0
+    // too — a CI run counted one of 54 bytes. pub1's 5 echo replies must not: at most 2 frames.
     const before = await lab.svcCounters()
     assert.deepEqual(Object.keys(before).sort(), ['pub1', 'pub2'])
     assert.equal(before.pub1?.ip, '203.0.113.225')
@@ -218,7 +220,7 @@ describe('netns lab: service LAN behind pub1 and pub2', () => {
     const d = (h: 'pub1' | 'pub2', k: 'rxPackets' | 'txPackets'): number => (after[h]?.[k] ?? NaN) - (before[h]?.[k] ?? NaN)
     assert.ok(d('pub1', 'txPackets') >= 5 && d('pub1', 'rxPackets') >= 5, JSON.stringify({ before, after }))
     assert.equal(d('pub2', 'txPackets'), 0, JSON.stringify({ before, after }))
-    assert.equal(d('pub2', 'rxPackets'), 0, JSON.stringify({ before, after }))
+    assert.ok(d('pub2', 'rxPackets') <= 2, JSON.stringify({ before, after }))
   })
 
   it('up refuses a service LAN that collides with a NAT LAN, or an unknown gateway (nothing created)', async () => {
