@@ -14,18 +14,15 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Lab } from '../lab/lab.js'
-import { WgmeshLab, waitAllAlive, waitAllPairsPing, type InfoJson } from './wgmesh-lab.js'
+import { WgmeshLab, logEvents, waitAllAlive, waitAllPairsPing, type LogEvent } from './wgmesh-lab.js'
 
 const HOSTS = ['pub1', 'pub2', 'pub3']
 const WALLED = ['pub2', 'pub3']
 const LIMIT_MS = 60_000
 
-type Info6 = InfoJson & { peers: Array<InfoJson['peers'][number] & { family?: number }> }
-interface LogLine { message: string, [k: string]: unknown }
-
 /** The agent's 'NAT probed' lines (JSON log). */
-function natProbed (mesh: WgmeshLab, host: string): LogLine[] {
-  return (mesh.node(host).proc?.log() ?? '').split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as LogLine).filter(l => l.message === 'NAT probed')
+function natProbed (mesh: WgmeshLab, host: string): LogEvent[] {
+  return logEvents(mesh.node(host).proc?.log() ?? '').filter(l => l.message === 'NAT probed')
 }
 
 /** nft: a stateful firewall on `host` that lets in only replies (and lo, the mesh interface, ICMPv6 ND). */
@@ -100,17 +97,18 @@ describe('IPv6 underlay: two hosts behind stateful firewalls (replies only) conn
     for (const h of WALLED) {
       const probed = natProbed(mesh, h).filter(l => l.family === 6)
       classified.push(`${h} ${Date.parse(String(probed[0]?.ts)) - tJoin} ms`)
-      assert.ok(probed.length > 0, `${h}: no 'NAT probed' line`)
-      assert.deepEqual({ nat: probed.at(-1)!.nat, filtering: probed.at(-1)!.filtering, publicAddress: probed.at(-1)!.publicAddress },
+      const last = probed.at(-1)
+      assert.ok(last !== undefined, `${h}: no 'NAT probed' line`)
+      assert.deepEqual({ nat: last.nat, filtering: last.filtering, publicAddress: last.publicAddress },
         { nat: 'firewalled', filtering: 'filtered', publicAddress: lab.host(h).ip }, `${h}: ${JSON.stringify(probed)}`)
-      assert.ok(!probed.some(l => l.nat === 'public' || l.nat === 'unknown'), `${h} was never public or unknown: ${JSON.stringify(probed)}`)
+      assert.deepEqual(probed.filter(l => l.nat === 'public' || l.nat === 'unknown'), [], `${h} was never public or unknown`)
     }
     const pub1Nat = (await mesh.info('pub1')).nat
 
     // the pair's path: direct (not relayed, and not 'lan': a global IPv6 address is nobody's NAT)
     const paths: string[] = []
     for (const [h, other] of [['pub2', 'pub3'], ['pub3', 'pub2']] as const) {
-      const p = (await mesh.info(h) as Info6).peers.find(x => x.name === other) as Info6['peers'][number] | undefined
+      const p = (await mesh.info(h)).peers.find(x => x.name === other)
       assert.ok(p !== undefined, `${h} knows ${other}`)
       paths.push(`${h}→${other} ${p.path}${p.via !== undefined ? `:${p.via}` : ''} ${p.endpoint ?? '-'} family ${p.family ?? '?'} nat ${p.nat ?? '-'}`)
       const dump = await mesh.wgDump(h)

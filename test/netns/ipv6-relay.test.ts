@@ -15,12 +15,11 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Lab } from '../lab/lab.js'
-import { BUNDLE, WgmeshLab, waitAllAlive, waitAllPairsPing, type InfoJson } from './wgmesh-lab.js'
+import { BUNDLE, WgmeshLab, waitAllAlive, waitAllPairsPing } from './wgmesh-lab.js'
 
 const HOSTS = ['pub1', 'pub2', 'pub3']
 const LIMIT_MS = 60_000
 
-type Info6 = InfoJson & { peers: Array<InfoJson['peers'][number] & { family?: number }> }
 
 /** nft counters of what `host` sends on eth0, per family (ARP in its own table). */
 async function countEgress (lab: Lab, host: string): Promise<void> {
@@ -106,11 +105,11 @@ describe('IPv6-only ↔ IPv4-only through a dual-stack relay', () => {
     const pinging = Date.now() - tJoin
     await waitAllPairsPing(mesh, HOSTS, infos, 10_000, ['ipv4', 'ipv6'])
     // 'relay' is shown once a path step has seen the relayed session carry (the pings may be first)
-    let i2 = await mesh.info('pub2') as Info6
-    let i3 = await mesh.info('pub3') as Info6
+    let i2 = await mesh.info('pub2')
+    let i3 = await mesh.info('pub3')
     await mesh.waitFor('both ends show the pair relayed', async () => {
-      i2 = await mesh.info('pub2') as Info6
-      i3 = await mesh.info('pub3') as Info6
+      i2 = await mesh.info('pub2')
+      i3 = await mesh.info('pub3')
       return i2.peers.find(p => p.name === 'pub3')?.path === 'relay' && i3.peers.find(p => p.name === 'pub2')?.path === 'relay'
     }, 10_000, 250).catch((err: Error) => { console.log(`# ${err.message}`) }) // the assertions below say what is shown instead
     const relayed = Date.now() - tJoin
@@ -119,8 +118,8 @@ describe('IPv6-only ↔ IPv4-only through a dual-stack relay', () => {
     assert.deepEqual(i2.endpoints, [`[${lab.host('pub2').ip6!}]:51820`], 'pub2 advertises its IPv6 address only')
     assert.deepEqual(i3.endpoints, [`${lab.host('pub3').ip}:51820`], 'pub3 advertises its IPv4 address only')
 
-    const p23 = i2.peers.find(p => p.name === 'pub3') as Info6['peers'][number] | undefined
-    const p32 = i3.peers.find(p => p.name === 'pub2') as Info6['peers'][number] | undefined
+    const p23 = i2.peers.find(p => p.name === 'pub3')
+    const p32 = i3.peers.find(p => p.name === 'pub2')
     const why = `pub2→pub3 ${JSON.stringify(p23)}; pub3→pub2 ${JSON.stringify(p32)}\npub2 wg:\n${await mesh.wgDump('pub2')}\npub3 wg:\n${await mesh.wgDump('pub3')}`
     assert.equal(p23?.path, 'relay', why)
     assert.equal(p23.via, 'pub1', why)

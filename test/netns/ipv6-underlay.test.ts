@@ -17,7 +17,6 @@ import { BUNDLE, WgmeshLab, waitAllAlive, waitAllPairsPing, type InfoJson } from
 const HOSTS = ['pub1', 'pub2', 'pub3']
 const LIMIT_MS = 60_000
 
-type Info6 = InfoJson & { gossipAddrs: string[], peers: Array<InfoJson['peers'][number] & { family?: number }> }
 
 describe('IPv6-only underlay: three hosts, default flags, --peer [v6]', () => {
   let lab: Lab
@@ -79,7 +78,7 @@ describe('IPv6-only underlay: three hosts, default flags, --peer [v6]', () => {
     console.log(`# IPv6-only underlay: 3 nodes all alive ${alive} ms, all 12 ordered pings (overlay v4+v6) ${pinging} ms after the joins started (${Date.now() - t0} ms from the first start)`)
 
     for (const h of HOSTS) {
-      const i = await mesh.info(h) as Info6
+      const i = await mesh.info(h)
       const me = lab.host(h).ip
       assert.deepEqual(i.endpoints, [`[${me}]:51820`], `${h} advertises its global IPv6 address only (no link-local, no IPv4)`)
       assert.equal(i.nat, 'public', `${h}: classified by STUN over IPv6`)
@@ -154,7 +153,8 @@ describe('dual-stack pair: when one family\'s path dies, the pair carries on ove
   /** The peer's family and endpoint as each end sees it. */
   async function families (): Promise<string[]> {
     return await Promise.all(PAIR.map(async h => {
-      const p = (await mesh.info(h) as Info6).peers[0]!
+      const p = (await mesh.info(h)).peers[0]
+      assert.ok(p !== undefined, `${h} has a peer`)
       return `${h}→${p.name} ${p.family ?? '?'} ${p.endpoint ?? '-'}`
     }))
   }

@@ -10,8 +10,20 @@ import type { Lab, LabProcess } from '../lab/lab.js'
 
 export const BUNDLE = fileURLToPath(new URL('../../packages/cli/dist/wgmesh.mjs', import.meta.url))
 
-export interface PeerInfoJson { name: string, nodeId: string, ipv4: string, ipv6: string, status: string, endpoint?: string, latestHandshake?: number, path: string, via?: string, nat?: string }
-export interface InfoJson { name: string, nodeId: string, interface: string, ipv4: string, ipv6: string, wgPublicKey: string, endpoints: string[], nat: string, relay: boolean, peers: PeerInfoJson[], rejected: Record<string, number> }
+export interface PeerInfoJson { name: string, nodeId: string, ipv4: string, ipv6: string, status: string, endpoint?: string, latestHandshake?: number, path: string, via?: string, nat?: string, family?: 4 | 6 }
+export interface InfoJson { name: string, nodeId: string, interface: string, ipv4: string, ipv6: string, wgPublicKey: string, endpoints: string[], nat: string, relay: boolean, peers: PeerInfoJson[], rejected: Record<string, number>, gossipAddrs: string[] }
+
+/** One JSON log line of an agent. */
+export interface LogEvent { message: string, [k: string]: unknown }
+
+/** The JSON log lines of a process's output (other lines skipped); a line that is no JSON object fails. */
+export function logEvents (log: string): LogEvent[] {
+  return log.split('\n').filter(l => l.startsWith('{')).map((l) => {
+    const o: unknown = JSON.parse(l)
+    if (typeof o !== 'object' || o === null || typeof (o as { message?: unknown }).message !== 'string') throw new Error(`not a log event: ${l}`)
+    return o as LogEvent
+  })
+}
 
 export interface MeshNode { host: string, stateDir: string, iface: string, proc?: LabProcess }
 
