@@ -45,6 +45,8 @@ const SILENT_MS = 60_000
 /** Servers seen in earlier probes stand in for silent ones this long (at most POOL_MAX hosts). */
 const POOL_MS = 10 * 60_000
 const POOL_MAX = 64
+/** A family whose public address has not moved reuses its filtering verdict this long (probes run every 16 s). */
+export const FILTERING_RECHECK_MS = 5 * 60_000
 
 export class NatService {
   lease?: PortMappingLease
@@ -56,6 +58,8 @@ export class NatService {
   private readonly silent = new Map<string, number>()
   /** Per family: the retry pending after an unanswered probe, and how many ran. */
   private readonly retry: Record<4 | 6, { timer?: NodeJS.Timeout, n: number }> = { 4: { n: 0 }, 6: { n: 0 } }
+  /** Per family: the last filtering verdict, for which public address, and when. */
+  private readonly filteringSeen: Record<4 | 6, { verdict: FilteringResult, address?: string, at: number } | undefined> = { 4: undefined, 6: undefined }
   private lastLocals: string[] = []
   private lastGiven: HostPort[] = []
   private probing = false
@@ -169,10 +173,17 @@ export class NatService {
       let filtering: FilteringResult | undefined
       const members = p.mappings.filter(m => !this.isExtra(m.server)).map(m => m.server)
       if (type === 'public' && members.length > 0) {
-        // our own address: open, or a stateful firewall? (members' servers only: they pair their ports)
-        filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
-        // three datagrams lost once are not a firewall: a second probe must say so too
-        if (filtering === 'filtered') filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
+        // our own address: open, or a stateful firewall? (members' servers only: they pair their
+        // ports). Asked again only when the address moved or the verdict is old, not every probe.
+        const seen = this.filteringSeen[family]
+        if (seen !== undefined && seen.address === p.publicAddress && Date.now() - seen.at < FILTERING_RECHECK_MS) {
+          filtering = seen.verdict
+        } else {
+          filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
+          // three datagrams lost once are not a firewall: a second probe must say so too
+          if (filtering === 'filtered') filtering = await probeFiltering(members, { timeoutMs: 800, retries: 2, ...sockets })
+          this.filteringSeen[family] = { verdict: filtering, address: p.publicAddress, at: Date.now() }
+        }
         type = withFiltering(type, filtering)
       }
       // one answer cannot tell cone from symmetric, and no answer says nothing while other

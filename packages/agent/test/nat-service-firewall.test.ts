@@ -80,26 +80,40 @@ test('three datagrams lost once are not a firewall: a change-port probe that hea
   // sockets in the order a probe opens them: the plain probe's, the change-port probe's, its re-check's
   let n = 0
   let walled = new Set<number>()
-  const nat = new NatService({
-    stunPort: 0, wgPort: 51820, extraStunServers: [], upnp: false, log, onChange: () => {},
-    socketFactory: (t) => walled.has(++n) ? walledSocket(t) : dgram.createSocket(t)
-  })
+  const services: NatService[] = []
+  // a service of its own per case: a verdict is reused while the public address stays (below)
+  const fresh = (): NatService => {
+    const s = new NatService({
+      stunPort: 0, wgPort: 51820, extraStunServers: [], upnp: false, log, onChange: () => {},
+      socketFactory: (t) => walled.has(++n) ? walledSocket(t) : dgram.createSocket(t)
+    })
+    services.push(s)
+    return s
+  }
   try {
     walled = new Set([2]) // the first change-port probe's answers are lost, the re-check's arrive
+    let nat = fresh()
     await nat.probe(member(), LOCAL)
     assert.equal(n, 3, 'asked again')
     assert.equal(nat.natTypeOf(4), 'public')
+    // the next probe (16 s later in the agent), same public address: the verdict is reused
+    n = 0
+    await nat.probe(member(), LOCAL)
+    assert.equal(n, 1, 'no change-port probe while the verdict is fresh')
+    assert.equal(nat.natTypeOf(4), 'public')
     n = 0
     walled = new Set([2, 3]) // a firewall: both lost
+    nat = fresh()
     await nat.probe(member(), LOCAL)
     assert.equal(n, 3)
     assert.equal(nat.natTypeOf(4), 'firewalled')
     n = 0
     walled = new Set()
+    nat = fresh()
     await nat.probe(member(), LOCAL)
     assert.equal(n, 2, 'an open answer at once: no re-check')
     assert.equal(nat.natTypeOf(4), 'public')
-  } finally { await nat.stop() }
+  } finally { await Promise.all(services.map(async s => { await s.stop() })) }
 })
 
 test('a configured (third-party) server is never asked to change port: its silence would read as a firewall', async () => {
