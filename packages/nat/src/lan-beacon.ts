@@ -230,14 +230,18 @@ export async function startLanBeacon (init: LanBeaconInit): Promise<LanBeacon> {
   }
   const bound6 = socket6?.address()
 
-  const isSelf = (address: string, port: number, family: 4 | 6): boolean => {
-    if (port !== (family === 4 ? bound.port : bound6?.port)) return false
-    const a = withoutZone(address)
-    for (const infos of Object.values(os.networkInterfaces())) {
-      if (infos?.some(i => i.address === a) === true) return true
+  // our own addresses, read at most once a second: every datagram is checked, before the rate
+  // limiters, so a flood must not cost a getifaddrs() each
+  let own: { at: number, addrs: Set<string> } | undefined
+  const ownAddresses = (): Set<string> => {
+    const t = Date.now()
+    if (own === undefined || t - own.at >= 1000 || t < own.at) {
+      own = { at: t, addrs: new Set(Object.values(os.networkInterfaces()).flatMap(infos => (infos ?? []).map(i => i.address))) }
     }
-    return false
+    return own.addrs
   }
+  const isSelf = (address: string, port: number, family: 4 | 6): boolean =>
+    port === (family === 4 ? bound.port : bound6?.port) && ownAddresses().has(withoutZone(address))
   const clock = init.now !== undefined ? { now: init.now } : {}
   const rate = init.ratePerSecond ?? 2
   const perSource = new RateLimiter({ ratePerSecond: rate, burst: init.burst ?? 2 * rate, maxKeys: 4096, ...clock })
