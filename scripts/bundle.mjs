@@ -80,7 +80,14 @@ const outfile = arg('--outfile', `${root}packages/cli/dist/wgmesh.cjs`)
 //   ordinal comparison (the same order for the ASCII strings sorted there); calls naming a
 //   locale or options still get ICU. wgmesh's own code never needs collation.
 const ordinalLocaleCompare = 'String.prototype.localeCompare = (function (icu) { return function localeCompare (that, ...rest) { if (rest.length > 0) return icu.call(this, that, ...rest); const a = String(this); const b = String(that); return a < b ? -1 : a > b ? 1 : 0 } })(String.prototype.localeCompare);\n'
-const v8Flags = process.env.WGMESH_BUNDLE_V8_FLAGS ?? '--semi-space-growth-factor=1'
+// * No optimizing tiers (--no-opt --no-sparkplug --no-maglev) and --optimize-for-size: the
+//   agent's JavaScript is glue around node:crypto, sockets and child processes, run once at start
+//   and a few times a second after; nothing in it is hot enough to repay compiling it again.
+//   Measured (memory.ts lab, 8 members): 74.6 → 58.1 MiB RSS, idle CPU unchanged (1.0 %), and
+//   8 agents starting at once on 2 cores used less CPU to a full mesh, not more (TurboFan's
+//   background compiles competed with the start-up for the two cores): docs/PERFORMANCE.md.
+//   The savings are the compilers' own memory and the pages of their code in the node binary.
+const v8Flags = process.env.WGMESH_BUNDLE_V8_FLAGS ?? '--semi-space-growth-factor=1 --no-opt --no-sparkplug --no-maglev --optimize-for-size'
 const minify = process.env.WGMESH_BUNDLE_MINIFY !== '0'
 await build({
   entryPoints: [entry],
