@@ -4,8 +4,10 @@
  * time it served, when each peer was added to WireGuard (and how long after its record), and
  * each peer's first path; the seed's (pub1) first 60 log events. Times are ms since the spawn.
  * Usage: run.sh 1 timeline   (PROF_HOST=nat1 [PROF_DIR=…]: a CPU profile of that agent;
- *   IDLE_S=30: stay up that long after the full mesh first)
+ *   IDLE_S=30: stay up that long after the full mesh first; TIMELINE_LOGS=DIR: keep the agents' logs)
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
@@ -41,6 +43,11 @@ try {
   {
     const ev = daemons.get('pub1')!.log().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
     for (const e of ev.slice(0, 60)) console.log(`  pub1 ${Date.parse(e.ts as string) - t0} ${String(e.message)} ${JSON.stringify(e).slice(0, 160)}`)
+  }
+  // TIMELINE_LOGS=DIR: keep every agent's whole log there (the lab's logs go with it)
+  if (process.env.TIMELINE_LOGS !== undefined) {
+    mkdirSync(process.env.TIMELINE_LOGS, { recursive: true })
+    for (const [h, p] of daemons) writeFileSync(join(process.env.TIMELINE_LOGS, `${h}.log`), p.log())
   }
   for (const [h, p] of daemons) {
     const ev = p.log().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)

@@ -11,6 +11,9 @@
  *
  * Deleting is `ip link del <if>` for both kernel and userspace (wireguard-go exits when its TUN goes away).
  */
+import { existsSync, readFileSync } from 'node:fs'
+import { release as osRelease } from 'node:os'
+import { join } from 'node:path'
 import type { CommandRunner } from './command-runner.js'
 import { CommandFailedError, InterfaceMissingError } from './errors.js'
 import type { Step } from './plan.js'
@@ -22,6 +25,32 @@ export interface BackendOptions {
   userspaceBinary?: string
   /** Environment to read WG_QUICK_USERSPACE_IMPLEMENTATION from; default process.env. */
   env?: Record<string, string | undefined>
+  /**
+   * 'auto' only: true when the kernel surely has no WireGuard ({@link kernelLacksWireGuard}):
+   * userspace is then tried first, sparing a process that is sure to fail (each one spawned
+   * while 8 agents start on 2 cores costs 100-400 ms); the kernel is still tried if it fails.
+   */
+  kernelLacksWireGuard?: () => boolean
+}
+
+/**
+ * Whether this kernel surely cannot make a WireGuard link: no /sys/module/wireguard (a loaded
+ * module, or a built-in one: it has a version), and no module to load — /lib/modules/<release>
+ * missing, or its modules.dep and modules.builtin without wireguard. Reads a few files; false
+ * when in doubt (anything unreadable other than missing).
+ */
+export function kernelLacksWireGuard (release = osRelease(), root = '/'): boolean {
+  if (existsSync(join(root, 'sys/module/wireguard'))) return false
+  const dir = join(root, 'lib/modules', release)
+  if (!existsSync(dir)) return true
+  try {
+    for (const f of ['modules.dep', 'modules.builtin']) {
+      if (/(^|\/)wireguard\.ko/m.test(readFileSync(join(dir, f), 'utf8'))) return false
+    }
+  } catch {
+    return false
+  }
+  return true
 }
 
 /** Which backend created the interface, and the command that did it. */
@@ -50,6 +79,11 @@ export function userspaceCreateStep (ifname: string, opts: BackendOptions = {}):
  * (no module, no permission for that link type, ...). Throws if userspace fails too.
  */
 export async function detectBackend (runner: CommandRunner, ifname: string, opts: BackendOptions = {}): Promise<CreatedInterface> {
+  if (opts.kernelLacksWireGuard?.() === true) {
+    const step = userspaceCreateStep(ifname, opts)
+    if ((await runner.run(step, { allowFail: true })).code === 0) return { kind: 'userspace', step }
+    // and if that failed, the usual order, with its usual error
+  }
   const kernel = kernelCreateStep(ifname)
   const r = await runner.run(kernel, { allowFail: true })
   if (r.code === 0) return { kind: 'kernel', step: kernel }

@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process'
 import { CommandFailedError } from './errors.js'
+import type { Step } from './plan.js'
+import { failedBatchIndex, ipBatchScript } from './step-batch.js'
 
 export interface RunOptions {
   /** Written to the command's stdin, which is then closed. Without it stdin is /dev/null. */
@@ -22,6 +24,12 @@ export interface RunResult {
 export interface CommandRunner {
   /** Runs `argv[0]` with `argv.slice(1)`. Throws {@link CommandFailedError} on non-zero exit unless `opts.allowFail`. */
   run: (argv: string[], opts?: RunOptions) => Promise<RunResult>
+  /**
+   * Runs several `ip` steps in one process (`ip -batch -`), stopping at the first that fails, and
+   * throws {@link CommandFailedError} naming that step (see step-batch.ts). Optional: without it
+   * the configurator runs them one by one.
+   */
+  runIpBatch?: (steps: Step[]) => Promise<void>
 }
 
 export interface ExecRunnerInit {
@@ -64,6 +72,15 @@ export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
         throw new CommandFailedError(argv, r.code, r.stderr, r.stdout, r.error === undefined ? undefined : { cause: r.error })
       }
       return { stdout: r.stdout, stderr: r.stderr, code: r.code }
+    },
+    runIpBatch: async (steps) => {
+      const argv = ['ip', '-batch', '-']
+      const r = await spawnOnce(argv, ipBatchScript(steps), timeoutMs, closeGraceMs)
+      if (r.code === 0) return
+      // name the step that failed, as running it alone would have; its error without ip's batch note
+      const i = failedBatchIndex(r.stderr, steps.length)
+      const stderr = r.stderr.split('\n').filter(l => !/^Command failed -:\d+/.test(l)).join('\n')
+      throw new CommandFailedError(i === undefined ? argv : steps[i]!, r.code, i === undefined ? r.stderr : stderr, r.stdout, r.error === undefined ? undefined : { cause: r.error })
     }
   }
 }

@@ -2,14 +2,15 @@
  * The stateful front: reads the host, plans, runs the plan, remembers what it applied.
  */
 import type { DesiredWireGuard } from '@wgmesh/core'
-import { createInterface, deleteStep, type BackendKind } from './backend.js'
+import { createInterface, deleteStep, kernelLacksWireGuard, type BackendKind } from './backend.js'
 import { execRunner, type CommandRunner } from './command-runner.js'
 import type { Dump } from './dump.js'
 import { InterfaceMismatchError } from './errors.js'
 import { sysfsLinkReader, type LinkReader } from './link-reader.js'
 import { planWireGuard, type Step } from './plan.js'
 import { readDump, readHost, type ReadOptions } from './state.js'
-import { runWgSetOverUapi, unixUapi, type UapiTransport } from './uapi.js'
+import { batchSteps } from './step-batch.js'
+import { runUapiSet, runWgSetOverUapi, unixUapi, type UapiTransport } from './uapi.js'
 
 export interface ConfiguratorInit {
   /** Interface name, e.g. "wgmesh0"; every `apply()` must name the same one. */
@@ -63,6 +64,8 @@ export class WireGuardConfigurator {
   private readonly expectedPublicKey: string | undefined
   private readonly uapi: UapiTransport | undefined
   private readonly linkReader: LinkReader | undefined
+  /** The real host (no runner given): 'auto' may look at the kernel's modules first. */
+  private readonly probeKernel: boolean
   private lastApplied: DesiredWireGuard | undefined
   private readonly addedPeers = new Set<string>()
   private createdBy: 'kernel' | 'userspace' | undefined
@@ -76,6 +79,7 @@ export class WireGuardConfigurator {
     this.userspaceBinary = init.userspaceBinary
     this.expectedPublicKey = init.expectedPublicKey
     const native = init.runner === undefined
+    this.probeKernel = native
     const uapi = init.uapi ?? (native ? unixUapi() : false)
     const linkReader = init.linkReader ?? (native ? sysfsLinkReader() : false)
     this.uapi = uapi === false ? undefined : uapi
@@ -158,7 +162,7 @@ export class WireGuardConfigurator {
     const { current, viaUapi: readViaUapi } = await readHost(this.runner, this.interface, this.readOptions)
     let viaUapi = readViaUapi
     if (current === undefined) {
-      const opts = this.userspaceBinary === undefined ? {} : { userspaceBinary: this.userspaceBinary }
+      const opts = { ...(this.userspaceBinary === undefined ? {} : { userspaceBinary: this.userspaceBinary }), ...(this.probeKernel ? { kernelLacksWireGuard } : {}) }
       const created = await createInterface(this.runner, this.interface, this.backend, opts)
       this.createdBy = created.kind
       this.lastApplied = undefined
@@ -171,9 +175,14 @@ export class WireGuardConfigurator {
     const wanted = new Set(desired.peers.map(p => p.publicKey))
     for (const pk of wanted) if (!present.has(pk)) this.addedPeers.add(pk)
     for (const pk of [...this.addedPeers]) if (!wanted.has(pk)) this.addedPeers.delete(pk)
-    for (const step of steps) {
-      await this.runStep(step, viaUapi)
-      ran.push(step)
+    // consecutive steps as one UAPI request / one `ip -batch` (step-batch.ts): each round trip
+    // waits for an event-loop turn, and a starting agent's loop is busy
+    const groups = batchSteps(steps, this.interface, { uapi: viaUapi && this.uapi !== undefined, ipBatch: this.runner.runIpBatch !== undefined })
+    for (const g of groups) {
+      if (g.kind === 'uapi' && this.uapi !== undefined) await runUapiSet(this.uapi, this.interface, g.set)
+      else if (g.kind === 'ip' && g.steps.length > 1 && this.runner.runIpBatch !== undefined) await this.runner.runIpBatch(g.steps)
+      else for (const step of g.steps) await this.runStep(step, viaUapi)
+      ran.push(...g.steps)
     }
     this.lastApplied = structuredClone(desired)
     return { steps: ran }

@@ -36,6 +36,11 @@ export interface FakeWireGuardRunnerInit {
   privateKeys?: Record<string, string>
   /** Injected failures: return a result to fail that argv (checked before simulation). */
   failWhen?: (argv: string[]) => { code?: number, stderr?: string } | undefined
+  /**
+   * Offer `runIpBatch` (as the real runner does): the batch is recorded as "ip -batch -" plus its
+   * lines, and runs line by line up to the first failure. Default false: each `ip` step is run alone.
+   */
+  ipBatch?: boolean
 }
 
 type Res = RunResult
@@ -59,6 +64,18 @@ export class FakeWireGuardRunner implements CommandRunner {
     this.userspaceBinaries = init.userspaceBinaries ?? ['wireguard-go']
     this.privateKeys = { ...init.privateKeys }
     this.failWhen = init.failWhen
+    if (init.ipBatch === true) this.runIpBatch = async (steps) => { await this.ipBatch(steps) }
+  }
+
+  runIpBatch?: (steps: string[][]) => Promise<void>
+
+  private async ipBatch (steps: string[][]): Promise<void> {
+    this.commands.push(`ip -batch - <<< ${steps.map(s => s.slice(1).join(' ')).join('; ')}`)
+    for (const argv of steps) {
+      const injected = this.failWhen?.(argv)
+      const r = injected !== undefined ? fail(injected.code ?? 1, injected.stderr ?? 'injected failure') : this.simulate(argv)
+      if (r.code !== 0) throw new CommandFailedError(argv, r.code, r.stderr, r.stdout)
+    }
   }
 
   /** The private key the fake uses for a key file. */

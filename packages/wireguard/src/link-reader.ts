@@ -5,7 +5,7 @@
  * when the commands would run in the same namespace: the configurator uses it by default only with
  * its own default runner.
  */
-import { readFile, stat } from 'node:fs/promises'
+import { readFileSync, statSync } from 'node:fs'
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import { join } from 'node:path'
 import type { LinkInfo } from './addr.js'
@@ -46,10 +46,12 @@ export function sysfsLinkReader (init: SysfsLinkReaderInit = {}): LinkReader {
       const dir = join(base, ifname)
       let texts: string[]
       try {
-        texts = await Promise.all(['mtu', 'flags', 'operstate'].map(async f => await readFile(join(dir, f), 'utf8')))
+        // synchronous: sysfs attributes are answered by the kernel at once, and three async
+        // reads are twelve thread-pool round trips, each waiting for a turn of a busy event loop
+        texts = ['mtu', 'flags', 'operstate'].map(f => readFileSync(join(dir, f), 'utf8'))
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return { state: 'unknown' }
-        try { await stat(base) } catch { return { state: 'unknown' } } // no sysfs at all
+        try { statSync(base) } catch { return { state: 'unknown' } } // no sysfs at all
         return { state: 'missing' }
       }
       const [mtu = '', flags = '', operText = ''] = texts.map(t => t.trim())

@@ -17,7 +17,7 @@ import { UapiConnectionError, UapiError, UapiParseError } from './errors.js'
 import { decodeWireGuardKey } from './keys.js'
 import type { Step } from './plan.js'
 import { parseUapiGet, parseUapiSetResponse, UAPI_MAX_RESPONSE_BYTES } from './uapi-parse.js'
-import { encodeUapiSet, wgSetStepToUapi, type UapiSetRequest } from './uapi-set.js'
+import { encodeUapiSet, wgSetStepToUapi, type UapiSetRequest, type WgSetAsUapi } from './uapi-set.js'
 
 /** The seam to a userspace WireGuard's configuration socket. Real: {@link unixUapi}; tests: `FakeUapi`. */
 export interface UapiTransport {
@@ -188,7 +188,12 @@ export async function readPrivateKeyFile (file: string): Promise<string> {
 export async function runWgSetOverUapi (t: UapiTransport, ifname: string, step: Step): Promise<boolean> {
   const u = wgSetStepToUapi(step, ifname)
   if (u === undefined) return false
+  await runUapiSet(t, ifname, u)
+  return true
+}
+
+/** Sends a translated `wg set` (one step's, or several merged: step-batch.ts), reading its private-key file here. */
+export async function runUapiSet (t: UapiTransport, ifname: string, u: WgSetAsUapi): Promise<void> {
   const req = u.privateKeyFile === undefined ? u.request : { ...u.request, privateKey: await readPrivateKeyFile(u.privateKeyFile) }
   await uapiSet(t, ifname, req)
-  return true
 }

@@ -76,4 +76,17 @@ describe('execRunner', () => {
       for (const k of Object.keys(process.env)) if (!(k in saved)) Reflect.deleteProperty(process.env, k)
     }
   })
+
+  it('runIpBatch runs ip steps in one ip process; a failure names the step that failed', async () => {
+    const runner = execRunner()
+    assert.ok(runner.runIpBatch !== undefined)
+    await runner.runIpBatch([['ip', 'link', 'show', 'dev', 'lo'], ['ip', 'address', 'show', 'dev', 'lo']])
+    await assert.rejects(runner.runIpBatch([['ip', 'link', 'show', 'dev', 'lo'], ['ip', 'link', 'show', 'dev', 'wgmesh-none0'], ['ip', 'link', 'show', 'dev', 'lo']]), (e: unknown) => {
+      assert.ok(e instanceof CommandFailedError)
+      assert.deepEqual(e.argv, ['ip', 'link', 'show', 'dev', 'wgmesh-none0'])
+      assert.match(e.stderr, /does not exist/)
+      assert.doesNotMatch(e.stderr, /Command failed/)
+      return true
+    })
+  })
 })

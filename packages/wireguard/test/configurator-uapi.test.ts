@@ -44,9 +44,9 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
       'ip link add wg0 type wireguard', 'wireguard-go wg0',
       'ip address add 100.96.3.4/16 dev wg0', 'ip link set dev wg0 mtu 1380 up'
     ])
+    // key, port and peer in one request (step-batch.ts)
     assert.deepEqual(uapi.requests, [
-      'set=1 private_key=(redacted) listen_port=51820',
-      `set=1 public_key=${Buffer.from(A, 'base64').toString('hex')} endpoint=192.0.2.1:51820 persistent_keepalive_interval=25 replace_allowed_ips=true allowed_ip=100.96.0.1/32`
+      `set=1 private_key=(redacted) listen_port=51820 public_key=${Buffer.from(A, 'base64').toString('hex')} endpoint=192.0.2.1:51820 persistent_keepalive_interval=25 replace_allowed_ips=true allowed_ip=100.96.0.1/32`
     ])
     // the result still lists the planned steps, as argv
     assert.deepEqual(r.steps.map(s => s.join(' ')), ['wireguard-go wg0', `wg set wg0 listen-port 51820 private-key ${KEYFILE}`,
@@ -83,7 +83,8 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
     const r = await wg.apply(desired({ peers: [peer(A, { allowedIps: ['100.96.0.1/32', '100.96.7.0/24'], persistentKeepalive: undefined })] }))
     assert.deepEqual(r.steps.map(s => s.join(' ')), [`wg set wg0 peer ${A} persistent-keepalive off allowed-ips 100.96.0.1/32,100.96.7.0/24`, `wg set wg0 peer ${B} remove`])
     assert.deepEqual(runner.commands, [])
-    assert.equal(uapi.requests.length, 3)
+    // one get, then the update and the removal in one set
+    assert.deepEqual(uapi.requests, ['get=1', `set=1 public_key=${Buffer.from(A, 'base64').toString('hex')} persistent_keepalive_interval=0 replace_allowed_ips=true allowed_ip=100.96.0.1/32 allowed_ip=100.96.7.0/24 public_key=${Buffer.from(B, 'base64').toString('hex')} remove=true`])
     const iface = runner.interfaces.get('wg0')!
     assert.deepEqual([...iface.peers.keys()], [A])
     assert.deepEqual(iface.peers.get(A)?.allowedIps, ['100.96.0.1/32', '100.96.7.0/24'])
@@ -99,6 +100,33 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
     uapi.failWhen = undefined
     assert.equal((await wg.apply(desired({ peers: [] }))).steps.length, 1)
     assert.equal(runner.interfaces.get('wg0')!.peers.size, 0)
+  })
+
+  it('a peer re-created for a new endpoint (never handshaken) is removed and added in one request, in that order', async () => {
+    const { runner, uapi, wg } = setup()
+    await wg.apply(desired({ peers: [peer(A), peer(B, { allowedIps: ['100.96.0.2/32'] })] }))
+    uapi.takeRequests()
+    const r = await wg.apply(desired({ peers: [peer(A, { endpoint: '198.51.100.7:51820' }), peer(B, { allowedIps: ['100.96.0.2/32'] })] }))
+    assert.deepEqual(r.steps.map(s => s.slice(3, 6).join(' ')), [`peer ${A} remove`, `peer ${A} endpoint`])
+    assert.equal(uapi.requests.length, 2)
+    assert.match(uapi.requests[1] ?? '', /remove=true public_key=\S+ endpoint=198\.51\.100\.7:51820/)
+    assert.equal(runner.interfaces.get('wg0')!.peers.get(A)?.endpoint, '198.51.100.7:51820')
+    assert.equal(runner.interfaces.get('wg0')!.peers.size, 2)
+  })
+
+  it('with a runner that batches ip, the addresses, MTU and up are one ip -batch; a failing line names its step', async () => {
+    const runner = new FakeWireGuardRunner({ kernelModule: false, privateKeys: { [KEYFILE]: PRIV }, ipBatch: true })
+    const uapi = new FakeUapi(runner)
+    const wg = createConfigurator({ interface: 'wg0', runner, uapi, linkReader: new FakeLinkReader(runner), expectedPublicKey: publicKeyFromPrivateKey(PRIV) })
+    const state = desired({ addresses: ['100.96.3.4/16', 'fdab:cdef:1234::5/48'] })
+    await wg.apply(state)
+    assert.deepEqual(runner.commands, ['ip link add wg0 type wireguard', 'wireguard-go wg0',
+      'ip -batch - <<< address add 100.96.3.4/16 dev wg0; address add fdab:cdef:1234::5/48 dev wg0; link set dev wg0 mtu 1380 up'])
+    assert.deepEqual(runner.interfaces.get('wg0')!.addresses, ['100.96.3.4/16', 'fdab:cdef:1234::5/48'])
+    runner.takeCommands()
+    runner.failWhen = argv => argv.includes('fdab:cdef:1234::6/48') ? { code: 2, stderr: 'RTNETLINK answers: Permission denied' } : undefined
+    await assert.rejects(wg.apply(desired({ addresses: ['100.96.3.5/16', 'fdab:cdef:1234::6/48'] })),
+      (e: Error & { argv?: string[] }) => e.name === 'CommandFailedError' && e.argv?.join(' ') === 'ip address add fdab:cdef:1234::6/48 dev wg0')
   })
 
   it('kernel interface: no UAPI socket, so the wg commands are used (fallback)', async () => {
