@@ -86,6 +86,8 @@ export interface AllPairs {
   times: number[]
   /** ordered pairs (src->dst) that never answered */
   missing: string[]
+  /** each answered ordered pair with its time */
+  pairs: Array<{ pair: string, ms: number }>
   /** max of times: every pair has answered (NaN if any is missing) */
   fullMs: number
 }
@@ -96,15 +98,16 @@ export async function pingAll (lab: Lab, hosts: string[], ip: Map<string, string
   const results = await Promise.all(loops.map(async l => ({ host: l.host, got: await l.done })))
   const times: number[] = []
   const missing: string[] = []
+  const pairs: Array<{ pair: string, ms: number }> = []
   for (const { host, got } of results) {
     for (const x of hosts) {
       if (x === host) continue
       const ms = got.get(ip.get(x)!)
       if (ms === undefined) missing.push(`${host}->${x}`)
-      else times.push(ms)
+      else { times.push(ms); pairs.push({ pair: `${host}->${x}`, ms }) }
     }
   }
-  return { times, missing, fullMs: missing.length === 0 ? Math.max(...times) : NaN }
+  return { times, missing, pairs, fullMs: missing.length === 0 ? Math.max(...times) : NaN }
 }
 
 /** bytes and packets that crossed the internet bridge during `windowMs` (counters zeroed first) */

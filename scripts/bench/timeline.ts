@@ -40,6 +40,7 @@ try {
   await new Promise(resolve => setTimeout(resolve, Number(process.env.IDLE_S ?? 0) * 1000))
   const sorted = [...all.times].sort((a, b) => a - b)
   console.log(`t_full ${all.fullMs} ms; pair times p10 ${sorted[5]} p50 ${sorted[28]} p90 ${sorted[50]} max ${sorted[55]}`)
+  console.log(`slowest pairs: ${[...all.pairs].sort((a, b) => b.ms - a.ms).slice(0, 10).map(p => `${p.pair} ${p.ms}`).join(', ')}`)
   {
     const ev = daemons.get('pub1')!.log().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
     for (const e of ev.slice(0, 60)) console.log(`  pub1 ${Date.parse(e.ts as string) - t0} ${String(e.message)} ${JSON.stringify(e).slice(0, 160)}`)

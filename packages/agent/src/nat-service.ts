@@ -63,6 +63,7 @@ export class NatService {
   private lastLocals: string[] = []
   private lastGiven: HostPort[] = []
   private probing = false
+  private queued?: { servers: HostPort[], localAddresses: string[] }
   private mapping = false
   private refreshTimer?: NodeJS.Timeout
   private stopped = false
@@ -114,7 +115,9 @@ export class NatService {
    */
   async probe (servers: HostPort[], localAddresses: string[]): Promise<void> {
     const all = [...servers, ...this.init.extraStunServers]
-    if (this.probing || this.stopped || all.length === 0) return
+    if (this.stopped || all.length === 0) return
+    // a probe is running (e.g. the seed guess below): this one runs when it ends, not never
+    if (this.probing) { this.queued = { servers, localAddresses }; return }
     const localFamilies = new Set(localAddresses.map(a => parseIP(a)?.family))
     const families = ([4, 6] as const).filter(f => all.some(s => familyOf(s) === f) && (localFamilies.has(f) || (f === 4 && localAddresses.length === 0)))
     if (families.length === 0) return
@@ -125,17 +128,35 @@ export class NatService {
     await this.run(families, f => this.choose(f, servers, now))
   }
 
+  /**
+   * Before any member's record is here: ask our seeds' servers at a guessed port (ours: a fleet
+   * shares its settings), so that the first record out already carries the public address and
+   * NAT type — members learn the right endpoint at once instead of after the seed's record, a
+   * probe and a second record (~0.5 s while a fleet starts). A guess: short timeouts, nothing
+   * is marked silent and no retry follows; the members' records take over when they arrive.
+   */
+  async probeSeeds (servers: HostPort[], localAddresses: string[]): Promise<void> {
+    if (this.probing || this.stopped || servers.length === 0 || this.natType !== 'unknown') return
+    const localFamilies = new Set(localAddresses.map(a => parseIP(a)?.family))
+    const families = ([4, 6] as const).filter(f => servers.some(s => familyOf(s) === f) && localFamilies.has(f))
+    this.lastLocals = localAddresses
+    await this.run(families, f => servers.filter(s => familyOf(s) === f), true)
+  }
+
   /** Probe `families` (servers from `pick`), report a change, maybe map a port. */
-  private async run (families: ReadonlyArray<4 | 6>, pick: (f: 4 | 6) => HostPort[]): Promise<void> {
+  private async run (families: ReadonlyArray<4 | 6>, pick: (f: 4 | 6) => HostPort[], guess = false): Promise<void> {
     if (this.probing || this.stopped) return
     this.probing = true
     try {
-      const changed = await Promise.all(families.map(async f => await this.probeFamily(f, pick(f), this.lastLocals)))
+      const changed = await Promise.all(families.map(async f => await this.probeFamily(f, pick(f), this.lastLocals, guess)))
       if (changed.some(c => c)) this.init.onChange()
       const nat4 = this.view[4].nat
       if (this.init.upnp && nat4 !== 'public' && nat4 !== 'unknown' && nat4 !== 'firewalled' && this.lease === undefined) void this.mapPort()
     } finally {
       this.probing = false
+      const q = this.queued
+      this.queued = undefined
+      if (q !== undefined) void this.probe(q.servers, q.localAddresses)
     }
   }
 
@@ -162,13 +183,14 @@ export class NatService {
   }
 
   /** One family's probe, from its own socket; true when its view changed. */
-  private async probeFamily (family: 4 | 6, servers: HostPort[], localAddresses: string[]): Promise<boolean> {
+  private async probeFamily (family: 4 | 6, servers: HostPort[], localAddresses: string[], guess = false): Promise<boolean> {
     const v = this.view[family]
     if (servers.length === 0) return false
     try {
       const sockets = this.init.socketFactory === undefined ? {} : { socketFactory: this.init.socketFactory }
-      const p = await probeNat(servers, { timeoutMs: 800, retries: 2, maxServers: 4, ...sockets })
-      this.noteSilence(family, p.mappings.map(m => m.server), p.errors.map(e => e.server))
+      const p = await probeNat(servers, { timeoutMs: guess ? 300 : 800, retries: guess ? 1 : 2, maxServers: 4, ...sockets })
+      if (guess && p.mappings.length === 0) return false
+      if (!guess) this.noteSilence(family, p.mappings.map(m => m.server), p.errors.map(e => e.server))
       let type = classifyNat(localAddresses, p.localPort, p.mappings)
       let filtering: FilteringResult | undefined
       const members = p.mappings.filter(m => !this.isExtra(m.server)).map(m => m.server)

@@ -4,7 +4,7 @@
  * narrow host interface and gets back what goes into its record and its WireGuard plan.
  */
 import {
-  formatEndpoint, InvalidConfigError, isGlobalV6, parseEndpoint, pathPolicy,
+  formatEndpoint, InvalidConfigError, isGlobalV6, parseEndpoint, parseIP, pathPolicy,
   type Cidr, type Membership, type NatType, type NodeRecord, type PeerRoute, type RecordSigner
 } from '@wgmesh/core'
 import type { CommandRunner, Dump } from '@wgmesh/wireguard'
@@ -129,6 +129,7 @@ export class Traversal {
 
   /** LAN beacons and the first NAT probe (once the agent serves and has synced). */
   async startDiscovery (): Promise<void> {
+    void this.probe() // no member known yet: the seeds' servers at a guessed port
     setTimeout(() => { void this.probe() }, 200).unref() // after the first sync: records of public members
     if (this.init.lanPort === 0) return
     this.beacon = await startLanDiscovery({
@@ -294,7 +295,13 @@ export class Traversal {
     const unknown = shuffle(members.filter(x => x.record.nat === undefined || x.record.nat === 'unknown'))
     // while nobody is classified, wait for a seed: the first members we hear of may be LAN
     // neighbours (LAN discovery), behind our own NAT, whose answers show our private address
-    if (pub.length === 0 && seeds.size > 0 && !unknown.some(m => isSeed(m.record))) return
+    if (pub.length === 0 && seeds.size > 0 && !unknown.some(m => isSeed(m.record))) {
+      // no seed's record yet: guess the seeds' STUN servers at our own port (nat-service.ts probeSeeds)
+      const port = this.init.stunPort
+      const guess = [...seeds].filter(h => parseIP(h) !== undefined).slice(0, 4).flatMap(host => [{ host, port }, { host, port: port + 1 }])
+      if (port > 0 && members.length === 0) await this.nat.probeSeeds(guess, this.locals().map(l => l.address))
+      return
+    }
     const order = pub.length > 0 ? shuffle(pub) : [...unknown.filter(m => isSeed(m.record)), ...unknown.filter(m => !isSeed(m.record))]
     // each member's servers at its first endpoint of each family: the IPv4 and the IPv6 probe
     // go out separately (each from its own socket), each to at most 4 members

@@ -66,3 +66,33 @@ test('one NAT type from two: IPv4 where classified, else IPv6', () => {
   assert.equal(underlayNatType('unknown', 'unknown'), 'unknown')
   assert.equal(underlayNatType('symmetric', 'unknown'), 'symmetric')
 })
+
+test('the seed guess: answered, it classifies at once; unanswered, it leaves nothing behind', async () => {
+  const { nat, changes } = service()
+  await nat.probeSeeds(v4, ['127.0.0.1'])
+  assert.equal(nat.natType, 'public')
+  assert.equal(changes(), 1)
+  await nat.probeSeeds(v4, ['127.0.0.1'])
+  assert.equal(changes(), 1, 'classified: no more guesses')
+  // a port nobody answers on: unknown stays, no change is reported
+  const quiet = service()
+  const dead = [{ host: '127.0.0.1', port: 9 }, { host: '127.0.0.1', port: 10 }]
+  const t = Date.now()
+  await quiet.nat.probeSeeds(dead, ['127.0.0.1'])
+  assert.ok(Date.now() - t < 1500, 'short timeouts')
+  assert.equal(quiet.nat.natType, 'unknown')
+  assert.equal(quiet.changes(), 0)
+  await quiet.nat.probe(v4, ['127.0.0.1'])
+  assert.equal(quiet.nat.natType, 'public', 'the real probe right after still classifies')
+})
+
+test('a probe asked for while another runs runs after it instead of being dropped', async () => {
+  const { nat } = service()
+  const guess = nat.probeSeeds([{ host: '127.0.0.1', port: 9 }, { host: '127.0.0.1', port: 10 }], ['127.0.0.1'])
+  await nat.probe(v4, ['127.0.0.1']) // returns at once: queued behind the guess
+  assert.equal(nat.natType, 'unknown')
+  await guess
+  const until = Date.now() + 3000
+  while (nat.natType === 'unknown' && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+  assert.equal(nat.natType, 'public')
+})
