@@ -9,9 +9,13 @@
  *   a short, jittered back-off (≤ `seedBackoffMaxMs`), so one mesh forms within about that long
  *   after the seed answers, however long it was away;
  * - no connection at all: every known member too;
- * - fewer than `degree` connections: enough random unconnected members to reach it — one
- *   address per member (its first ready one, in the record's order: underlay first), so two
- *   addresses of one member never take two slots or make two connections;
+ * - fewer than `degree` connections: random unconnected members towards it — one address per
+ *   member (its first ready one, in the record's order: underlay first), so two addresses of one
+ *   member never take two slots or make two connections. Not at once: from `degreeDelayMs`
+ *   after the first connection, one member per `degreePaceMs`. While a fleet starts, its
+ *   records and syncs already flow through the seeds; every extra connection is ~25 ms of CPU
+ *   at each end (noise, yamux, identify, gossipsub, a sync) that 8 agents starting on 2 cores
+ *   took from the start itself — t_full is CPU-bound (docs/PERFORMANCE.md);
  * - every `healEveryMs` (from the first call on): one random unconnected member regardless, so
  *   that two halves that each have enough connections still find each other (the split brain
  *   wesher had). One minute: a heal is a whole connection set-up (~2.5 KB, ~30 ms of CPU for
@@ -28,7 +32,23 @@ import { parseIPv6 } from '@wgmesh/core'
 
 export interface DialTarget { key: string, addr: string, peerId?: string }
 
-export interface DialPolicyInit { degree?: number, maxConnections?: number, trimMinAgeMs?: number, healEveryMs?: number, seedBackoffMaxMs?: number, random?: () => number }
+export interface DialPolicyInit {
+  degree?: number
+  maxConnections?: number
+  trimMinAgeMs?: number
+  healEveryMs?: number
+  seedBackoffMaxMs?: number
+  /** Dials towards the degree start this long after the first connection. @default {@link DEGREE_DELAY_MS} */
+  degreeDelayMs?: number
+  /** … one member per this long; 0 = all that are missing at once. @default {@link DEGREE_PACE_MS} */
+  degreePaceMs?: number
+  random?: () => number
+}
+
+/** @default 2 s — a node's first connection brings the records; the degree can wait. */
+export const DEGREE_DELAY_MS = 2000
+/** @default 500 ms — one more member dialed towards the degree at most this often. */
+export const DEGREE_PACE_MS = 500
 
 /** @default 4 — outbound dials top a node up to this many gossip connections. */
 export const DIAL_DEGREE = 4
@@ -51,6 +71,10 @@ export class DialPolicy {
   private readonly healEveryMs: number
   private readonly seedBackoffMaxMs: number
   private readonly random: () => number
+  private readonly degreeDelayMs: number
+  private readonly degreePaceMs: number
+  private firstConnectedAt?: number
+  private lastDegreeDial = -Infinity
   private readonly backoff = new Map<string, { until: number, ms: number }>()
   /** Seeds with at least one successful dial: from then on they are ordinary members. */
   private readonly reached = new Set<string>()
@@ -63,6 +87,8 @@ export class DialPolicy {
     this.healEveryMs = init.healEveryMs ?? HEAL_EVERY_MS
     this.seedBackoffMaxMs = init.seedBackoffMaxMs ?? SEED_BACKOFF_MAX_MS
     this.random = init.random ?? Math.random
+    this.degreeDelayMs = init.degreeDelayMs ?? DEGREE_DELAY_MS
+    this.degreePaceMs = init.degreePaceMs ?? DEGREE_PACE_MS
   }
 
   /** Whether `key` may be dialed now (not backing off). */
@@ -79,6 +105,7 @@ export class DialPolicy {
     const pendingSeeds = seeds.filter(s => !this.reached.has(s.key) && !isConnected(s) && ready(s))
     const unconnected = members.filter(m => !isConnected(m))
     if (connected.size === 0) return [...pendingSeeds, ...unconnected.filter(ready)]
+    this.firstConnectedAt ??= now
     // one address per member: its first ready one
     const members1: DialTarget[] = []
     const picked = new Set<string>()
@@ -91,7 +118,10 @@ export class DialPolicy {
       members1.push(m)
     }
     const shuffled = members1.sort(() => this.random() - 0.5)
-    const want = Math.max(0, this.degree - connected.size - inFlight)
+    const missing = Math.max(0, this.degree - connected.size - inFlight)
+    const paced = this.degreePaceMs > 0
+    const want = now - this.firstConnectedAt < this.degreeDelayMs || now - this.lastDegreeDial < this.degreePaceMs ? 0 : paced ? Math.min(1, missing) : missing
+    if (want > 0 && shuffled.length > 0) this.lastDegreeDial = now
     const out = [...pendingSeeds, ...shuffled.slice(0, want)]
     if (now - this.lastHeal >= this.healEveryMs) {
       this.lastHeal = now

@@ -132,6 +132,9 @@ export class Redialer {
     const m = this.host.table().get(nodeId)
     const connected = new Set(gossip.connectedPeers())
     if (m !== undefined && m.record.gossipAddrs.some(a => { const p = peerIdOf(a); return p !== undefined && connected.has(p) })) return
+    // its record reached us over gossip: we are in its mesh already, and the dial policy tops
+    // the connections up (a beacon dial is for a neighbour whose mesh we have no way into)
+    if (m !== undefined && connected.size > 0) return
     if (!this.policy.ready(addr, this.host.now())) return
     this.dialing.add(addr)
     gossip.dial(addr).then(

@@ -10,8 +10,10 @@ test('with no connection it dials every seed and member; seeds are never forgott
   assert.deepEqual(p.choose(0, new Set(), [seed], [t(1), t(2)]).map(x => x.key), [seed.key, t(1).key, t(2).key])
 })
 
+const now = { degreeDelayMs: 0, degreePaceMs: 0 } // degree dials at once (the pacing has its own test)
+
 test('below the degree it tops up with unconnected members only', () => {
-  const p = new DialPolicy({ degree: 3, healEveryMs: 1e9, random: () => 0.5 })
+  const p = new DialPolicy({ degree: 3, healEveryMs: 1e9, random: () => 0.5, ...now })
   p.choose(0, new Set(['P1']), [], []) // consume the first heal slot
   const out = p.choose(1, new Set(['P1']), [seed], [t(1), t(2), t(3), t(4)])
   assert.equal(out.length, 3) // the never-reached seed, and two members
@@ -86,7 +88,7 @@ test('seed back-off is jittered so hosts started together do not retry in lockst
 })
 
 test('one address per member: two addresses of one member never take two slots', () => {
-  const p = new DialPolicy({ degree: 3, healEveryMs: 1e9, random: () => 0.5 })
+  const p = new DialPolicy({ degree: 3, healEveryMs: 1e9, random: () => 0.5, ...now })
   const v4 = t(1)
   const v6 = { key: '/ip6/2001:db8::1/tcp/51821/p2p/P1', addr: '/ip6/2001:db8::1/tcp/51821/p2p/P1', peerId: 'P1' }
   const out = p.choose(0, new Set(['P0']), [], [v4, v6, t(2), t(3)])
@@ -96,13 +98,13 @@ test('one address per member: two addresses of one member never take two slots',
   p.failed(v4.key, 0)
   const next = p.choose(10, new Set(['P0', 'P2', 'P3']), [], [v4, v6, t(2), t(3)], 0)
   assert.deepEqual(next, [])
-  const p2 = new DialPolicy({ degree: 8, healEveryMs: 1e9, random: () => 0.5 })
+  const p2 = new DialPolicy({ degree: 8, healEveryMs: 1e9, random: () => 0.5, ...now })
   p2.failed(v4.key, 0)
   assert.deepEqual(p2.choose(10, new Set(['P0']), [], [v4, v6]).map(x => x.key), [v6.key])
 })
 
 test('dials in flight count toward the degree (unreachable members do not pile up dials)', () => {
-  const p = new DialPolicy({ degree: 4, healEveryMs: 1e9, random: () => 0.5 })
+  const p = new DialPolicy({ degree: 4, healEveryMs: 1e9, random: () => 0.5, ...now })
   const members = [t(1), t(2), t(3), t(4), t(5), t(6)]
   assert.equal(p.choose(0, new Set(['P0']), [], members).length, 3)
   assert.equal(p.choose(0, new Set(['P0']), [], members, 3).length, 0)
@@ -122,4 +124,21 @@ test('trim: nothing at or below the ceiling; above it, old connections down to 2
   const cut = p.trim(100_000, mixed)
   assert.equal(cut.length, 10)
   assert.ok(cut.every(x => Number(x.slice(1)) < 10), cut.join(' '))
+})
+
+test('towards the degree: nothing for 2 s after the first connection, then one member per 500 ms', () => {
+  const p = new DialPolicy({ degree: 4, healEveryMs: 1e9, random: () => 0.5 })
+  const members = [t(1), t(2), t(3), t(4), t(5)]
+  assert.equal(p.choose(0, new Set(), [seed], members).length, 6, 'alone: the seed and everyone')
+  p.succeeded(seed.key, true)
+  const one = new Set(['P9'])
+  assert.equal(p.choose(100, one, [seed], members).length, 0, 'connected: the records come through the seed')
+  assert.equal(p.choose(2099, one, [seed], members).length, 0)
+  assert.equal(p.choose(2100, one, [seed], members).length, 1, '2 s after the first connection: one')
+  assert.equal(p.choose(2350, one, [seed], members, 1).length, 0, 'then one per 500 ms')
+  assert.equal(p.choose(2600, new Set(['P9', 'P1']), [seed], members).length, 1)
+  assert.equal(p.choose(3100, new Set(['P9', 'P1', 'P2', 'P3']), [seed], members).length, 0, 'at the degree: none')
+  // a seed never reached is still dialed at once, pacing or not
+  const q = new DialPolicy({ degree: 4, healEveryMs: 1e9, random: () => 0.5 })
+  assert.deepEqual(q.choose(0, one, [seed], members).map(x => x.key), [seed.key])
 })
