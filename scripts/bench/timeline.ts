@@ -56,7 +56,7 @@ try {
     const serving = ev.find(e => e.message === 'wgmesh agent serving')
     const added = ev.filter(e => e.message === 'pair timeline: peer added')
     const paths = ev.filter(e => e.message === 'peer path')
-    console.log(`${h.padEnd(5)} serving ${serving === undefined ? '-' : at(serving)} (start ${String(serving?.startMs)} [setup ${String(serving?.setupMs)} gossip ${String(serving?.gossipMs)} first apply ${String(serving?.firstApplyMs)}] process ${String(serving?.processMs)}) | peers added ${added.map(e => `${String(e.peer)}@${at(e)}(+${String(e.msSinceRecord)})`).join(' ')}`)
+    console.log(`${h.padEnd(5)} serving ${serving === undefined ? '-' : at(serving)} (start ${String(serving?.startMs)} [setup ${String(serving?.setupMs)} gossip ${String(serving?.gossipMs)} first apply ${String(serving?.firstApplyMs)}] process ${String(serving?.processMs)}, cpu ${String(serving?.cpuMs)} ms) | peers added ${added.map(e => `${String(e.peer)}@${at(e)}(+${String(e.msSinceRecord)})`).join(' ')}`)
     console.log(`      first paths ${paths.map(e => `${String(e.peer)}:${String(e.path)}@${at(e)}`).join(' ')}`)
     // how much work each agent did until the full mesh (debug events up to t_full)
     const until = ev.filter(e => at(e) <= all.fullMs)

@@ -216,7 +216,8 @@ export class Agent {
     this.servingAt = this.now()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
-      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000), ...phases
+      gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000),
+      cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000), ...phases
     })
     void this.own.publish()
     const hb = this.settings.heartbeatMs

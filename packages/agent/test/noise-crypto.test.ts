@@ -38,3 +38,15 @@ test('keys kept are bounded; an evicted one still works (through noise\'s path)'
   const other = defaultCrypto.generateX25519KeyPair()
   assert.equal(hex(fast.generateX25519SharedKey(first.privateKey, other.publicKey)), hex(defaultCrypto.generateX25519SharedKey(other.privateKey, first.publicKey)))
 })
+
+test('HKDF: OpenSSL gives noise\'s own three keys (random chaining keys and inputs, 32 bytes and empty)', () => {
+  const fast = fastNoiseCrypto()
+  for (let i = 0; i < 20; i++) {
+    const ck = new Uint8Array(randomBytes(32))
+    const ikm = new Uint8Array(randomBytes(i === 0 ? 0 : 32))
+    const want = defaultCrypto.getHKDF(ck, ikm).map(k => Buffer.from(k).toString('hex'))
+    const got = fast.getHKDF(ck, ikm).map(k => Buffer.from(k).toString('hex'))
+    assert.deepEqual(got, want)
+    assert.equal(new Set(got).size, 3)
+  }
+})

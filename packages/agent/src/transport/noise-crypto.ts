@@ -8,10 +8,12 @@
  * - the private KeyObjects of the last few key pairs made here (this node's static key, each
  *   handshake's ephemeral, used twice) are kept, so a DH finds its private key without decoding;
  * - the remote public key is imported through JWK (~20 µs).
- * A private key not made here (not expected) falls back to noise's own path. Everything else
- * (hash, HKDF, ChaCha20-Poly1305) is noise's default.
+ * A private key not made here (not expected) falls back to noise's own path. HKDF is OpenSSL's
+ * too (noise's default is @noble/hashes in JavaScript: 4 per handshake side, and the agent's
+ * JavaScript runs unoptimized: see scripts/bundle.mjs). Hash and ChaCha20-Poly1305 are noise's
+ * default (node:crypto).
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
 
@@ -44,6 +46,11 @@ export function fastNoiseCrypto (base: ICryptoInterface = defaultCrypto): ICrypt
       const d = b64u(raw(kp.privateKey))
       if (!kept.has(d)) keep(d, createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: b64u(raw(kp.publicKey)) }, format: 'jwk' }))
       return kp
+    },
+    getHKDF (ck, ikm) {
+      // RFC 5869 with salt = ck and no info, 96 bytes: what noise's HKDF(ck, ikm, 3) is
+      const okm = new Uint8Array(hkdfSync('sha256', raw(ikm), raw(ck), new Uint8Array(0), 96))
+      return [okm.subarray(0, 32), okm.subarray(32, 64), okm.subarray(64, 96)]
     },
     generateX25519SharedKey (privateKey, publicKey) {
       const priv = kept.get(b64u(raw(privateKey)))
