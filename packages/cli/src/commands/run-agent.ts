@@ -80,24 +80,31 @@ async function preflight (flags: AgentFlags, socket: string): Promise<() => void
   if (!hasNetAdmin()) {
     throw new ExitError(`'wgmesh up/join' must run as root (CAP_NET_ADMIN) to create and configure the WireGuard interface ${iface}: run it with sudo, or as the systemd service`, 1)
   }
-  if (await answers(socket)) {
-    throw new ExitError(`a wgmesh agent is already running with --state-dir ${flags.stateDir} (its control socket ${socket} answers): stop it first ('wgmesh leave' or SIGTERM), or pass another --state-dir`, 1)
-  }
   const claimPath = join(RUNTIME_DIR, `${iface}.wgmesh`)
   let other: Claim | undefined
   try { other = JSON.parse(readFileSync(claimPath, 'utf8')) as Claim } catch { other = undefined }
-  if (other !== undefined && typeof other.socket === 'string' && other.socket !== socket && await answers(other.socket)) {
+  const exists = existsSync(`/sys/class/net/${iface}`)
+  const probePort = flags.probePort ?? (flags.gossipPort === 0 ? 0 : flags.gossipPort + 2)
+  // the checks at once (each waits for a few event-loop turns, and hosts starting together are
+  // busy), their verdicts in this order; each binds a different port or family
+  const [running, otherRunning, wgPortTaken, gossipBind, probePortTaken] = await Promise.all([
+    answers(socket),
+    other !== undefined && typeof other.socket === 'string' && other.socket !== socket ? answers(other.socket) : false,
+    !exists && flags.backend !== 'existing' ? Promise.all([portInUse('udp4', '0.0.0.0', flags.listenPort), portInUse('udp6', '::', flags.listenPort)]).then(([a, b]) => a || b) : false,
+    checkGossipListen(flags).then(() => undefined, (err: unknown) => err),
+    probePort !== 0 ? portInUse('udp4', '0.0.0.0', probePort) : false
+  ])
+  if (running) {
+    throw new ExitError(`a wgmesh agent is already running with --state-dir ${flags.stateDir} (its control socket ${socket} answers): stop it first ('wgmesh leave' or SIGTERM), or pass another --state-dir`, 1)
+  }
+  if (otherRunning && other !== undefined) {
     throw new ExitError(`--interface ${iface} is managed by another running wgmesh agent (state dir ${String(other.stateDir)}, pid ${String(other.pid)}): stop it ('wgmesh leave --state-dir ${String(other.stateDir)}'), or pass another --interface`, 1)
   }
-  const exists = existsSync(`/sys/class/net/${iface}`)
-  if (!exists && flags.backend !== 'existing') {
-    if (await portInUse('udp4', '0.0.0.0', flags.listenPort) || await portInUse('udp6', '::', flags.listenPort)) {
-      throw new ExitError(`--listen-port ${flags.listenPort}: UDP port ${flags.listenPort} is already in use on this host (another WireGuard interface or agent?): pick a free one with --listen-port`, 1)
-    }
+  if (wgPortTaken) {
+    throw new ExitError(`--listen-port ${flags.listenPort}: UDP port ${flags.listenPort} is already in use on this host (another WireGuard interface or agent?): pick a free one with --listen-port`, 1)
   }
-  await checkGossipListen(flags)
-  const probePort = flags.probePort ?? (flags.gossipPort === 0 ? 0 : flags.gossipPort + 2)
-  if (probePort !== 0 && await portInUse('udp4', '0.0.0.0', probePort)) {
+  if (gossipBind !== undefined) throw gossipBind
+  if (probePortTaken) {
     throw new ExitError(`--probe-port ${probePort}: UDP port ${probePort} is already in use on this host: pick another with --probe-port (default: gossip port + 2)`, 1)
   }
   const mine = JSON.stringify({ pid: process.pid, stateDir: flags.stateDir, socket } satisfies Claim) + '\n'
