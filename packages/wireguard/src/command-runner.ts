@@ -79,8 +79,9 @@ export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
       if (r.code === 0) return
       // name the step that failed, as running it alone would have; its error without ip's batch note
       const i = failedBatchIndex(r.stderr, steps.length)
+      const failed = i === undefined ? undefined : steps[i]
       const stderr = r.stderr.split('\n').filter(l => !/^Command failed -:\d+/.test(l)).join('\n')
-      throw new CommandFailedError(i === undefined ? argv : steps[i]!, r.code, i === undefined ? r.stderr : stderr, r.stdout, r.error === undefined ? undefined : { cause: r.error })
+      throw new CommandFailedError(failed ?? argv, r.code, failed === undefined ? r.stderr : stderr, r.stdout, r.error === undefined ? undefined : { cause: r.error })
     }
   }
 }

@@ -110,8 +110,8 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
     assert.deepEqual(r.steps.map(s => s.slice(3, 6).join(' ')), [`peer ${A} remove`, `peer ${A} endpoint`])
     assert.equal(uapi.requests.length, 2)
     assert.match(uapi.requests[1] ?? '', /remove=true public_key=\S+ endpoint=198\.51\.100\.7:51820/)
-    assert.equal(runner.interfaces.get('wg0')!.peers.get(A)?.endpoint, '198.51.100.7:51820')
-    assert.equal(runner.interfaces.get('wg0')!.peers.size, 2)
+    assert.equal(runner.interfaces.get('wg0')?.peers.get(A)?.endpoint, '198.51.100.7:51820')
+    assert.equal(runner.interfaces.get('wg0')?.peers.size, 2)
   })
 
   it('with a runner that batches ip, the addresses, MTU and up are one ip -batch; a failing line names its step', async () => {
@@ -122,7 +122,7 @@ describe('WireGuardConfigurator over UAPI (userspace backend)', () => {
     await wg.apply(state)
     assert.deepEqual(runner.commands, ['ip link add wg0 type wireguard', 'wireguard-go wg0',
       'ip -batch - <<< address add 100.96.3.4/16 dev wg0; address add fdab:cdef:1234::5/48 dev wg0; link set dev wg0 mtu 1380 up'])
-    assert.deepEqual(runner.interfaces.get('wg0')!.addresses, ['100.96.3.4/16', 'fdab:cdef:1234::5/48'])
+    assert.deepEqual(runner.interfaces.get('wg0')?.addresses, ['100.96.3.4/16', 'fdab:cdef:1234::5/48'])
     runner.takeCommands()
     runner.failWhen = argv => argv.includes('fdab:cdef:1234::6/48') ? { code: 2, stderr: 'RTNETLINK answers: Permission denied' } : undefined
     await assert.rejects(wg.apply(desired({ addresses: ['100.96.3.5/16', 'fdab:cdef:1234::6/48'] })),
