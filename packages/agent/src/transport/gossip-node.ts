@@ -1,5 +1,5 @@
 // A thin libp2p 3 node for the agent: TCP + pnet(PSK from the mesh key) + noise +
-// yamux, identify, ping, gossipsub on a records topic and a liveness-notice topic, and
+// yamux, identify, gossipsub on a records topic and a liveness-notice topic, and
 // the `/wgmesh/sync/2.0.0` digest exchange. The agent's logic stays outside: it supplies callbacks.
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
@@ -9,7 +9,6 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
 import { identify } from '@libp2p/identify'
 import { fastNoiseCrypto } from './noise-crypto.js'
-import { ping } from '@libp2p/ping'
 import { gossipsub, StrictNoSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
@@ -152,7 +151,7 @@ function toValidatorResult (r: ValidationResult): TopicValidatorResult {
   }
 }
 
-type Services = { identify: unknown, ping: unknown, pubsub: GossipSub }
+type Services = { identify: unknown, pubsub: GossipSub }
 type Node = Libp2p<Services>
 type Connection = Awaited<ReturnType<Node['dial']>>
 type Stream = Awaited<ReturnType<Connection['newStream']>>
@@ -202,11 +201,11 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     // libp2p's monitor pings every connection every 10 s (a stream, a negotiation, 32 bytes,
     // ~400 bytes on the wire): at 14 connections that alone was ~0.5 KiB/s per idle node.
     // Members' liveness is the failure detector's job; dead TCP connections are found by
-    // yamux's 30 s keepalive.
+    // yamux's 30 s keepalive. Nothing pings, so no ping service either (one protocol fewer to
+    // register, and to list in every identify).
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
-      ping: ping(),
       pubsub: gossipsub({
         // every payload (record, notice, revocation) is already sealed and signed by its
         // author's node key and checked by the validator; a second, libp2p signature per
