@@ -2,6 +2,7 @@
  * Runs real wgmesh agents (the bundled CLI) inside lab hosts. One state dir and one uniquely
  * named WireGuard interface per host (wireguard-go's sockets are machine-wide).
  */
+import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -154,5 +155,19 @@ export async function waitAllPairsPing (mesh: WgmeshLab, hosts: string[], infos:
     }, timeoutMs, 250)
   } catch (err) {
     throw new Error(`${(err as Error).message}; still failing: ${failures.join(', ')}`)
+  }
+}
+
+/**
+ * An IPv6-only lab (`underlay: 'ipv6'`): on each host's eth0 no IPv4 address, no IPv4 route and
+ * no IPv4 default route; its global address (/64) and a link-local one.
+ */
+export async function assertIpv6OnlyEth0 (lab: Lab, hosts: string[]): Promise<void> {
+  for (const h of hosts) {
+    assert.equal((await lab.run(h, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).trim(), '', `${h}: no IPv4 on eth0`)
+    assert.equal((await lab.run(h, ['ip', '-4', 'route', 'show', 'dev', 'eth0'])).trim(), '', `${h}: no IPv4 route on eth0`)
+    assert.equal((await lab.run(h, ['ip', '-4', 'route', 'show', 'default'])).trim(), '', `${h}: no IPv4 default route`)
+    const v6 = await lab.run(h, ['ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0'])
+    assert.ok(v6.includes(`${lab.host(h).ip}/64`) && / fe80::/.test(v6), `${h}: ${v6}`)
   }
 }

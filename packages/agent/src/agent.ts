@@ -214,10 +214,11 @@ export class Agent {
     await firstApply.catch(async (err) => { if (this.wg.createdWith !== undefined) await this.wg.destroy().catch(() => {}); throw err })
     await this.gateways.start()
     this.servingAt = this.now()
+    const cpu = process.cpuUsage()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
       gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000),
-      cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000), ...phases
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000), ...phases
     })
     void this.own.publish()
     const hb = this.settings.heartbeatMs

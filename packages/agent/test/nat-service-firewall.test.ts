@@ -11,24 +11,12 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import dgram from 'node:dgram'
 import { startStunServer, type StunServer } from '@wgmesh/nat'
+import { walledSocket } from '../../nat/test/walled-socket.js'
 import { NatService, PROBE_RETRY_MS } from '../src/nat-service.js'
 import type { Logger } from '../src/logger.js'
 
 const LOCAL = ['127.0.0.1']
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-function walledSocket (type: 'udp4' | 'udp6'): dgram.Socket {
-  const s = dgram.createSocket(type)
-  const sentTo = new Set<string>()
-  const send = s.send.bind(s) as (...args: unknown[]) => void
-  s.send = ((...args: unknown[]) => { sentTo.add(`${String(args[2])}|${String(args[1])}`); send(...args) }) as typeof s.send
-  const emit = s.emit.bind(s) as (event: string | symbol, ...args: unknown[]) => boolean
-  s.emit = ((event: string | symbol, ...args: unknown[]) => {
-    if (event === 'message' && !sentTo.has(`${(args[1] as dgram.RemoteInfo).address}|${(args[1] as dgram.RemoteInfo).port}`)) return false
-    return emit(event, ...args)
-  }) as typeof s.emit
-  return s
-}
 
 /** A logger that keeps the info lines. */
 function recorder (): { log: Logger, lines: Array<{ msg: string, fields?: Record<string, unknown> }> } {

@@ -13,6 +13,7 @@ import { startStunServer, type StunServer } from '../src/stun-server.js'
 import { probeFiltering, queryStun } from '../src/stun-client.js'
 import { bindingRequest, newTransactionId, parseBindingRequest, parseBindingResponse } from '../src/stun-codec.js'
 import { classifyNat, recordNatType, underlayNatType, withFiltering } from '../src/nat-type.js'
+import { walledSocket as walled } from './walled-socket.js'
 
 async function udp4 (): Promise<dgram.Socket> {
   const s = dgram.createSocket('udp4')
@@ -32,23 +33,9 @@ async function exchange (sock: dgram.Socket, msg: Uint8Array, port: number, ms =
   return got
 }
 
-/** A real UDP socket that lets in only datagrams from an address:port it sent to (a stateful firewall). */
-function walledSocket (type: 'udp4' | 'udp6'): dgram.Socket {
-  const s = dgram.createSocket(type)
-  const sentTo = new Set<string>()
-  const send = s.send.bind(s) as (...args: unknown[]) => void
-  s.send = ((...args: unknown[]) => { sentTo.add(`${String(args[2])}|${String(args[1])}`); send(...args) }) as typeof s.send
-  const emit = s.emit.bind(s) as (event: string | symbol, ...args: unknown[]) => boolean
-  s.emit = ((event: string | symbol, ...args: unknown[]) => {
-    if (event === 'message') {
-      const r = args[1] as dgram.RemoteInfo
-      if (!sentTo.has(`${r.address}|${r.port}`)) { dropped++; return false }
-    }
-    return emit(event, ...args)
-  }) as typeof s.emit
-  return s
-}
 let dropped = 0
+/** A stateful firewall on the probe's socket (walled-socket.ts), counting what it keeps out. */
+const walledSocket = (type: 'udp4' | 'udp6'): dgram.Socket => walled(type, () => { dropped++ })
 
 describe('CHANGE-REQUEST (change port) in the codec', () => {
   it('a request asks for it in 8 more bytes; the parser reads the flag; change-IP is not honoured', () => {
