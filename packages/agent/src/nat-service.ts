@@ -133,7 +133,9 @@ export class NatService {
    * shares its settings), so that the first record out already carries the public address and
    * NAT type — members learn the right endpoint at once instead of after the seed's record, a
    * probe and a second record (~0.5 s while a fleet starts). A guess: short timeouts, nothing
-   * is marked silent and no retry follows; the members' records take over when they arrive.
+   * is marked silent and no retry follows, and only a NAT is concluded from it (a public host
+   * waits for the members' probes, which also judge its filtering); the members' records take
+   * over when they arrive.
    */
   async probeSeeds (servers: HostPort[], localAddresses: string[]): Promise<void> {
     if (this.probing || this.stopped || servers.length === 0 || this.natType !== 'unknown') return
@@ -189,9 +191,12 @@ export class NatService {
     try {
       const sockets = this.init.socketFactory === undefined ? {} : { socketFactory: this.init.socketFactory }
       const p = await probeNat(servers, { timeoutMs: guess ? 300 : 800, retries: guess ? 1 : 2, maxServers: 4, ...sockets })
-      if (guess && p.mappings.length === 0) return false
       if (!guess) this.noteSilence(family, p.mappings.map(m => m.server), p.errors.map(e => e.server))
       let type = classifyNat(localAddresses, p.localPort, p.mappings)
+      // the guess is for NATted joiners (their first record then carries the mapped address); a
+      // public one's own address is right already, and its filtering verdict (kept for minutes)
+      // must not come from a seed whose second STUN port may not be up yet
+      if (guess && (p.mappings.length === 0 || type === 'public')) return false
       let filtering: FilteringResult | undefined
       const members = p.mappings.filter(m => !this.isExtra(m.server)).map(m => m.server)
       if (type === 'public' && members.length > 0) {

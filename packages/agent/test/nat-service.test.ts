@@ -67,13 +67,22 @@ test('one NAT type from two: IPv4 where classified, else IPv6', () => {
   assert.equal(underlayNatType('symmetric', 'unknown'), 'symmetric')
 })
 
-test('the seed guess: answered, it classifies at once; unanswered, it leaves nothing behind', async () => {
+test('the seed guess: a NAT is classified at once (mapped address not ours); a public host is left to the members\' probes; unanswered, nothing is left behind', async () => {
   const { nat, changes } = service()
-  await nat.probeSeeds(v4, ['127.0.0.1'])
-  assert.equal(nat.natType, 'public')
+  // our address 10.0.0.1, the servers see 127.0.0.1 on both ports: behind a cone NAT
+  await nat.probeSeeds(v4, ['10.0.0.1'])
+  assert.equal(nat.natType, 'cone')
+  assert.equal(nat.publicAddress, '127.0.0.1')
   assert.equal(changes(), 1)
-  await nat.probeSeeds(v4, ['127.0.0.1'])
+  await nat.probeSeeds(v4, ['10.0.0.1'])
   assert.equal(changes(), 1, 'classified: no more guesses')
+  // our own address seen: public, but not from a guess (no filtering verdict from a half-started seed)
+  const open = service()
+  await open.nat.probeSeeds(v4, ['127.0.0.1'])
+  assert.equal(open.nat.natType, 'unknown')
+  assert.equal(open.changes(), 0)
+  await open.nat.probe(v4, ['127.0.0.1'])
+  assert.equal(open.nat.natType, 'public', 'the members\' probe classifies it')
   // a port nobody answers on: unknown stays, no change is reported
   const quiet = service()
   const dead = [{ host: '127.0.0.1', port: 9 }, { host: '127.0.0.1', port: 10 }]
