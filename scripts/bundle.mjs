@@ -9,6 +9,7 @@ import { build } from 'esbuild'
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
+import { isBuiltin } from 'node:module'
 
 // Some dependencies read their own package.json at run time through createRequire
 // (@achingbrain/ssdp does, for its SSDP signature). A bundle has no such file beside it:
@@ -52,6 +53,16 @@ const noWasm = {
     patch(/[\\/]node_modules[\\/]xsalsa20[\\/]index\.js$/, (src) => src.replace(
       "var xsalsa20 = typeof WebAssembly !== \"undefined\" && require('./xsalsa20')()", 'var xsalsa20 = false'), 'xsalsa20 index.js')
   }
+}
+
+/**
+ * Node's built-in modules the bundle requires (the loader loads them before it sets the V8 flags;
+ * see scripts/wgmesh-loader.mjs), plus 'dns', which `net` loads on its first host-name lookup.
+ */
+function bundleBuiltins (code) {
+  const names = new Set(['dns'])
+  for (const m of code.matchAll(/\brequire\("([^"]+)"\)/g)) if (isBuiltin(m[1])) names.add(m[1].replace(/^node:/, ''))
+  return [...names].sort()
 }
 
 const root = new URL('..', import.meta.url).pathname
@@ -115,8 +126,8 @@ console.log(`bundled ${outfile}`)
 if (!standalone) {
   const dist = `${root}packages/cli/dist`
   const loader = readFileSync(`${root}scripts/wgmesh-loader.mjs`, 'utf8')
-  if (!loader.includes("'__WGMESH_V8_FLAGS__'")) throw new Error('bundle: scripts/wgmesh-loader.mjs lost its __WGMESH_V8_FLAGS__ placeholder')
-  writeFileSync(`${dist}/wgmesh.mjs`, loader.replace("'__WGMESH_V8_FLAGS__'", JSON.stringify(v8Flags)), { mode: 0o755 })
+  for (const p of ["'__WGMESH_V8_FLAGS__'", "'__WGMESH_BUILTINS__'"]) if (!loader.includes(p)) throw new Error(`bundle: scripts/wgmesh-loader.mjs lost its ${p} placeholder`)
+  writeFileSync(`${dist}/wgmesh.mjs`, loader.replace("'__WGMESH_V8_FLAGS__'", JSON.stringify(v8Flags)).replace("'__WGMESH_BUILTINS__'", JSON.stringify(bundleBuiltins(readFileSync(outfile, 'utf8')))), { mode: 0o755 })
   chmodSync(`${dist}/wgmesh.mjs`, 0o755)
   // the code cache: what one run of the CLI compiled (module set-up and commander's parse);
   // functions first run later are compiled as usual

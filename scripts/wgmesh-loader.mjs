@@ -16,10 +16,19 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Script } from 'node:vm'
 
-// V8 flags first: they are part of what a code cache is checked against, so the cache is made
-// and used with the same ones (the build runs this loader to make it). See scripts/bundle.mjs.
+// V8 flags are part of what a code cache is checked against: the bundle's cache is made and used
+// with the same ones (the build runs this loader to make it). See scripts/bundle.mjs.
 const V8_FLAGS = '__WGMESH_V8_FLAGS__'
-if (V8_FLAGS !== '') setFlagsFromString(V8_FLAGS)
+// Node's own modules come with a code cache made under V8's default flags, which V8 rejects once
+// any flag is changed: each built-in module loaded after setFlagsFromString is compiled from
+// source (~20 ms of CPU per start for the ~45 the agent loads). So the built-ins the bundle
+// requires (listed by the build) are loaded first, under the default flags, then the flags set.
+const BUILTINS = '__WGMESH_BUILTINS__'
+if (V8_FLAGS !== '') {
+  const req = createRequire(import.meta.url)
+  for (const m of BUILTINS) req(m)
+  setFlagsFromString(V8_FLAGS)
+}
 
 const file = fileURLToPath(new URL('./wgmesh.cjs', import.meta.url))
 const cacheFile = `${file}.cache`

@@ -1,7 +1,7 @@
 /**
  * Footprint benchmark (issue 6, item 4): RSS and idle CPU of one agent process, alone and with
  * 8 and 50 members, and start → serving (the agent's own 'wgmesh agent serving' log line:
- * processMs = from process start, startMs = from Agent.start()).
+ * processMs = from process start, startMs = from Agent.start(), cpuMs = the process's CPU by then).
  *
  *   flock /tmp/wgmesh-lab.lock node --import tsx scripts/bench/memory.ts [RUNS] [lab|fake|all] [--only lone,8,50] [--node-flags "..."]
  *
@@ -37,14 +37,14 @@ const WINDOW_MS = Number(process.env.MEM_WINDOW_MS ?? 20_000)
 let clk = 0
 const ticksPerS = (): number => (clk ||= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100)
 
-interface Sample { rssMiB: number, cpuPct: number, processMs: number, startMs: number }
+interface Sample { rssMiB: number, cpuPct: number, processMs: number, startMs: number, startCpuMs: number }
 interface Row { label: string, samples: Sample[] }
 
-function serving (log: string): { processMs: number, startMs: number } | undefined {
+function serving (log: string): { processMs: number, startMs: number, startCpuMs: number } | undefined {
   const line = log.split('\n').find(l => l.includes('wgmesh agent serving'))
   if (line === undefined) return undefined
-  const j = JSON.parse(line) as { processMs: number, startMs: number }
-  return { processMs: j.processMs, startMs: j.startMs }
+  const j = JSON.parse(line) as { processMs: number, startMs: number, cpuMs: number }
+  return { processMs: j.processMs, startMs: j.startMs, startCpuMs: j.cpuMs }
 }
 
 async function waitFor (what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -225,11 +225,11 @@ async function fakeRun (members: number, measured: number, nodeFlags: string[], 
 function fmt (rows: Row[]): void {
   const f = (xs: number[], d = 1): string => `${median(xs).toFixed(d)} (max ${Math.max(...xs).toFixed(d)})`
   console.log('')
-  console.log('| scenario | RSS MiB median (max) | idle CPU % median (max) | start→serving from process start, ms | from Agent.start(), ms | n |')
-  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log('| scenario | RSS MiB median (max) | idle CPU % median (max) | start→serving from process start, ms | from Agent.start(), ms | CPU to serving, ms | n |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- |')
   for (const r of rows) {
     const s = r.samples
-    console.log(`| ${r.label} | ${f(s.map(x => x.rssMiB))} | ${f(s.map(x => x.cpuPct), 2)} | ${f(s.map(x => x.processMs), 0)} | ${f(s.map(x => x.startMs), 0)} | ${s.length} |`)
+    console.log(`| ${r.label} | ${f(s.map(x => x.rssMiB))} | ${f(s.map(x => x.cpuPct), 2)} | ${f(s.map(x => x.processMs), 0)} | ${f(s.map(x => x.startMs), 0)} | ${f(s.map(x => x.startCpuMs), 0)} | ${s.length} |`)
   }
 }
 
@@ -248,7 +248,7 @@ async function main (): Promise<void> {
     let row = rows.find(r => r.label === label)
     if (row === undefined) rows.push(row = { label, samples: [] })
     row.samples.push(...s)
-    console.log(`${label}: RSS ${s.map(x => x.rssMiB.toFixed(1)).join('/')} MiB, CPU ${s.map(x => x.cpuPct.toFixed(2)).join('/')} %, start→serving ${s.map(x => x.processMs).join('/')} ms`)
+    console.log(`${label}: RSS ${s.map(x => x.rssMiB.toFixed(1)).join('/')} MiB, CPU ${s.map(x => x.cpuPct.toFixed(2)).join('/')} %, start→serving ${s.map(x => x.processMs).join('/')} ms (CPU ${s.map(x => x.startCpuMs).join('/')} ms)`)
   }
   const dir = mkdtempSync(join(tmpdir(), 'wgmesh-mem-'))
   try {

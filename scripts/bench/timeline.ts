@@ -3,7 +3,7 @@
  * bench's wgmesh start (4 public + 4 cone, all spawned at once, debug logs), then per agent the
  * time it served, when each peer was added to WireGuard (and how long after its record), and
  * each peer's first path; the seed's (pub1) first 60 log events. Times are ms since the spawn.
- * Usage: run.sh 1 timeline   (PROF_HOST=nat1 [PROF_DIR=…]: a CPU profile of that agent;
+ * Usage: run.sh 1 timeline   (PROF_HOST=nat1[,pub1…] [PROF_DIR=…]: a CPU profile of those agents;
  *   IDLE_S=30: stay up that long after the full mesh first; TIMELINE_LOGS=DIR: keep the agents' logs)
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
-import { pingAll, procSample } from './measure.js'
+import { nsPids, pingAll, procSample } from './measure.js'
 
 Lab.requireRoot()
 const lab = await Lab.up({ public: 4, natted: 4, nat: 'cone' })
@@ -24,8 +24,8 @@ try {
   const t0 = Date.now()
   for (const h of hosts) {
     const n = mesh.node(h)
-    // PROF_HOST=nat1: a V8 CPU profile of that agent, written to $PROF_DIR when it exits
-    const prof = process.env.PROF_HOST === h ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR ?? '/tmp/wgmesh-prof'}`] : []
+    // PROF_HOST=nat1,pub1: a V8 CPU profile of those agents, written to $PROF_DIR/<host> when they exit
+    const prof = (process.env.PROF_HOST ?? '').split(',').includes(h) ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.PROF_DIR ?? '/tmp/wgmesh-prof', h)}`] : []
     daemons.set(h, lab.spawn(`agent-${h}`, h, [process.execPath, ...prof, BUNDLE, h === hosts[0] ? 'up' : 'join', '--state-dir', n.stateDir,
       '--interface', n.iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json', '--log-level', 'debug', ...(h === hosts[0] ? [] : ['--peer', seed])]))
   }
@@ -33,6 +33,9 @@ try {
   // CPU each agent used from its spawn to the full mesh (its own + its reaped children's, e.g. ip)
   const cpu = [...daemons].map(([h, p]) => { const s = procSample(p.pid); return `${h} ${s.ticks * 10}+${s.childTicks * 10}` })
   console.log(`cpu ms at t_full (own+children): ${cpu.join(' ')}`)
+  // and the wireguard-go daemon each agent forked (not its child: it daemonizes)
+  const wgCpu = await Promise.all(hosts.map(async h => `${h} ${(await nsPids(lab, h, 'wireguard-go')).map(pid => procSample(pid).ticks * 10).join('+')}`))
+  console.log(`wireguard-go cpu ms at t_full: ${wgCpu.join(' ')}`)
   // gossip connections (TCP 51821, either end) per host: a full mesh of 8 needs 7
   const conns = await Promise.all(hosts.map(async h => `${h} ${(await lab.run(h, ['ss', '-Htn', 'state', 'established', '( sport = :51821 or dport = :51821 )'])).split('\n').filter(l => l.trim() !== '').length}`))
   console.log(`gossip TCP connections at t_full: ${conns.join(' ')}`)

@@ -20,8 +20,16 @@ export interface RedialerHost {
   log: Logger
 }
 
+/**
+ * @default 2 s — a LAN neighbour heard while this node is joining or in a mesh is dialed only if
+ * gossip has not brought its record by then (see {@link Redialer.discovered}).
+ */
+export const BEACON_DIAL_DELAY_MS = 2000
+
 export class Redialer {
   private readonly policy = new DialPolicy()
+  /** Beacon-heard gossip addresses waiting for gossip to bring their node's record: addr → first heard. */
+  private readonly held = new Map<string, { nodeId: string, since: number }>()
   private readonly dialing = new Set<string>()
   /** connected peers → when first seen connected */
   private readonly since = new Map<string, number>()
@@ -62,6 +70,7 @@ export class Redialer {
       this.host.log.debug('closing a gossip connection above the ceiling', { peer: p, connections: connected.size })
       gossip.hangUp(p).catch((err: Error) => { this.host.log.debug('hang up failed', { peer: p, error: err.message }) })
     }
+    for (const [addr, h] of [...this.held]) if (now - h.since >= BEACON_DIAL_DELAY_MS) this.discovered(h.nodeId, addr)
     const seedKeys = new Set(this.seeds.map(s => s.key))
     const inFlight = [...this.dialing].filter(k => !seedKeys.has(k)).length
     for (const t of this.policy.choose(now, connected, this.seeds, this.memberTargets(), inFlight)) {
@@ -125,17 +134,34 @@ export class Redialer {
    * A member announced its gossip address on our LAN (its beacon): dial it unless connected
    * to it already, so that nodes behind one NAT, or on a LAN with no other way in, find each
    * other's mesh. Failed addresses back off like any other.
+   *
+   * Not at once while this node has a way into a mesh (a gossip connection, or a seed not
+   * reached yet): a neighbour in that mesh has its record brought by the first sync, and then
+   * needs no dial of its own (the dial policy tops the connections up, paced). A LAN of hosts
+   * started together otherwise made a connection between every two of them during the start
+   * (~25 ms of CPU at each end, on top of each one's connection to the seed: 8 agents on
+   * 2 cores, t_full is CPU-bound). Such a neighbour is dialed {@link BEACON_DIAL_DELAY_MS}
+   * after it was first heard if its record has not come by then (another mesh: the halves merge).
    */
   discovered (nodeId: string, addr: string): void {
     const gossip = this.host.gossip()
     if (gossip === undefined || nodeId === this.host.selfId() || this.dialing.has(addr)) return
+    const now = this.host.now()
     const m = this.host.table().get(nodeId)
     const connected = new Set(gossip.connectedPeers())
-    if (m !== undefined && m.record.gossipAddrs.some(a => { const p = peerIdOf(a); return p !== undefined && connected.has(p) })) return
-    // its record reached us over gossip: we are in its mesh already, and the dial policy tops
-    // the connections up (a beacon dial is for a neighbour whose mesh we have no way into)
-    if (m !== undefined && connected.size > 0) return
-    if (!this.policy.ready(addr, this.host.now())) return
+    // its record reached us over gossip and we are connected to its mesh (the dial policy tops
+    // the connections up): nothing to do
+    if (m !== undefined && connected.size > 0) {
+      this.held.delete(addr)
+      return
+    }
+    if (connected.size > 0 || this.seeds.some(s => !this.policy.seedReached(s.key))) {
+      const h = this.held.get(addr)
+      if (h === undefined) this.held.set(addr, { nodeId, since: now })
+      if (h === undefined || now - h.since < BEACON_DIAL_DELAY_MS) return
+    }
+    this.held.delete(addr)
+    if (!this.policy.ready(addr, now)) return
     this.dialing.add(addr)
     gossip.dial(addr).then(
       () => { this.policy.succeeded(addr); this.host.log.debug('dialed a LAN neighbour from its beacon', { addr }) },

@@ -1,10 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Membership } from '@wgmesh/core'
-import { Redialer } from '../src/redialer.js'
+import { BEACON_DIAL_DELAY_MS, Redialer } from '../src/redialer.js'
 import { silentLogger } from '../src/logger.js'
 import type { GossipNode } from '../src/transport/index.js'
-import { settings, testNode, ula } from '../../core/test/fixtures.js'
+import { T0, recordOf, sealRecord, settings, testNode, ula } from '../../core/test/fixtures.js'
 
 /** A gossip node that holds `n` connections and records what the redialer does with them. */
 function fakeGossip (n: number): { node: GossipNode, hungUp: string[], dialed: string[], peers: Set<string> } {
@@ -50,4 +50,68 @@ test('above the ceiling the redialer closes old connections down to 2 x degree, 
   now += 60_000
   r.redial()
   assert.equal(g.hungUp.length, 12)
+})
+
+/** A redialer over `g` with seeds `seeds` and its own table (fake clock). */
+function beaconRig (g: ReturnType<typeof fakeGossip>, seeds: string[] = []): { r: Redialer, table: Membership, clock: { now: number } } {
+  const clock = { now: T0 }
+  const me = testNode('me')
+  const table = new Membership({ selfId: me.signer.nodeId, settings, ula })
+  const r = new Redialer(seeds, { now: () => clock.now, gossip: () => g.node, table: () => table, selfId: () => me.signer.nodeId, known: () => [], log: silentLogger })
+  return { r, table, clock }
+}
+
+test('a LAN neighbour heard while connected to a mesh is dialed only if gossip has not brought its record within BEACON_DIAL_DELAY_MS', () => {
+  const nb = testNode('nb')
+  const addr = '/ip4/198.18.1.9/tcp/51821'
+  // its record comes by gossip within the delay: never dialed
+  {
+    const g = fakeGossip(1)
+    const { r, table, clock } = beaconRig(g)
+    r.discovered(nb.signer.nodeId, addr)
+    assert.deepEqual(g.dialed, [], 'held while connected')
+    clock.now += BEACON_DIAL_DELAY_MS / 2
+    const rec = recordOf(nb, { gossipAddrs: [addr] })
+    table.accept(rec, sealRecord(nb, rec), clock.now, 'gossip')
+    assert.ok(table.get(nb.signer.nodeId) !== undefined, 'the record is in the table')
+    clock.now += BEACON_DIAL_DELAY_MS
+    r.redial()
+    r.discovered(nb.signer.nodeId, addr)
+    assert.deepEqual(g.dialed, [], 'its record came: no dial of our own')
+  }
+  // it stays unknown (another mesh): dialed once the delay has passed, by the redial tick
+  {
+    const g = fakeGossip(1)
+    const { r, clock } = beaconRig(g)
+    r.discovered(nb.signer.nodeId, addr)
+    clock.now += BEACON_DIAL_DELAY_MS - 1
+    r.redial()
+    r.discovered(nb.signer.nodeId, addr)
+    assert.deepEqual(g.dialed, [], 'not before the delay')
+    clock.now += 1
+    r.redial()
+    assert.deepEqual(g.dialed, [addr], 'dialed when the delay ran out')
+  }
+})
+
+test('a LAN neighbour is dialed at once when this node has no way into a mesh; held while a seed is still unreached', () => {
+  const nb = testNode('nb')
+  const addr = '/ip4/198.18.1.9/tcp/51821'
+  {
+    const g = fakeGossip(0)
+    const { r } = beaconRig(g)
+    r.discovered(nb.signer.nodeId, addr)
+    assert.deepEqual(g.dialed, [addr], 'no connection, no seed: the beacon is the only way in')
+  }
+  {
+    const g = fakeGossip(0)
+    g.node.dial = async (a) => { g.dialed.push(a); throw new Error('connection refused') } // the seed is still starting
+    const { r, clock } = beaconRig(g, ['/ip4/198.18.1.1/tcp/51821'])
+    r.redial()
+    r.discovered(nb.signer.nodeId, addr)
+    assert.deepEqual(g.dialed, ['/ip4/198.18.1.1/tcp/51821'], 'the seed is dialed, the neighbour held')
+    clock.now += BEACON_DIAL_DELAY_MS
+    r.discovered(nb.signer.nodeId, addr)
+    assert.ok(g.dialed.includes(addr), 'dialed once the delay ran out, the seed still unreached')
+  }
 })
