@@ -122,6 +122,9 @@ function buildFakeBundle (dir: string): string {
     '  const m = process.memoryUsage()',
     '  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map(s => [s.space_name.replace(/_space$/, \'\'), M(s.space_size)]))',
     '  process.stderr.write(JSON.stringify({ memBreakdown: { rss: M(m.rss), heapTotal: M(m.heapTotal), heapUsed: M(m.heapUsed), external: M(m.external), arrayBuffers: M(m.arrayBuffers), spaces } }) + \'\\n\')',
+    // MEM_SNAPSHOT_DIR=DIR: and a V8 heap snapshot there (<pid>.heapsnapshot), to see what holds the heap
+    '  const snap = process.env.MEM_SNAPSHOT_DIR',
+    '  if (snap !== undefined) v8.writeHeapSnapshot(`${snap}/${process.pid}.heapsnapshot`)',
     '})',
     // after the overrides above (a static import would run first); no top-level await in CommonJS
     `void import(${src('packages/cli/src/main.ts')})`,
@@ -203,7 +206,7 @@ async function fakeRun (members: number, measured: number, nodeFlags: string[], 
     }
     const r = await idle(measuredProcs.map(p => p.c.pid!))
     for (const p of measuredProcs) p.c.kill('SIGUSR2')
-    await sleep(300)
+    await sleep(process.env.MEM_SNAPSHOT_DIR === undefined ? 300 : 5000)
     for (const p of measuredProcs) {
       const line = logs[p.idx]!.split('\n').reverse().find(l => l.includes('memBreakdown'))
       if (line !== undefined) console.log(`  breakdown MiB (${members} members): ${JSON.stringify((JSON.parse(line) as { memBreakdown: unknown }).memBreakdown)}`)

@@ -3,7 +3,7 @@
  * Thin: every decision is core's (candidates.ts, paths.ts, relay.ts).
  */
 import {
-  chooseRelay, initialPathState, RELAY_SETUP_MS, isOnLan, noCommonFamily, pathKind, peerCandidates, shortId, stepPath,
+  chooseRelay, indexSeenClaims, initialPathState, RELAY_SETUP_MS, isOnLan, noCommonFamily, pathKind, peerCandidates, relayEligible, shortId, stepPath,
   type Cidr, type Family, type Membership, type NatType, type NodeRecord, type PathKind, type PathPolicy, type PathState, type PeerRoute
 } from '@wgmesh/core'
 import type { Dump } from '@wgmesh/wireguard'
@@ -43,8 +43,9 @@ export class PathManager {
     unanswered: ReadonlyMap<string, number> = new Map()): boolean {
     const byKey = new Map((dump?.peers ?? []).map(p => [p.publicKey, p]))
     const active = table.active().filter(m => m.record.nodeId !== self.nodeId && m.conflict === undefined)
-    const alive = active.filter(m => m.status === 'alive').map(m => m.record)
-    const records = table.all().map(m => m.record)
+    // once per step, not per peer (at N members that was O(N²) work every tick)
+    const relays = active.filter(m => m.status === 'alive' && relayEligible(m.record)).map(m => m.record)
+    const seen = indexSeenClaims(table.all().map(m => m.record))
     // the families we have an underlay address of (each local address comes with its subnet):
     // a v6-only host skips its peers' IPv4 candidates, a v4-only host their IPv6 ones
     const families = new Set(localSubnets.map(c => c.family))
@@ -57,11 +58,11 @@ export class PathManager {
       const wg = byKey.get(r.wgPublicKey)
       const counters = wg === undefined ? undefined : { latestHandshake: wg.latestHandshake, rxBytes: wg.transferRx }
       const lan = lanDiscovered.get(r.nodeId)
-      const candidates = peerCandidates(r, { localSubnets, records, lanDiscovered: lan === undefined ? [] : [lan], families })
+      const candidates = peerCandidates(r, { localSubnets, seen, lanDiscovered: lan === undefined ? [] : [lan], families })
       // ends of no common family (an IPv6-only and an IPv4-only host): no direct path can
       // form, whatever their NAT types; the relay must reach each over a family it has
       const apart = noCommonFamily(self, r)
-      const relay = chooseRelay(self, r, this.usableRelays(r.nodeId, alive, now))
+      const relay = chooseRelay(self, r, this.usableRelays(r.nodeId, relays, now))
       let prev = this.states.get(r.nodeId) ?? initialPathState(now, counters)
       if (apart && prev.phase === 'direct') prev = { ...prev, phase: 'punching', since: now, punchStart: now, stepAt: now } // (restarted under a relayed session)
       if (prev.phase === 'relay' && relay !== undefined && this.relayOf.get(r.nodeId) !== relay.nodeId) {
@@ -138,7 +139,7 @@ export class PathManager {
     return changed
   }
 
-  /** Relay candidates for the pair with `peerId`: the one carrying it, else the alive ones not passed over lately. */
+  /** Relay candidates for the pair with `peerId`: the one carrying it, else the alive relays not passed over lately. */
   private usableRelays (peerId: string, alive: NodeRecord[], now: number): NodeRecord[] {
     // a relay that carries the pair keeps it (both ends are on it and both see it carry)
     const cur = this.relayOf.get(peerId)

@@ -26,8 +26,10 @@ export function shortId (nodeId: string): string {
 export interface CandidateContext {
   /** Our own subnets (interface address + prefix), to recognise LAN candidates. */
   localSubnets: Cidr[]
-  /** Every record we hold (for the `seen` observations of others). */
-  records: Iterable<NodeRecord>
+  /** Every record we hold (for the `seen` observations of others)… */
+  records?: Iterable<NodeRecord>
+  /** … or their claims indexed once ({@link indexSeenClaims}), when candidates are made for many peers. */
+  seen?: SeenIndex
   /** LAN discovery: endpoints at which the peer announced itself on one of our LANs. */
   lanDiscovered?: string[]
   /**
@@ -43,19 +45,39 @@ export function isOnLan (endpoint: string, localSubnets: Cidr[]): boolean {
   return e !== undefined && localSubnets.some(c => cidrContainsText(c, e.host))
 }
 
+/** Members' `seen` claims by the short id they are about, in record order: claimer → endpoint. */
+export type SeenIndex = ReadonlyMap<string, ReadonlyArray<{ claimer: string, endpoint: string }>>
+
+/**
+ * Indexes the `seen` claims of `records` once, so that the claims about one peer are found
+ * without going through every record (candidates for every peer: O(members), not O(members²)).
+ */
+export function indexSeenClaims (records: Iterable<NodeRecord>): SeenIndex {
+  const out = new Map<string, Array<{ claimer: string, endpoint: string }>>()
+  for (const r of records) {
+    if (r.seen === undefined) continue
+    for (const [sid, endpoint] of Object.entries(r.seen)) {
+      let l = out.get(sid)
+      if (l === undefined) out.set(sid, l = [])
+      l.push({ claimer: r.nodeId, endpoint })
+    }
+  }
+  return out
+}
+
 /**
  * The observed endpoints claimed for `peer` by other members that are plausible: the host is
  * one of the peer's own advertised hosts. `dropped` counts the implausible ones.
  */
-export function seenClaims (peer: NodeRecord, records: Iterable<NodeRecord>): { plausible: string[], dropped: number } {
+export function seenClaims (peer: NodeRecord, records: Iterable<NodeRecord> | SeenIndex): { plausible: string[], dropped: number } {
   const hosts = new Set(peer.endpoints.flatMap(e => { const p = parseEndpoint(e); return p === undefined ? [] : [p.host] }))
   const sid = shortId(peer.nodeId)
   const plausible: string[] = []
   let dropped = 0
-  for (const r of records) {
-    if (r.nodeId === peer.nodeId) continue
-    const claim = r.seen?.[sid] // one per claimer: `seen` maps a short id to one endpoint
-    if (claim === undefined) continue
+  // one per claimer: `seen` maps a short id to one endpoint
+  const claims = records instanceof Map ? (records as SeenIndex).get(sid) ?? [] : indexSeenClaims(records as Iterable<NodeRecord>).get(sid) ?? []
+  for (const { claimer, endpoint: claim } of claims) {
+    if (claimer === peer.nodeId) continue
     const p = parseEndpoint(claim)
     if (p === undefined || !hosts.has(p.host)) { dropped++; continue }
     plausible.push(claim)
@@ -79,7 +101,7 @@ export function peerCandidates (peer: NodeRecord, ctx: CandidateContext): string
   for (const e of peer.endpoints) if (isOnLan(e, ctx.localSubnets)) add(e)
   for (const e of peer.endpoints) add(e)
   let seen = 0
-  for (const e of seenClaims(peer, ctx.records).plausible) {
+  for (const e of seenClaims(peer, ctx.seen ?? ctx.records ?? []).plausible) {
     if (seen >= MAX_SEEN_CANDIDATES) break
     if (add(e)) seen++
   }

@@ -153,7 +153,31 @@ export function canonicalIP (s: string): string | undefined {
 /**
  * Parse "1.2.3.4:51820" or "[fd00::1]:51820". Returns canonical text, or undefined.
  */
-export function parseEndpoint (s: string): { host: string, port: number, family: Family } | undefined {
+/** A parsed "host:port" endpoint (shared: {@link parseEndpoint} hands out the same object for the same text). */
+export type Endpoint = Readonly<{ host: string, port: number, family: Family }>
+
+/** Parsed endpoints by their text; cleared when full (records carry a few endpoints each). */
+const endpointMemo = new Map<string, Endpoint | null>()
+const ENDPOINT_MEMO_MAX = 2048
+
+/**
+ * "ip4:port" or "[ip6]:port" → host (canonical text), port, family; undefined if it is not one.
+ * Memoized: the path manager parses every member's endpoints every tick, and the agent's
+ * JavaScript runs in V8's interpreter (scripts/bundle.mjs), where the address parsing and
+ * formatting (BigInt) was a tenth of an idle agent's CPU at 50 members, and much of its garbage.
+ */
+export function parseEndpoint (s: string): Endpoint | undefined {
+  const hit = endpointMemo.get(s)
+  if (hit !== undefined) return hit ?? undefined
+  const e = parseEndpointText(s)
+  if (s.length <= 64) {
+    if (endpointMemo.size >= ENDPOINT_MEMO_MAX) endpointMemo.clear()
+    endpointMemo.set(s, e === undefined ? null : Object.freeze(e))
+  }
+  return e
+}
+
+function parseEndpointText (s: string): { host: string, port: number, family: Family } | undefined {
   let host: string
   let port: string
   // the documented forms only: "ip4:port" and "[ip6]:port" (an unbracketed IPv6 text is

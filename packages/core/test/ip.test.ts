@@ -31,6 +31,20 @@ test('endpoints parse in both families', () => {
   for (const bad of ['198.18.1.1', '198.18.1.1:0', '198.18.1.1:65536', 'host:80', '[fd00::1:80']) assert.equal(parseEndpoint(bad), undefined, bad)
 })
 
+test('parseEndpoint is memoized: the same text gives the same frozen object, a bad one stays undefined, the memo stays bounded', () => {
+  const a = parseEndpoint('198.18.3.3:51820')
+  assert.equal(parseEndpoint('198.18.3.3:51820'), a, 'one object per text')
+  assert.ok(Object.isFrozen(a), 'shared, so frozen')
+  assert.equal(parseEndpoint('198.18.3.3:0'), undefined)
+  assert.equal(parseEndpoint('198.18.3.3:0'), undefined, 'a bad text is remembered as bad')
+  // far more texts than the memo holds (2048): each still parses right
+  for (let i = 0; i < 5000; i++) {
+    const port = 1 + (i % 65535)
+    assert.deepEqual(parseEndpoint(`198.18.${i >> 8}.${i & 255}:${port}`), { host: `198.18.${i >> 8}.${i & 255}`, port, family: 4 })
+  }
+  assert.deepEqual(parseEndpoint('198.18.3.3:51820'), { host: '198.18.3.3', port: 51820, family: 4 }, 'after the memo was cleared')
+})
+
 test('IPv6 with an embedded IPv4 tail', () => {
   assert.equal(canonicalIP('::ffff:192.0.2.1'), '::ffff:c000:201')
   assert.equal(parseIPv6('::ffff:192.0.2.256'), undefined)

@@ -9,7 +9,7 @@ import { Membership, MAX_OWN_MOVES, type MemberChange } from '../src/membership.
 import { meshSettings } from '../src/settings.js'
 import { validateSealed } from '../src/validate.js'
 import { overlayIPv4, overlayIPv6 } from '../src/addressing.js'
-import { peerCandidates, seenClaims, shortId, MAX_SEEN_CANDIDATES } from '../src/candidates.js'
+import { indexSeenClaims, peerCandidates, seenClaims, shortId, MAX_SEEN_CANDIDATES } from '../src/candidates.js'
 import { isValidGossipAddr, parseGossipAddr, peerIdOfNodeId } from '../src/gossip-addr.js'
 import { NewMemberRate } from '../src/admission.js'
 import type { NodeRecord } from '../src/types.js'
@@ -196,6 +196,12 @@ test('I4: an observed endpoint is tried after the peer\'s own, and only when its
   // many claimers: at most MAX_SEEN_CANDIDATES observed ones
   const many = Array.from({ length: 10 }, (_, i) => recordOf(testNode(`sm${i}`), { seen: { [sid]: `198.18.2.5:${2000 + i}` } }))
   assert.equal(peerCandidates(peer, { localSubnets: [], records: many }).length, 1 + MAX_SEEN_CANDIDATES)
+  // the claims indexed once (what the path manager does for all peers of a tick): the same answers
+  const all = [l, h, peer, ...many]
+  const index = indexSeenClaims(all)
+  assert.deepEqual(seenClaims(peer, index), seenClaims(peer, all))
+  assert.deepEqual(peerCandidates(peer, { localSubnets: [], seen: index }), peerCandidates(peer, { localSubnets: [], records: all }))
+  assert.equal(seenClaims(peer, index).dropped, 1, 'the liar\'s claim is dropped through the index too')
 })
 
 test('I7: gossip addresses are parsed strictly', () => {
