@@ -2,7 +2,8 @@
  * wgmesh beside Nebula, same lab, same run: 4 public + 4 cone-NAT hosts, a fresh lab per
  * system, the order alternating per run (odd runs Nebula first). Per system:
  *   t_full  t0 = all 8 daemons spawned at once → every ordered pair (56) has answered a ping
- *           over the overlay (one `fping -l -p 250` per host, see measure.ts: late by ≤ 250 ms)
+ *           over the overlay (one `fping -l -p P` per host, see measure.ts: late by ≤ P ms;
+ *           P = COMPARE_PING_MS, default 100 — 250 until 2026-11-30, when t_full came near it)
  *   idle    5 s after t_full, a 20 s window: bytes crossing the internet bridge (KiB/s per
  *           node), VmRSS at its end, CPU (utime+stime) over it in % of one core — for the
  *           daemon (wgmesh: the node process; Nebula: nebula) and, for wgmesh, its wireguard-go
@@ -24,6 +25,8 @@ const RUNS = Number(process.argv[2] ?? 3)
 const SETTLE_MS = Number(process.env.COMPARE_SETTLE_MS ?? 5000)
 const WINDOW_MS = 20_000
 const TIMEOUT_S = 90
+// how often each host pings each target until it answers: a pair's time is late by up to this
+const PING_MS = Number(process.env.COMPARE_PING_MS ?? 100)
 type System = 'nebula' | 'wgmesh'
 
 interface Result {
@@ -63,7 +66,7 @@ async function oneRun (system: System, run: number): Promise<Result> {
     const prepared = system === 'wgmesh' ? startWgmesh(lab, hosts) : startNebula(lab, hosts)
     const t0 = Date.now()
     started = prepared.start()
-    const all = await pingAll(lab, hosts, started.ip, t0, { method: 'fping', timeoutS: TIMEOUT_S, labelPrefix: `ping-${system}` })
+    const all = await pingAll(lab, hosts, started.ip, t0, { method: 'fping', fpingPeriodMs: PING_MS, timeoutS: TIMEOUT_S, labelPrefix: `ping-${system}` })
     for (const [h, p] of started.daemons) if (p.exited) throw new Error(`${system} on ${h} exited:\n${p.log().slice(-2000)}`)
 
     await sleep(SETTLE_MS)
@@ -116,7 +119,7 @@ async function main (): Promise<void> {
   const f = (x: number): string => !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
   console.log('')
   const nebVersion = execFileSync('nebula', ['-version'], { encoding: 'utf8' }).replace(/^Version:\s*/, '').trim()
-  console.log(`wgmesh vs Nebula ${nebVersion}: 4 public + 4 cone-NAT hosts, netns lab, ${RUNS} run(s) each, median (per-node values: median over the 8 nodes)`)
+  console.log(`wgmesh vs Nebula ${nebVersion}: 4 public + 4 cone-NAT hosts, netns lab, ${RUNS} run(s) each, median (per-node values: median over the 8 nodes); pings every ${PING_MS} ms per pair`)
   console.log(`| measure | Nebula | wgmesh | wgmesh/Nebula |\n| --- | ---: | ---: | ---: |`)
   for (const [name, n, w] of rows) console.log(`| ${name} | ${f(n)} | ${f(w)} | ${f(w / n)} |`)
   console.log(`wgmesh's wireguard-go alone: RSS ${f(med('wgmesh', 'wgRssMiB'))} MiB, idle CPU ${f(med('wgmesh', 'wgCpuPct'))}%; agent's children CPU ${f(med('wgmesh', 'childCpuPct'))}%`)

@@ -65,6 +65,12 @@ export function childEnv (env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
 export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
   const timeoutMs = init.timeoutMs ?? 30_000
   const closeGraceMs = init.closeGraceMs ?? 250
+  // the children's environment, made at this runner's first spawn: process.env is read through
+  // C++ interceptors (~1 ms per spawn here, more on a busy start), and the agent does not
+  // change its environment while it runs (a runner made after a change sees it)
+  let env: NodeJS.ProcessEnv | undefined
+  const spawnOnce = async (argv: string[], stdin: string | undefined, timeoutMs: number, closeGraceMs: number): Promise<RunResult & { error?: unknown }> =>
+    await spawnWith(argv, stdin, timeoutMs, closeGraceMs, env ??= childEnv(process.env))
   return {
     run: async (argv, opts = {}) => {
       const r = await spawnOnce(argv, opts.stdin, timeoutMs, closeGraceMs)
@@ -86,7 +92,7 @@ export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
   }
 }
 
-async function spawnOnce (argv: string[], stdin: string | undefined, timeoutMs: number, closeGraceMs: number): Promise<RunResult & { error?: unknown }> {
+async function spawnWith (argv: string[], stdin: string | undefined, timeoutMs: number, closeGraceMs: number, env: NodeJS.ProcessEnv): Promise<RunResult & { error?: unknown }> {
   const [file, ...args] = argv
   if (file === undefined) return { stdout: '', stderr: 'empty argv', code: 127 }
   return await new Promise(resolve => {
@@ -98,7 +104,7 @@ async function spawnOnce (argv: string[], stdin: string | undefined, timeoutMs: 
     const child = spawn(file, args, {
       shell: false,
       stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: childEnv()
+      env
     })
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
     const finish = (code: number, error?: unknown): void => {
