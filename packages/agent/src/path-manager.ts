@@ -11,6 +11,19 @@ import type { Dump } from '@wgmesh/wireguard'
 /** A relay that carried nothing for a pair is passed over for it this long. */
 export const RELAY_RETRY_MS = 5 * 60_000
 
+/**
+ * First contact: a peer in WireGuard with an endpoint and no handshake yet gets its entry
+ * re-created (DesiredPeer.kick) this long after it appeared there, then every
+ * {@link FIRST_CONTACT_EVERY_MS}, at most {@link FIRST_CONTACT_KICKS} times; WireGuard's own
+ * retries (one per 5 s) after that. Two ends that add each other at the same moment each send
+ * their one handshake try before the other has the peer (it is dropped), and both then waited
+ * 5 s: the rare 5–7 s t_full of the benchmark. A handshake answers within a round trip, so
+ * 0.5 s without one means the try was lost.
+ */
+export const FIRST_CONTACT_AFTER_MS = 500
+export const FIRST_CONTACT_EVERY_MS = 1000
+export const FIRST_CONTACT_KICKS = 3
+
 export interface PathView { path: PathKind, via?: string, candidates: string[] }
 
 /**
@@ -28,6 +41,8 @@ export class PathManager {
   private readonly failedRelays = new Map<string, Map<string, number>>()
   /** Per peer: the relay its relayed phase uses. */
   private readonly relayOf = new Map<string, string>()
+  /** Per peer in WireGuard: when it appeared there, and the first-contact re-creations asked for. */
+  private readonly contact = new Map<string, { since: number, kicks: number, last: number }>()
   /** Path changes of the last step (for the session log). */
   changes: Array<{ nodeId: string, name: string, path: PathKind, via?: string }> = []
   /** Family fallbacks of the last step: the peer moved off `from` (its family's path died). */
@@ -118,6 +133,8 @@ export class PathManager {
         const ep = relayEndpoint(relay, r.nodeId, relayWg, true, families)
         if (ep !== undefined) route.endpoint = ep
       }
+      const kick = this.firstContact(r.nodeId, wg, route, now)
+      if (kick > 0) route.kick = kick
       next.set(r.nodeId, route)
       // 'lan' is a private network behind our NAT; public hosts sharing a subnet are 'direct'
       const onLan = selfNat !== 'public' && wg?.endpoint !== undefined && isOnLan(wg.endpoint, localSubnets)
@@ -132,11 +149,28 @@ export class PathManager {
       this.views.set(r.nodeId, view)
     }
     for (const id of [...this.states.keys()]) {
-      if (!next.has(id)) { this.states.delete(id); this.views.delete(id); this.failedRelays.delete(id); this.relayOf.delete(id) }
+      if (!next.has(id)) { this.states.delete(id); this.views.delete(id); this.failedRelays.delete(id); this.relayOf.delete(id); this.contact.delete(id) }
     }
     const changed = roamedAway || !sameRoutes(this.routes, next)
     this.routes = next
     return changed
+  }
+
+  /**
+   * The first-contact re-creations asked for the peer so far (see {@link FIRST_CONTACT_AFTER_MS}):
+   * one more when it is in WireGuard with a direct endpoint, has never completed a handshake nor
+   * sent us a byte, and its last try is old enough.
+   */
+  private firstContact (peerId: string, wg: { latestHandshake: number, transferRx: number } | undefined, route: PeerRoute, now: number): number {
+    if (wg === undefined) return 0 // not in WireGuard yet
+    let c = this.contact.get(peerId)
+    if (c === undefined) this.contact.set(peerId, c = { since: now, kicks: 0, last: now })
+    if (wg.latestHandshake === 0 && wg.transferRx === 0 && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
+      now - c.since >= FIRST_CONTACT_AFTER_MS && now - c.last >= (c.kicks === 0 ? FIRST_CONTACT_AFTER_MS : FIRST_CONTACT_EVERY_MS)) {
+      c.kicks++
+      c.last = now
+    }
+    return c.kicks
   }
 
   /** Relay candidates for the pair with `peerId`: the one carrying it, else the alive relays not passed over lately. */
@@ -185,7 +219,7 @@ function sameRoutes (a: ReadonlyMap<string, PeerRoute>, b: ReadonlyMap<string, P
   if (a.size !== b.size) return false
   for (const [k, x] of a) {
     const y = b.get(k)
-    if (y === undefined || x.endpoint !== y.endpoint || x.keepaliveS !== y.keepaliveS || x.via !== y.via || x.pin !== y.pin) return false
+    if (y === undefined || x.endpoint !== y.endpoint || x.keepaliveS !== y.keepaliveS || x.via !== y.via || x.pin !== y.pin || x.kick !== y.kick) return false
   }
   return true
 }

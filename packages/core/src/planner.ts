@@ -16,6 +16,8 @@ export interface PeerRoute {
   pin?: boolean
   /** nodeId of the relay whose port `endpoint` is (it copies the pair's ciphertext); undefined = direct. */
   via?: string
+  /** First contact not made yet: re-create the peer entry when this changes (see DesiredPeer.kick). */
+  kick?: number
 }
 
 export interface PlanInput {
@@ -56,6 +58,7 @@ export function planPeers (table: Membership, input: PlanInput): DesiredPeer[] {
     const ep = route === undefined ? chooseEndpoint(r) : route.endpoint
     if (ep !== undefined) p.endpoint = ep
     if (ep !== undefined && route?.pin === true) p.pinEndpoint = true
+    if (route?.kick !== undefined) p.kick = route.kick
     const keepalive = route?.keepaliveS ?? input.keepaliveS
     if (keepalive > 0) p.persistentKeepalive = keepalive
     peers.set(p.publicKey, p)

@@ -92,6 +92,13 @@ export interface DesiredPeer {
    * arriving through a relay must not pull the peer entry back to the relay's port).
    */
   pinEndpoint?: boolean
+  /**
+   * A peer that never completed a handshake is removed and added again when this changes (the
+   * path manager bumps it): WireGuard tries a handshake at most once per 5 s (REKEY_TIMEOUT),
+   * and two ends that add each other at the same moment can each send their one try before
+   * the other has the peer, which drops it; re-adding lets the next packet initiate at once.
+   */
+  kick?: number
 }
 
 /** The whole WireGuard state one agent wants on its host. */

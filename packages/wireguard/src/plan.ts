@@ -76,6 +76,10 @@ function updatePeerSteps (ifname: string, want: DesiredPeer, have: DumpPeer, las
     if (have.latestHandshake === 0) return [['wg', 'set', ifname, 'peer', want.publicKey, 'remove'], addPeerStep(ifname, want)]
     args.push('endpoint', want.endpoint)
   }
+  // first contact not made and the path manager asks for another try (DesiredPeer.kick)
+  if (have.latestHandshake === 0 && want.kick !== undefined && want.kick !== last?.kick) {
+    return [['wg', 'set', ifname, 'peer', want.publicKey, 'remove'], addPeerStep(ifname, want)]
+  }
   const ka = keepalive(want.persistentKeepalive)
   if (ka !== keepalive(have.persistentKeepalive)) args.push('persistent-keepalive', ka === 0 ? 'off' : String(ka))
   if (allowedSet(want.allowedIps) !== allowedSet(have.allowedIps)) args.push('allowed-ips', want.allowedIps.join(','))
