@@ -70,6 +70,7 @@ test('bad records are rejected, counted by reason, and the agent keeps serving',
   const good = signer()
   const goodV2 = recordFor(good, { seq: 10, name: 'honest' })
   let toSync: Uint8Array[] = bad.map(([, b]) => b)
+  const rogueHash = new Uint8Array(randomBytes(32))
   rogue = await createGossipNode({
     identitySeed: new Uint8Array(randomBytes(32)),
     meshKey,
@@ -78,7 +79,9 @@ test('bad records are rejected, counted by reason, and the agent keeps serving',
     validate: () => 'accept',
     onMessage: () => {},
     // a rogue that always claims a different table and sends its batch whatever it is asked for
-    sync: { hash: () => new Uint8Array(randomBytes(32)), digest: () => [], recordsFor: () => toSync },
+    // (one hash for its whole life: a hash that changed between its first exchange and the
+    // agent's gossipsub subscription would make its transport exchange once more, batch again)
+    sync: { hash: () => rogueHash, digest: () => [], recordsFor: () => toSync },
     onSyncResult: () => {}
   })
   await rogue.dial(a.listenAddrs()[0]!) // connect → push-pull sync delivers the bad batch

@@ -18,6 +18,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { swarmKeyFromMeshKey } from './swarm-key.js'
 import { InboundGate } from './inbound-gate.js'
+import { deadline } from './deadline.js'
 import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeDigest } from './sync-protocol.js'
 import type { DigestSyncHandler, DigestSyncResult, SyncLimits } from './sync-protocol.js'
 
@@ -254,9 +255,14 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
 
   // --- sync ---------------------------------------------------------------
   const runExchange = async (stream: Stream, remote: string, role: 'initiator' | 'responder'): Promise<void> => {
-    const signal = AbortSignal.any([AbortSignal.timeout(syncTimeoutMs), stopController.signal])
+    const d = deadline(syncTimeoutMs, stopController.signal)
     const t0 = Date.now()
-    const result = await exchangeDigest(stream, init.sync, { limits, signal })
+    let result: DigestSyncResult
+    try {
+      result = await exchangeDigest(stream, init.sync, { limits, signal: d.signal })
+    } finally {
+      d.clear()
+    }
     if (result.dropped > 0) log.warn('transport: sync exceeds limits, records left out', { peer: remote, sent: result.sent, dropped: result.dropped })
     log.debug('transport: sync done', { peer: remote, role, rounds: result.rounds, sent: result.sent, received: result.received.length, ms: Date.now() - t0 })
     if (stopped) return
@@ -281,10 +287,13 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
   const syncOver = async (remote: string, open: (signal: AbortSignal) => Promise<Stream>): Promise<void> => {
     if (stopped) throw new SyncError(remote, 'node stopped')
     let stream: Stream
+    const d = deadline(dialTimeoutMs, stopController.signal)
     try {
-      stream = await open(AbortSignal.any([AbortSignal.timeout(dialTimeoutMs), stopController.signal]))
+      stream = await open(d.signal)
     } catch (err) {
       throw new SyncError(remote, `cannot open sync stream: ${errMsg(err)}`, { cause: err })
+    } finally {
+      d.clear()
     }
     try {
       await runExchange(stream, remote, 'initiator')
@@ -392,13 +401,15 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       } catch (err) {
         throw new DialError(addr, `invalid multiaddr: ${errMsg(err)}`, { cause: err })
       }
-      const signal = AbortSignal.any([AbortSignal.timeout(dialTimeoutMs), stopController.signal])
+      const d = deadline(dialTimeoutMs, stopController.signal)
       try {
-        const conn = await node.dial(ma, { signal })
+        const conn = await node.dial(ma, { signal: d.signal })
         return conn.remotePeer.toString()
       } catch (err) {
-        const why = signal.aborted ? `timed out after ${dialTimeoutMs} ms (wrong mesh key or unreachable)` : errMsg(err)
+        const why = d.signal.aborted ? `timed out after ${dialTimeoutMs} ms (wrong mesh key or unreachable)` : errMsg(err)
         throw new DialError(addr, `dial ${addr} failed: ${why}`, { cause: err })
+      } finally {
+        d.clear()
       }
     },
 
