@@ -19,6 +19,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { swarmKeyFromMeshKey } from './swarm-key.js'
 import { InboundGate } from './inbound-gate.js'
 import { deadline } from './deadline.js'
+import { stopLibp2p } from './stop-node.js'
+import { LateSubscriptions, type SubscriptionChange } from './late-subscriptions.js'
 import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeDigest } from './sync-protocol.js'
 import type { DigestSyncHandler, DigestSyncResult, SyncLimits } from './sync-protocol.js'
 
@@ -266,7 +268,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     if (result.dropped > 0) log.warn('transport: sync exceeds limits, records left out', { peer: remote, sent: result.sent, dropped: result.dropped })
     log.debug('transport: sync done', { peer: remote, role, rounds: result.rounds, sent: result.sent, received: result.received.length, ms: Date.now() - t0 })
     if (stopped) return
-    if (peers.has(remote) && !subscribed.has(remote)) hashAfterSync.set(remote, init.sync.hash())
+    late.exchanged(remote)
     try {
       init.onSyncResult(result, remote)
     } catch (err) {
@@ -302,30 +304,17 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     }
   }
 
-  // --- late subscriptions -------------------------------------------------
-  // gossipsub sends a topic's messages only to peers known to subscribe to it, and a peer's
-  // subscription comes after identify and its gossipsub stream (100 ms or more on a busy
-  // start): a record this node takes in between the first exchange with a peer and that
-  // peer's subscription is never sent to it. The seed of a fleet started at once takes most
-  // records in that window; they waited for the next anti-entropy round (~1 s). So the table's
-  // hash after an exchange with a peer not yet subscribed is kept; when its subscription comes
-  // and the table has changed since, one more exchange brings it what it missed.
-  const subscribed = new Set<string>()
-  const hashAfterSync = new Map<string, Uint8Array>()
-  const onSubscriptionChange = (evt: CustomEvent<{ peerId: { toString(): string }, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    const remote = evt.detail.peerId.toString()
-    for (const sub of evt.detail.subscriptions) {
-      if (sub.topic !== topic) continue
-      if (!sub.subscribe) { subscribed.delete(remote); continue }
-      subscribed.add(remote)
-      const before = hashAfterSync.get(remote)
-      hashAfterSync.delete(remote)
-      if (before === undefined || stopped || !peers.has(remote) || Buffer.from(before).equals(init.sync.hash())) continue
-      const pid = peerIdFromString(remote)
-      syncOver(remote, async (signal) => await node.dialProtocol(pid, SYNC_PROTOCOL, { signal }))
-        .catch(err => { log.debug('transport: sync after a late subscription failed', { peer: remote, err: errMsg(err) }) })
+  const late = new LateSubscriptions({
+    topic,
+    hash: () => init.sync.hash(),
+    connected: (peer) => !stopped && peers.has(peer),
+    resync: (peer) => {
+      const pid = peerIdFromString(peer)
+      syncOver(peer, async (signal) => await node.dialProtocol(pid, SYNC_PROTOCOL, { signal }))
+        .catch(err => { log.debug('transport: sync after a late subscription failed', { peer, err: errMsg(err) }) })
     }
-  }
+  })
+  const onSubscriptionChange = (evt: CustomEvent<SubscriptionChange>): void => { late.changed(evt.detail) }
   pubsub.addEventListener('subscription-change', onSubscriptionChange)
 
   // --- connection events --------------------------------------------------
@@ -349,8 +338,7 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
   const onPeerDisconnect = (evt: CustomEvent<{ toString(): string }>): void => {
     const id = evt.detail.toString()
     peers.delete(id)
-    subscribed.delete(id)
-    hashAfterSync.delete(id)
+    late.forget(id)
     log.debug('transport: peer disconnected', { peer: id })
     try { init.onPeerDisconnect?.(id) } catch (err) { log.warn('transport: onPeerDisconnect threw', { err: errMsg(err) }) }
   }
@@ -451,23 +439,11 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
       pubsub.removeEventListener('subscription-change', onSubscriptionChange)
       try { pubsub.unsubscribe(topic) } catch {}
       if (init.noticeTopic !== undefined) try { pubsub.unsubscribe(init.noticeTopic) } catch {}
-      // Workaround (@libp2p/gossipsub 17.1.1): stop() replaces `status` without
-      // clearing `status.heartbeatTimeout`, so one ref'd ~1 s heartbeat timer
-      // outlives stop(). Keep the status object (it is mutated in place when the
-      // heartbeat reschedules) and clear its timer after stopping.
-      const gsStatus = (pubsub as unknown as { status?: { heartbeatTimeout?: ReturnType<typeof setTimeout> } }).status
-      await node.stop()
-      clearTimeout(gsStatus?.heartbeatTimeout)
-      // Workaround (libp2p 3.3.11): the address manager debounces a peer-store
-      // update by 1 s on 'transport:close' and never cancels it; cancel it.
-      const am = (node as unknown as { components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?: () => void } } } })
-        .components?.addressManager
-      am?._updatePeerStoreAddresses?.stop?.()
+      await stopLibp2p(node, pubsub) // (with workarounds for timers libp2p leaves behind)
       node.removeEventListener('peer:connect', onPeerConnect)
       node.removeEventListener('peer:disconnect', onPeerDisconnect)
       peers.clear()
-      subscribed.clear()
-      hashAfterSync.clear()
+      late.clear()
       gate.clear()
     }
   }
