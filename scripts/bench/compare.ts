@@ -17,7 +17,7 @@ import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
 import { NebulaMesh } from './nebula.js'
-import { idleWindow, median, nsPids, pingAll, sleep, stat, type Idle } from './measure.js'
+import { idleWindow, median, nsPids, PAIR_PING_MS, pingAll, sleep, stat, type Idle } from './measure.js'
 
 const RUNS = Number(process.argv[2] ?? 3)
 // idle is measured from SETTLE_MS after the full mesh (COMPARE_SETTLE_MS: e.g. 30000 for the
@@ -25,8 +25,6 @@ const RUNS = Number(process.argv[2] ?? 3)
 const SETTLE_MS = Number(process.env.COMPARE_SETTLE_MS ?? 5000)
 const WINDOW_MS = 20_000
 const TIMEOUT_S = 90
-// how often each host pings each target until it answers: a pair's time is late by up to this
-const PING_MS = Number(process.env.COMPARE_PING_MS ?? 100)
 type System = 'nebula' | 'wgmesh'
 
 interface Result {
@@ -66,7 +64,7 @@ async function oneRun (system: System, run: number): Promise<Result> {
     const prepared = system === 'wgmesh' ? startWgmesh(lab, hosts) : startNebula(lab, hosts)
     const t0 = Date.now()
     started = prepared.start()
-    const all = await pingAll(lab, hosts, started.ip, t0, { method: 'fping', fpingPeriodMs: PING_MS, timeoutS: TIMEOUT_S, labelPrefix: `ping-${system}` })
+    const all = await pingAll(lab, hosts, started.ip, t0, { method: 'fping', fpingPeriodMs: PAIR_PING_MS, timeoutS: TIMEOUT_S, labelPrefix: `ping-${system}` })
     for (const [h, p] of started.daemons) if (p.exited) throw new Error(`${system} on ${h} exited:\n${p.log().slice(-2000)}`)
 
     await sleep(SETTLE_MS)
@@ -119,7 +117,7 @@ async function main (): Promise<void> {
   const f = (x: number): string => !Number.isFinite(x) ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
   console.log('')
   const nebVersion = execFileSync('nebula', ['-version'], { encoding: 'utf8' }).replace(/^Version:\s*/, '').trim()
-  console.log(`wgmesh vs Nebula ${nebVersion}: 4 public + 4 cone-NAT hosts, netns lab, ${RUNS} run(s) each, median (per-node values: median over the 8 nodes); pings every ${PING_MS} ms per pair`)
+  console.log(`wgmesh vs Nebula ${nebVersion}: 4 public + 4 cone-NAT hosts, netns lab, ${RUNS} run(s) each, median (per-node values: median over the 8 nodes); pings every ${PAIR_PING_MS} ms per pair`)
   console.log(`| measure | Nebula | wgmesh | wgmesh/Nebula |\n| --- | ---: | ---: | ---: |`)
   for (const [name, n, w] of rows) console.log(`| ${name} | ${f(n)} | ${f(w)} | ${f(w / n)} |`)
   console.log(`wgmesh's wireguard-go alone: RSS ${f(med('wgmesh', 'wgRssMiB'))} MiB, idle CPU ${f(med('wgmesh', 'wgCpuPct'))}%; agent's children CPU ${f(med('wgmesh', 'childCpuPct'))}%`)

@@ -27,6 +27,12 @@ export const median = (xs: number[]): number => {
  */
 export type PingMethod = 'ping' | 'parallel' | 'fping'
 
+/**
+ * How often compare and timeline ping each pair until it answers (COMPARE_PING_MS, default
+ * 100; 250 until 2026-11-30): a pair's time is late by up to this.
+ */
+export const PAIR_PING_MS = Number(process.env.COMPARE_PING_MS ?? 100)
+
 export interface PingLoopOptions { method?: PingMethod, timeoutS?: number, fpingPeriodMs?: number }
 
 export interface PingLoop { host: string, proc: LabProcess, done: Promise<Map<string, number>> }

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { Lab, type LabProcess } from '../../test/lab/lab.js'
 import { WgmeshLab, BUNDLE } from '../../test/netns/wgmesh-lab.js'
 import { prepareIdentities } from './identities.js'
-import { nsPids, pingAll, procSample } from './measure.js'
+import { nsPids, PAIR_PING_MS, pingAll, procSample } from './measure.js'
 
 Lab.requireRoot()
 const lab = await Lab.up({ public: 4, natted: 4, nat: 'cone' })
@@ -29,7 +29,7 @@ try {
     daemons.set(h, lab.spawn(`agent-${h}`, h, [process.execPath, ...prof, BUNDLE, h === hosts[0] ? 'up' : 'join', '--state-dir', n.stateDir,
       '--interface', n.iface, '--name', h, '--mesh-key-file', keyFile, '--log-format', 'json', '--log-level', 'debug', ...(h === hosts[0] ? [] : ['--peer', seed])]))
   }
-  const all = await pingAll(lab, hosts, ip, t0, { method: 'fping', fpingPeriodMs: Number(process.env.COMPARE_PING_MS ?? 100), timeoutS: 60, labelPrefix: 'ping' })
+  const all = await pingAll(lab, hosts, ip, t0, { method: 'fping', fpingPeriodMs: PAIR_PING_MS, timeoutS: 60, labelPrefix: 'ping' })
   // CPU each agent used from its spawn to the full mesh (its own + its reaped children's, e.g. ip)
   const cpu = [...daemons].map(([h, p]) => { const s = procSample(p.pid); return `${h} ${s.ticks * 10}+${s.childTicks * 10}` })
   console.log(`cpu ms at t_full (own+children): ${cpu.join(' ')}`)

@@ -80,3 +80,9 @@ export function routeRunner (init: AgentInit): CommandRunner {
   if (init.wgRunner !== undefined) return { run: async () => ({ stdout: '', stderr: '', code: 0 }) }
   return execRunner()
 }
+
+/** The CPU this process has used so far (user + system), in ms (the serving line's `cpuMs`). */
+export function processCpuMs (): number {
+  const cpu = process.cpuUsage()
+  return Math.round((cpu.user + cpu.system) / 1000)
+}

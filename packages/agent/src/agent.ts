@@ -13,9 +13,8 @@ import type { Server } from 'node:net'
 import {
   Membership, allocate, createSigner, meshSettings, sanitizeName, ulaPrefix,
   planWireGuardState, wgPublicKeyFromPrivate, InvalidConfigError, isLoopbackHost,
-  type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via
+  type MeshSettings, type NodeRecord, type RecordSigner, type Cidr, type MemberChange, type Via, type DesiredWireGuard
 } from '@wgmesh/core'
-import type { DesiredWireGuard } from '@wgmesh/core'
 import { createConfigurator, type WireGuardConfigurator, type Dump } from '@wgmesh/wireguard'
 import { createGossipNode, type GossipNode } from './transport/index.js'
 import type { AntiEntropy } from './anti-entropy.js'
@@ -31,7 +30,8 @@ import { orderGossipAddrs, type SelfAddressing, type SelfIdentity } from './self
 import type { OwnRecord } from './own-record.js'
 import { buildInfo, type AgentInfo } from './info.js'
 import type { Traversal } from './traversal.js'
-import { checkInit, existingInterfaceKey, type AgentInit } from './agent-init.js'
+import { checkInit, existingInterfaceKey, DEFAULT_MESH_DOMAIN, type AgentInit } from './agent-init.js'
+import { processCpuMs } from './agent-parts.js'
 import type { Gateways } from './gateways.js'
 import {
   createAntiEntropy, createGateways, createLiveness, createOwnRecord, createRedialer, createTraversal, gossipNodeInit, infoInput, planInput,
@@ -42,7 +42,6 @@ import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
 import { HostsFile, hostsMembers } from './hosts-file.js'
 import { JoinWatch, type JoinStatus } from './join-watch.js'
-import { DEFAULT_MESH_DOMAIN } from './agent-init.js'
 
 export type { AgentInit } from './agent-init.js'
 
@@ -214,11 +213,10 @@ export class Agent {
     await firstApply.catch(async (err) => { if (this.wg.createdWith !== undefined) await this.wg.destroy().catch(() => {}); throw err })
     await this.gateways.start()
     this.servingAt = this.now()
-    const cpu = process.cpuUsage()
     this.log.info('wgmesh agent serving', {
       name: this.identity.name, nodeId: this.nodeId, ipv4: this.addressing.ipv4, ipv6: this.addressing.ipv6,
       gossip: this.listenAddrs()[0], startMs: this.servingAt - this.startedAt, processMs: Math.round(process.uptime() * 1000),
-      cpuMs: Math.round((cpu.user + cpu.system) / 1000), ...phases
+      cpuMs: processCpuMs(), ...phases
     })
     void this.own.publish()
     const hb = this.settings.heartbeatMs

@@ -41,8 +41,8 @@ export class PathManager {
   private readonly failedRelays = new Map<string, Map<string, number>>()
   /** Per peer: the relay its relayed phase uses. */
   private readonly relayOf = new Map<string, string>()
-  /** Per peer in WireGuard: when it appeared there, and the first-contact re-creations asked for. */
-  private readonly contact = new Map<string, { since: number, kicks: number, last: number }>()
+  /** Per peer in WireGuard: the first-contact re-creations asked for, and when the last one was (or when it appeared there). */
+  private readonly contact = new Map<string, { kicks: number, last: number }>()
   /** Path changes of the last step (for the session log). */
   changes: Array<{ nodeId: string, name: string, path: PathKind, via?: string }> = []
   /** Family fallbacks of the last step: the peer moved off `from` (its family's path died). */
@@ -164,9 +164,9 @@ export class PathManager {
   private firstContact (peerId: string, wg: { latestHandshake: number, transferRx: number } | undefined, route: PeerRoute, now: number): number {
     if (wg === undefined) return 0 // not in WireGuard yet
     let c = this.contact.get(peerId)
-    if (c === undefined) this.contact.set(peerId, c = { since: now, kicks: 0, last: now })
+    if (c === undefined) this.contact.set(peerId, c = { kicks: 0, last: now })
     if (wg.latestHandshake === 0 && wg.transferRx === 0 && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
-      now - c.since >= FIRST_CONTACT_AFTER_MS && now - c.last >= (c.kicks === 0 ? FIRST_CONTACT_AFTER_MS : FIRST_CONTACT_EVERY_MS)) {
+      now - c.last >= (c.kicks === 0 ? FIRST_CONTACT_AFTER_MS : FIRST_CONTACT_EVERY_MS)) {
       c.kicks++
       c.last = now
     }

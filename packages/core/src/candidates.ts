@@ -26,10 +26,8 @@ export function shortId (nodeId: string): string {
 export interface CandidateContext {
   /** Our own subnets (interface address + prefix), to recognise LAN candidates. */
   localSubnets: Cidr[]
-  /** Every record we hold (for the `seen` observations of others)… */
-  records?: Iterable<NodeRecord>
-  /** … or their claims indexed once ({@link indexSeenClaims}), when candidates are made for many peers. */
-  seen?: SeenIndex
+  /** The `seen` observations in every record we hold, indexed once for all peers ({@link indexSeenClaims}). */
+  seen: SeenIndex
   /** LAN discovery: endpoints at which the peer announced itself on one of our LANs. */
   lanDiscovered?: string[]
   /**
@@ -69,14 +67,13 @@ export function indexSeenClaims (records: Iterable<NodeRecord>): SeenIndex {
  * The observed endpoints claimed for `peer` by other members that are plausible: the host is
  * one of the peer's own advertised hosts. `dropped` counts the implausible ones.
  */
-export function seenClaims (peer: NodeRecord, records: Iterable<NodeRecord> | SeenIndex): { plausible: string[], dropped: number } {
+export function seenClaims (peer: NodeRecord, seen: SeenIndex): { plausible: string[], dropped: number } {
   const hosts = new Set(peer.endpoints.flatMap(e => { const p = parseEndpoint(e); return p === undefined ? [] : [p.host] }))
   const sid = shortId(peer.nodeId)
   const plausible: string[] = []
   let dropped = 0
   // one per claimer: `seen` maps a short id to one endpoint
-  const claims = records instanceof Map ? (records as SeenIndex).get(sid) ?? [] : indexSeenClaims(records as Iterable<NodeRecord>).get(sid) ?? []
-  for (const { claimer, endpoint: claim } of claims) {
+  for (const { claimer, endpoint: claim } of seen.get(sid) ?? []) {
     if (claimer === peer.nodeId) continue
     const p = parseEndpoint(claim)
     if (p === undefined || !hosts.has(p.host)) { dropped++; continue }
@@ -101,7 +98,7 @@ export function peerCandidates (peer: NodeRecord, ctx: CandidateContext): string
   for (const e of peer.endpoints) if (isOnLan(e, ctx.localSubnets)) add(e)
   for (const e of peer.endpoints) add(e)
   let seen = 0
-  for (const e of seenClaims(peer, ctx.seen ?? ctx.records ?? []).plausible) {
+  for (const e of seenClaims(peer, ctx.seen).plausible) {
     if (seen >= MAX_SEEN_CANDIDATES) break
     if (add(e)) seen++
   }

@@ -150,9 +150,6 @@ export function canonicalIP (s: string): string | undefined {
   return p === undefined ? undefined : formatIP(p.family, p.value)
 }
 
-/**
- * Parse "1.2.3.4:51820" or "[fd00::1]:51820". Returns canonical text, or undefined.
- */
 /** A parsed "host:port" endpoint (shared: {@link parseEndpoint} hands out the same object for the same text). */
 export type Endpoint = Readonly<{ host: string, port: number, family: Family }>
 

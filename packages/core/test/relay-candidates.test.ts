@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chooseRelay } from '../src/relay.js'
-import { peerCandidates, shortId } from '../src/candidates.js'
+import { indexSeenClaims, peerCandidates, shortId } from '../src/candidates.js'
 import { parseCidr } from '../src/ip.js'
 import { Membership } from '../src/membership.js'
 import { planWireGuardState } from '../src/planner.js'
@@ -22,9 +22,9 @@ test('candidates: LAN first, then what the peer advertises, then what others obs
   const [p, o] = [testNode('p'), testNode('o')]
   const peer = recordOf(p, { endpoints: ['198.18.2.5:51820', '192.0.2.18:51820'] })
   const observer = recordOf(o, { seen: { [shortId(peer.nodeId)]: '198.18.2.5:40001' } })
-  const c = peerCandidates(peer, { localSubnets: [parseCidr('192.0.2.16/28')], records: [peer, observer] })
+  const c = peerCandidates(peer, { localSubnets: [parseCidr('192.0.2.16/28')], seen: indexSeenClaims([peer, observer]) })
   assert.deepEqual(c, ['192.0.2.18:51820', '198.18.2.5:51820', '198.18.2.5:40001'])
-  const far = peerCandidates(peer, { localSubnets: [parseCidr('203.0.113.0/28')], records: [peer], lanDiscovered: ['192.0.2.18:51820'] })
+  const far = peerCandidates(peer, { localSubnets: [parseCidr('203.0.113.0/28')], seen: indexSeenClaims([peer]), lanDiscovered: ['192.0.2.18:51820'] })
   assert.deepEqual(far, ['192.0.2.18:51820', '198.18.2.5:51820'])
 })
 

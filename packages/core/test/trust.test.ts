@@ -185,23 +185,21 @@ test('I4: an observed endpoint is tried after the peer\'s own, and only when its
   const sid = shortId(peer.nodeId)
   const h = recordOf(honest, { seen: { [sid]: '198.18.2.5:40001' } })
   const l = recordOf(liar, { seen: { [sid]: '203.0.113.66:4444' } })
-  const c = peerCandidates(peer, { localSubnets: [], records: [l, h, peer] })
+  const c = peerCandidates(peer, { localSubnets: [], seen: indexSeenClaims([l, h, peer]) })
   assert.deepEqual(c, ['198.18.2.5:51820', '198.18.2.5:40001'])
-  assert.deepEqual(seenClaims(peer, [l, h]), { plausible: ['198.18.2.5:40001'], dropped: 1 })
+  assert.deepEqual(seenClaims(peer, indexSeenClaims([l, h])), { plausible: ['198.18.2.5:40001'], dropped: 1 })
   // however the liar flaps its claim, the peer's own endpoint stays first
   for (let port = 1000; port < 1100; port++) {
     const flap = recordOf(liar, { seen: { [sid]: `198.18.2.5:${port}` } })
-    assert.equal(peerCandidates(peer, { localSubnets: [], records: [flap, h] })[0], '198.18.2.5:51820')
+    assert.equal(peerCandidates(peer, { localSubnets: [], seen: indexSeenClaims([flap, h]) })[0], '198.18.2.5:51820')
   }
   // many claimers: at most MAX_SEEN_CANDIDATES observed ones
   const many = Array.from({ length: 10 }, (_, i) => recordOf(testNode(`sm${i}`), { seen: { [sid]: `198.18.2.5:${2000 + i}` } }))
-  assert.equal(peerCandidates(peer, { localSubnets: [], records: many }).length, 1 + MAX_SEEN_CANDIDATES)
-  // the claims indexed once (what the path manager does for all peers of a tick): the same answers
-  const all = [l, h, peer, ...many]
-  const index = indexSeenClaims(all)
-  assert.deepEqual(seenClaims(peer, index), seenClaims(peer, all))
-  assert.deepEqual(peerCandidates(peer, { localSubnets: [], seen: index }), peerCandidates(peer, { localSubnets: [], records: all }))
-  assert.equal(seenClaims(peer, index).dropped, 1, 'the liar\'s claim is dropped through the index too')
+  assert.equal(peerCandidates(peer, { localSubnets: [], seen: indexSeenClaims(many) }).length, 1 + MAX_SEEN_CANDIDATES)
+  // everyone's claims in one index (as the path manager builds it per tick): still the peer's own first, the liar dropped
+  const all = indexSeenClaims([l, h, peer, ...many])
+  assert.equal(peerCandidates(peer, { localSubnets: [], seen: all })[0], '198.18.2.5:51820')
+  assert.equal(seenClaims(peer, all).dropped, 1, 'the liar\'s claim is dropped')
 })
 
 test('I7: gossip addresses are parsed strictly', () => {

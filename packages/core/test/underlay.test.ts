@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { endpointFamily, gossipHostProblem, gossipListenAddrs, isGlobalV6, isLinkLocalGossipAddr, isLoopbackHost, v6Scope } from '../src/underlay.js'
-import { peerCandidates } from '../src/candidates.js'
+import { indexSeenClaims, peerCandidates } from '../src/candidates.js'
 import { parseCidr } from '../src/ip.js'
 import { recordOf, testNode } from './fixtures.js'
 
@@ -65,13 +65,13 @@ test('candidates of both families: as the peer advertises them; a family this ho
   const v4 = parseCidr('198.18.0.0/15')
   const v6 = parseCidr('2001:db8:1::/64')
   // dual-stack here too: both, IPv4 first (as advertised)
-  assert.deepEqual(peerCandidates(peer, { localSubnets: [v4, v6], records: [peer], families: new Set([4, 6]) }), ['198.18.1.2:51820', '[2001:db8:1::2]:51820'])
+  assert.deepEqual(peerCandidates(peer, { localSubnets: [v4, v6], seen: indexSeenClaims([peer]), families: new Set([4, 6]) }), ['198.18.1.2:51820', '[2001:db8:1::2]:51820'])
   // an IPv6-only host never spends a punching slot on the IPv4 candidate
-  assert.deepEqual(peerCandidates(peer, { localSubnets: [v6], records: [peer], families: new Set([6]) }), ['[2001:db8:1::2]:51820'])
-  assert.deepEqual(peerCandidates(peer, { localSubnets: [v4], records: [peer], families: new Set([4]) }), ['198.18.1.2:51820'])
+  assert.deepEqual(peerCandidates(peer, { localSubnets: [v6], seen: indexSeenClaims([peer]), families: new Set([6]) }), ['[2001:db8:1::2]:51820'])
+  assert.deepEqual(peerCandidates(peer, { localSubnets: [v4], seen: indexSeenClaims([peer]), families: new Set([4]) }), ['198.18.1.2:51820'])
   // unknown (no local address found): nothing filtered
-  assert.deepEqual(peerCandidates(peer, { localSubnets: [], records: [peer], families: new Set() }), ['198.18.1.2:51820', '[2001:db8:1::2]:51820'])
+  assert.deepEqual(peerCandidates(peer, { localSubnets: [], seen: indexSeenClaims([peer]), families: new Set() }), ['198.18.1.2:51820', '[2001:db8:1::2]:51820'])
   // a peer on our IPv6 /64 ranks first, its endpoint in canonical [v6]:port form
   const v6first = recordOf(testNode('v6b'), { endpoints: ['198.18.7.7:51820', '[2001:DB8:1:0::3]:51820'] })
-  assert.deepEqual(peerCandidates(v6first, { localSubnets: [v6, parseCidr('192.0.2.0/28')], records: [v6first] }), ['[2001:db8:1::3]:51820', '198.18.7.7:51820'])
+  assert.deepEqual(peerCandidates(v6first, { localSubnets: [v6, parseCidr('192.0.2.0/28')], seen: indexSeenClaims([v6first]) }), ['[2001:db8:1::3]:51820', '198.18.7.7:51820'])
 })

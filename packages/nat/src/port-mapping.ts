@@ -26,7 +26,7 @@
 import dgram from 'node:dgram'
 import { readFile } from 'node:fs/promises'
 import os from 'node:os'
-import { cidrContainsText, formatIPv4, parseCidr, parseIP } from '@wgmesh/core'
+import { cidrContainsText, deadline, formatIPv4, parseCidr, parseIP } from '@wgmesh/core'
 import { pmpNat, upnpNat } from '@achingbrain/nat-port-mapper'
 import type { Gateway, MapPortOptions, UPnPNAT, UPnPNATOptions, GlobalMapPortOptions } from '@achingbrain/nat-port-mapper'
 import { GatewayNotFoundError, InvalidArgumentError, PortMappingError } from './errors.js'
@@ -144,22 +144,6 @@ async function routeSourceAddress (host: string): Promise<string | undefined> {
   }
 }
 
-/**
- * `signal` plus a deadline. Not `AbortSignal.timeout`: its timer is unref'd, so a gateway that
- * never answers would let a short-lived process exit with the promise pending. Call `clear()`.
- */
-function deadline (signal: AbortSignal | undefined, ms: number): { signal: AbortSignal, clear: () => void } {
-  const ac = new AbortController()
-  const timer = setTimeout(() => { ac.abort(new DOMException(`deadline of ${ms} ms passed`, 'TimeoutError')) }, ms)
-  const onAbort = (): void => { ac.abort(signal?.reason) }
-  if (signal?.aborted === true) onAbort()
-  else signal?.addEventListener('abort', onAbort, { once: true })
-  return {
-    signal: ac.signal,
-    clear: () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort) }
-  }
-}
-
 /** NAT-PMP server port (RFC 6886). */
 const PMP_SERVER_PORT = 5351
 
@@ -194,7 +178,7 @@ function guardErrors (gw: Gateway): Promise<never> {
 
 async function stopQuietly (gw: Gateway | undefined): Promise<void> {
   if (gw === undefined) return
-  const d = deadline(undefined, 2000)
+  const d = deadline(2000)
   try { await gw.stop({ signal: d.signal }) } catch { /* best effort */ } finally { d.clear() }
 }
 
@@ -223,7 +207,7 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
     })
     // One short-lived gateway object per operation: it binds UDP 5350 until stopped.
     const once = async <T>(signal: AbortSignal | undefined, fn: (gw: Gateway, s: AbortSignal) => Promise<T>): Promise<T> => {
-      const d = deadline(signal, req.pmpTimeoutMs ?? 3000)
+      const d = deadline(req.pmpTimeoutMs ?? 3000, signal)
       const s = d.signal
       let gw: Gateway | undefined
       try {
@@ -251,7 +235,7 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
   async function viaUpnp (req: MapPortRequest, gateway: string | undefined): Promise<PortMappingLease> {
     const upnp = client.upnpNat({ autoRefresh: false })
     const timeoutMs = req.upnpTimeoutMs ?? 5000
-    const d = deadline(req.signal, timeoutMs)
+    const d = deadline(timeoutMs, req.signal)
     const s = d.signal
     let gw: Gateway | undefined
     try {
@@ -277,7 +261,7 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
       protocol: 'UDP', externalPort: req.localPort, ttl: req.ttlS * 1000, autoRefresh: false, signal, description: req.description ?? 'wgmesh'
     })
     const map = async (signal: AbortSignal | undefined, dl?: { signal: AbortSignal, clear: () => void }): Promise<{ externalHost: string, externalPort: number }> => {
-      const op = dl ?? deadline(signal, timeoutMs)
+      const op = dl ?? deadline(timeoutMs, signal)
       try {
         return await found.map(req.localPort, internalAddress, opts(op.signal))
       } catch (err) {
@@ -296,7 +280,7 @@ export function createPortMapper (init: PortMapperInit = {}): PortMapper {
     return lease('upnp', m.externalHost, m.externalPort, internalAddress, req.localPort, {
       refresh: async (signal) => { await map(signal) },
       unmap: async (signal) => {
-        const op = deadline(signal, timeoutMs)
+        const op = deadline(timeoutMs, signal)
         try {
           await found.unmap(req.localPort, { signal: op.signal })
         } finally {

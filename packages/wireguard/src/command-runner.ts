@@ -69,11 +69,11 @@ export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
   // C++ interceptors (~1 ms per spawn here, more on a busy start), and the agent does not
   // change its environment while it runs (a runner made after a change sees it)
   let env: NodeJS.ProcessEnv | undefined
-  const spawnOnce = async (argv: string[], stdin: string | undefined, timeoutMs: number, closeGraceMs: number): Promise<RunResult & { error?: unknown }> =>
+  const spawnOnce = async (argv: string[], stdin: string | undefined): Promise<RunResult & { error?: unknown }> =>
     await spawnWith(argv, stdin, timeoutMs, closeGraceMs, env ??= childEnv(process.env))
   return {
     run: async (argv, opts = {}) => {
-      const r = await spawnOnce(argv, opts.stdin, timeoutMs, closeGraceMs)
+      const r = await spawnOnce(argv, opts.stdin)
       if (r.code !== 0 && opts.allowFail !== true) {
         throw new CommandFailedError(argv, r.code, r.stderr, r.stdout, r.error === undefined ? undefined : { cause: r.error })
       }
@@ -81,7 +81,7 @@ export function execRunner (init: ExecRunnerInit = {}): CommandRunner {
     },
     runIpBatch: async (steps) => {
       const argv = ['ip', '-batch', '-']
-      const r = await spawnOnce(argv, ipBatchScript(steps), timeoutMs, closeGraceMs)
+      const r = await spawnOnce(argv, ipBatchScript(steps))
       if (r.code === 0) return
       // name the step that failed, as running it alone would have; its error without ip's batch note
       const i = failedBatchIndex(r.stderr, steps.length)

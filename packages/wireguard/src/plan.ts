@@ -66,20 +66,18 @@ function updatePeerSteps (ifname: string, want: DesiredPeer, have: DumpPeer, las
   const args: string[] = []
   // Endpoint: do not fight WireGuard roaming. Push ours only if WireGuard has none, or ours
   // changed since we last pushed it, or it is pinned (punching).
-  if (want.endpoint !== undefined &&
+  const pushEndpoint = want.endpoint !== undefined &&
       (have.endpoint === undefined ||
-       (canonicalEndpoint(have.endpoint) !== canonicalEndpoint(want.endpoint) && (want.endpoint !== last?.endpoint || want.pinEndpoint === true)))) {
-    // A peer that never completed a handshake gets a new endpoint (the next punching
-    // candidate, or the peer's real address learnt late): re-create it, so that WireGuard
-    // initiates to the new endpoint at once instead of after its 5 s REKEY_TIMEOUT (a peer
-    // initiates at most once per 5 s, and its one try went to the old endpoint).
-    if (have.latestHandshake === 0) return [['wg', 'set', ifname, 'peer', want.publicKey, 'remove'], addPeerStep(ifname, want)]
-    args.push('endpoint', want.endpoint)
-  }
-  // first contact not made and the path manager asks for another try (DesiredPeer.kick)
-  if (have.latestHandshake === 0 && want.kick !== undefined && want.kick !== last?.kick) {
+       (canonicalEndpoint(have.endpoint) !== canonicalEndpoint(want.endpoint) && (want.endpoint !== last?.endpoint || want.pinEndpoint === true)))
+  // A peer that never completed a handshake is re-created instead, so that WireGuard initiates
+  // at once instead of after its 5 s REKEY_TIMEOUT (a peer initiates at most once per 5 s):
+  // when it gets a new endpoint (the next punching candidate, or the peer's real address learnt
+  // late: its one try went to the old one), or when the path manager asks for another try at
+  // the same one (DesiredPeer.kick: first contact).
+  if (have.latestHandshake === 0 && (pushEndpoint || (want.kick !== undefined && want.kick !== last?.kick))) {
     return [['wg', 'set', ifname, 'peer', want.publicKey, 'remove'], addPeerStep(ifname, want)]
   }
+  if (pushEndpoint && want.endpoint !== undefined) args.push('endpoint', want.endpoint)
   const ka = keepalive(want.persistentKeepalive)
   if (ka !== keepalive(have.persistentKeepalive)) args.push('persistent-keepalive', ka === 0 ? 'off' : String(ka))
   if (allowedSet(want.allowedIps) !== allowedSet(have.allowedIps)) args.push('allowed-ips', want.allowedIps.join(','))

@@ -1,10 +1,10 @@
-// transport/deadline.ts: a timeout that survives garbage collection (Node 20's
+// deadline.ts: a timeout that survives garbage collection (Node 20's
 // AbortSignal.any([AbortSignal.timeout(ms), …]) does not: its timeout source is held weakly).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { deadline } from '../src/transport/deadline.js'
+import { deadline } from '../src/deadline.js'
 
 setFlagsFromString('--expose-gc')
 const gcFn: unknown = runInNewContext('gc') // a full collection, as the agent's heap gets
