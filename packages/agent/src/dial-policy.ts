@@ -14,7 +14,7 @@
  *   member never take two slots or make two connections. Not at once: from `degreeDelayMs`
  *   after the first connection, one member per `degreePaceMs`. While a fleet starts, its
  *   records and syncs already flow through the seeds; every extra connection is ~25 ms of CPU
- *   at each end (noise, yamux, identify, gossipsub, a sync) that 8 agents starting on 2 cores
+ *   at each end (noise, yamux, gossipsub, a sync) that 8 agents starting on 2 cores
  *   took from the start itself — t_full is CPU-bound (docs/PERFORMANCE.md);
  * - every `healEveryMs` (from the first call on): one random unconnected member regardless, so
  *   that two halves that each have enough connections still find each other (the split brain

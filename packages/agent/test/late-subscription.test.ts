@@ -1,7 +1,7 @@
 // The gossip node's answer to a late gossipsub subscription (gossip-node.ts): a record taken
 // between the first exchange with a peer and that peer's subscription would never be sent to it
 // by gossipsub; one more exchange brings it. The peer here is a plain libp2p node with the
-// agent's stack (pnet, noise, yamux, identify, gossipsub), driven by the test, so that it
+// agent's stack (pnet, noise, yamux, gossipsub told of peers at connection as the agent's is), driven by the test, so that it
 // subscribes exactly when the test says. Real sockets on 127.0.0.1.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,11 +11,10 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
-import { identify } from '@libp2p/identify'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createGossipNode, exchangeDigest, swarmKeyFromMeshKey, SYNC_PROTOCOL } from '../src/transport/index.js'
+import { createGossipNode, exchangeDigest, peerProtocols, swarmKeyFromMeshKey, SYNC_PROTOCOL } from '../src/transport/index.js'
 import type { DigestSyncHandler, GossipNode } from '../src/transport/index.js'
 
 const TOPIC = 'wgmesh/test/v1'
@@ -61,6 +60,7 @@ for (const changed of [true, false]) {
     })
     stops.push(async () => { await seed.stop() })
 
+    const gossipsubProtocols: string[] = []
     const peer = await createLibp2p({
       privateKey: await generateKeyPair('Ed25519'),
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -69,9 +69,10 @@ for (const changed of [true, false]) {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionMonitor: { enabled: false },
-      services: { identify: identify(), pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true }) }
+      services: { peerProtocols: peerProtocols(() => gossipsubProtocols), pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true }) }
     })
     stops.push(async () => { await peer.stop() })
+    gossipsubProtocols.push(...peer.services.pubsub.protocols)
     const peerTable = [enc('p')]
     const inbound: string[][] = []
     await peer.handle(SYNC_PROTOCOL, async (stream) => {
@@ -84,7 +85,7 @@ for (const changed of [true, false]) {
     assert.deepEqual(first.received.map(dec), ['x', 'y'])
     await waitFor(() => seedSyncs.length === 1, 'the seed\'s side of the first exchange')
     assert.deepEqual(seedSyncs[0], ['p'])
-    await sleep(300) // identify and the gossipsub streams settle; still no subscription
+    await sleep(300) // the gossipsub streams settle; still no subscription
     assert.equal(inbound.length, 0, 'no exchange from the seed before the peer subscribes')
 
     if (changed) seedTable.push(enc('late')) // e.g. another joiner's record, published to subscribers only

@@ -247,6 +247,33 @@ describe('gossip node', () => {
     assert.deepEqual(c.syncs[3], { records: [], from: a.node.peerId, rounds: 1 })
   })
 
+  // no identify (peer-protocols.ts): gossipsub learns of a peer when the connection opens, and
+  // forgets it when the last connection closes, so a reconnect is a new start, not a stale peer
+  test('gossip flows both ways at once after a dial, stops at a hang-up, and flows again after a redial', async () => {
+    const a = await mkNode(meshKey)
+    const b = await mkNode(meshKey)
+    const round = async (tag: string): Promise<void> => {
+      await b.node.dial(a.node.listenAddrs()[0]!)
+      for (const [from, to] of [[a, b], [b, a]] as const) {
+        let i = 0
+        while (!to.messages.some(m => m.data.startsWith(`${tag} `))) {
+          if (i > 100) assert.fail(`${tag}: no gossip delivery within ~5 s`)
+          await from.node.publish(enc(`${tag} ${i++}`))
+          await sleep(50)
+        }
+      }
+    }
+    await round('first')
+    await b.node.hangUp(a.node.peerId)
+    await waitFor(() => a.disconnects.includes(b.node.peerId) && b.disconnects.includes(a.node.peerId), 2000, 'disconnect at both ends')
+    const before = b.messages.length
+    await a.node.publish(enc('while apart'))
+    await sleep(200)
+    assert.equal(b.messages.length, before, 'nothing reaches a hung-up peer')
+    await round('again')
+    assert.ok(!b.messages.some(m => m.data === 'while apart'), 'gossip is not a store: what went out while apart is for the sync')
+  })
+
   test('a node with a different mesh key cannot connect', async () => {
     const a = await mkNode(meshKey)
     const x = await mkNode(randomBytes(32))

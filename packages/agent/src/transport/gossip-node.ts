@@ -1,13 +1,12 @@
-// A thin libp2p 3 node for the agent: TCP + pnet(PSK from the mesh key) + noise +
-// yamux, identify, gossipsub on a records topic and a liveness-notice topic, and
-// the `/wgmesh/sync/2.0.0` digest exchange. The agent's logic stays outside: it supplies callbacks.
+// A thin libp2p 3 node for the agent: TCP + pnet(PSK from the mesh key) + noise + yamux,
+// gossipsub (told of peers by peer-protocols.ts, no identify) on a records topic and a
+// liveness-notice topic, and the `/wgmesh/sync/2.0.0` digest exchange. The agent's logic stays outside: it supplies callbacks.
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
-import { identify } from '@libp2p/identify'
 import { fastNoiseCrypto } from './noise-crypto.js'
 import { gossipsub, StrictNoSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
@@ -18,6 +17,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { swarmKeyFromMeshKey } from './swarm-key.js'
 import { InboundGate } from './inbound-gate.js'
+import { peerProtocols, type PeerProtocols } from './peer-protocols.js'
 import { stopLibp2p } from './stop-node.js'
 import { LateSubscriptions, type SubscriptionChange } from './late-subscriptions.js'
 import { DEFAULT_SYNC_LIMITS, SYNC_PROTOCOL, exchangeDigest } from './sync-protocol.js'
@@ -153,7 +153,7 @@ function toValidatorResult (r: ValidationResult): TopicValidatorResult {
   }
 }
 
-type Services = { identify: unknown, pubsub: GossipSub }
+type Services = { peerProtocols: PeerProtocols, pubsub: GossipSub }
 type Node = Libp2p<Services>
 type Connection = Awaited<ReturnType<Node['dial']>>
 type Stream = Awaited<ReturnType<Connection['newStream']>>
@@ -204,10 +204,11 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     // ~400 bytes on the wire): at 14 connections that alone was ~0.5 KiB/s per idle node.
     // Members' liveness is the failure detector's job; dead TCP connections are found by
     // yamux's 30 s keepalive. Nothing pings, so no ping service either (one protocol fewer to
-    // register, and to list in every identify).
+    // register).
     connectionMonitor: { enabled: false },
     services: {
-      identify: identify(),
+      // no identify: every peer is a wgmesh agent, gossipsub is told at once (peer-protocols.ts)
+      peerProtocols: peerProtocols(() => node.services.pubsub.protocols),
       pubsub: gossipsub({
         // every payload (record, notice, revocation) is already sealed and signed by its
         // author's node key and checked by the validator; a second, libp2p signature per

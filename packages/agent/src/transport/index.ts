@@ -11,6 +11,8 @@ export {
   INBOUND_UPGRADE_TIMEOUT_MS
 } from './gossip-node.js'
 export { InboundGate, addressKey } from './inbound-gate.js'
+export { PeerProtocols, peerProtocols } from './peer-protocols.js'
+export type { PeerProtocolsComponents } from './peer-protocols.js'
 export type { InboundGateInit } from './inbound-gate.js'
 export type { GossipNode, GossipNodeInit, TransportLogger, ValidationResult } from './gossip-node.js'
 export {

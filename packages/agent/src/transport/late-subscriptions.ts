@@ -1,6 +1,6 @@
 /**
  * Late gossipsub subscriptions. gossipsub sends a topic's messages only to peers known to
- * subscribe to it, and a peer's subscription comes after identify and its gossipsub stream
+ * subscribe to it, and a peer's subscription comes after its gossipsub stream is open
  * (100 ms or more on a busy start): a record this node takes in between the first exchange
  * with a peer and that peer's subscription is never sent to it. The seed of a fleet started at
  * once takes most records in that window; they waited for the next anti-entropy round (~1 s).
