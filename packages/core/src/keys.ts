@@ -48,8 +48,19 @@ export function nodeIdFromSeed (seed: Uint8Array): string {
   return toBase64Url(ed25519RawPublicKey(seed))
 }
 
+// the last derivation: an agent asks for its own interface's key at every read of the interface
+// (UAPI get, twice a second) and OpenSSL's import costs ~0.6 ms each
+let lastWgKey: { priv: string, pub: string } | undefined
+
 /** WireGuard public key (base64) from a WireGuard private key (base64). */
 export function wgPublicKeyFromPrivate (privateKeyB64: string): string {
+  if (lastWgKey?.priv === privateKeyB64) return lastWgKey.pub
+  const pub = deriveWgPublicKey(privateKeyB64)
+  lastWgKey = { priv: privateKeyB64, pub }
+  return pub
+}
+
+function deriveWgPublicKey (privateKeyB64: string): string {
   const raw = decodeBase64Exact(privateKeyB64, 32)
   if (raw === undefined) throw new Error('WireGuard private key must be 32 bytes of base64')
   const priv = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' })
