@@ -36,6 +36,8 @@ export interface AgentContext {
   init: AgentInit
   log: Logger
   now: () => number
+  /** Run `fn` once in `ms` (cleared when the agent stops). */
+  later: (ms: number, fn: () => void) => void
   metrics: AgentMetrics
   store: StateStore
   settings: MeshSettings
@@ -159,7 +161,8 @@ export function createRedialer (c: AgentContext, joinWatch: JoinWatch): Redialer
     table: c.table,
     selfId: () => c.signer.nodeId,
     known: c.known,
-    log: joinWatch.tap(c.log)
+    log: joinWatch.tap(c.log),
+    later: c.later
   })
 }
 

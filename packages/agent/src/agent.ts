@@ -42,6 +42,7 @@ import { CertMode } from './cert-mode.js'
 import { takeMessage, type RecordIntakeHost } from './record-intake.js'
 import { HostsFile, hostsMembers } from './hosts-file.js'
 import { JoinWatch, type JoinStatus } from './join-watch.js'
+import { AgentTimers } from './timers.js'
 
 export type { AgentInit } from './agent-init.js'
 
@@ -71,7 +72,7 @@ export class Agent {
   private control?: Server
   private metricsServer?: MetricsServer
   private redialer!: Redialer
-  private readonly timers: NodeJS.Timeout[] = []
+  private readonly timers: AgentTimers
   private persistTimer?: NodeJS.Timeout
   private stopped = false
   private readonly stoppedWaiters: Array<() => void> = []
@@ -100,6 +101,7 @@ export class Agent {
     this.log = init.logger ?? createLogger()
     checkInit(init)
     this.timeline = new PairTimeline(this.log)
+    this.timers = new AgentTimers(this.log)
     this.store = new StateStore(init.stateDir, this.log)
     this.metrics = new AgentMetrics(async () => ({ info: await this.info(), relay: this.traversal?.relayStats }), init.version)
     this.intake = {
@@ -221,23 +223,23 @@ export class Agent {
     void this.own.publish()
     const hb = this.settings.heartbeatMs
     // records go out when they change (checked every heartbeat), and unchanged now and then
-    this.every(hb, () => { this.own.heartbeat() })
+    this.timers.every(hb, () => { this.own.heartbeat() })
     this.own.startRefresh()
     // probe verdicts need a resolution of a fraction of the probe timeout (≥ 50 ms), no finer
-    this.every(Math.max(50, Math.min(200, Math.floor(hb / 5))), () => { this.onTick(); this.liveness.tick() })
+    this.timers.every(Math.max(50, Math.min(200, Math.floor(hb / 5))), () => { this.onTick(); this.liveness.tick() })
     // redial at 250 ms while a seed is unreached or nobody is connected, else once a second
     let redials = 0
-    this.every(250, () => { if (++redials % 4 === 0 || this.redialer.urgent()) this.redialer.redial() })
+    this.timers.every(250, () => { if (++redials % 4 === 0 || this.redialer.urgent()) this.redialer.redial() })
     this.antiEntropy.start()
     this.traversal.startTicking(init.pathTickMs ?? 500, () => this.tableVersion)
-    this.every(2000, () => { this.traversal.periodicProbe() })
+    this.timers.every(2000, () => { this.traversal.periodicProbe() })
     await this.traversal.startDiscovery()
-    this.every(60_000, () => { this.persist() })
+    this.timers.every(60_000, () => { this.persist() })
     // drift: someone changed the interface behind our back (a peer removed, an address
     // deleted): put it back; over UAPI an apply that finds nothing to do spawns nothing
-    this.every(init.reconcileMs ?? RECONCILE_MS, () => { void this.scheduleApply() })
+    this.timers.every(init.reconcileMs ?? RECONCILE_MS, () => { void this.scheduleApply() })
     this.hosts?.update(hostsMembers(this.own.record, this.table))
-    this.every(1000, () => { this.gateways.tick(); this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
+    this.timers.every(1000, () => { this.gateways.tick(); this.joinWatch.tick(); this.hosts?.update(hostsMembers(this.own.record, this.table)) })
   }
 
   /** Resolves when the agent has stopped (after `leave` or `stop`). */
@@ -252,6 +254,7 @@ export class Agent {
       init: this.init,
       log: this.log,
       now: this.now,
+      later: (ms, fn) => { this.timers.later(ms, fn) },
       metrics: this.metrics,
       store: this.store,
       settings: this.settings,
@@ -399,7 +402,7 @@ export class Agent {
   async leave (): Promise<void> {
     if (this.stopped) return
     this.log.info('leaving the mesh')
-    this.clearTimers() // no heartbeat may follow the departure record
+    this.timers.clear() // no heartbeat may follow the departure record
     this.own.stop()
     const sealed = this.own.renew(true)
     await this.gossip?.publish(sealed).catch(() => {})
@@ -420,7 +423,7 @@ export class Agent {
   private async shutdown (removeInterface: boolean): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    this.clearTimers()
+    this.timers.clear()
     if (this.persistTimer !== undefined) clearTimeout(this.persistTimer)
     this.own?.stop()
     this.certs?.stop()
@@ -436,14 +439,5 @@ export class Agent {
       ...(removeInterface ? [['interface', async () => { await this.wg.destroy().catch((err: Error) => { this.log.warn('removing the interface failed', { error: err.message }) }) }] as const] : [])
     ])
     for (const w of this.stoppedWaiters.splice(0)) w()
-  }
-
-  private clearTimers (): void {
-    for (const t of this.timers.splice(0)) clearInterval(t)
-  }
-
-  private every (ms: number, fn: () => void): void {
-    const t = setInterval(() => { try { fn() } catch (err) { this.log.error('timer failed', { error: (err as Error).message }) } }, ms)
-    this.timers.push(t)
   }
 }

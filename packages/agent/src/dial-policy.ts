@@ -6,8 +6,10 @@
  *   connected: an inbound connection from another joiner does not mean this node reached the
  *   seed's mesh (hosts started at once each `--peer` another that is still starting; giving up a
  *   seed once anyone connected in split such fleets in two). A seed never reached is retried with
- *   a short, jittered back-off (≤ `seedBackoffMaxMs`), so one mesh forms within about that long
- *   after the seed answers, however long it was away;
+ *   a short, jittered back-off (100 ms, doubling to `seedBackoffMaxMs`), so one mesh forms within
+ *   about that long after the seed answers, however long it was away. A fleet started at once
+ *   finds its seed not listening yet at the first dial (refused: a SYN and a reset, cheap to
+ *   repeat); the seed's first joiners then wait ~0.1 s for it, not a redial tick or two;
  * - no connection at all: every known member too;
  * - fewer than `degree` connections: random unconnected members towards it — one address per
  *   member (its first ready one, in the record's order: underlay first), so two addresses of one
@@ -61,6 +63,8 @@ export const TRIM_MIN_AGE_MS = 30_000
 
 const BACKOFF_MIN_MS = 250
 const BACKOFF_MAX_MS = 30_000
+/** The first back-off of a seed never reached. */
+export const SEED_BACKOFF_MIN_MS = 100
 /** @default 2000 — a seed never reached is retried at least this often (jittered down to half). */
 export const SEED_BACKOFF_MAX_MS = 2000
 
@@ -142,12 +146,16 @@ export class DialPolicy {
     return old.slice(0, Math.max(0, since.size - 2 * this.degree))
   }
 
-  failed (key: string, now: number, seed = false): void {
+  /** A dial to `key` failed: it backs off. Returns when it may be dialed again. */
+  failed (key: string, now: number, seed = false): number {
     const prev = this.backoff.get(key)
-    const cap = seed && !this.reached.has(key) ? this.seedBackoffMaxMs : BACKOFF_MAX_MS
-    const ms = Math.min(cap, prev === undefined ? BACKOFF_MIN_MS : prev.ms * 2)
+    const unreachedSeed = seed && !this.reached.has(key)
+    const cap = unreachedSeed ? this.seedBackoffMaxMs : BACKOFF_MAX_MS
+    const ms = Math.min(cap, prev === undefined ? (unreachedSeed ? SEED_BACKOFF_MIN_MS : BACKOFF_MIN_MS) : prev.ms * 2)
     // jitter (0.75–1.0 of the step): hosts started together do not retry in lockstep
-    this.backoff.set(key, { until: now + Math.round(ms * (0.75 + 0.25 * this.random())), ms })
+    const until = now + Math.round(ms * (0.75 + 0.25 * this.random()))
+    this.backoff.set(key, { until, ms })
+    return until
   }
 
   succeeded (key: string, seed = false): void {

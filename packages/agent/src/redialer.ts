@@ -18,6 +18,11 @@ export interface RedialerHost {
   /** Members remembered in the state dir (a restarted node dials them without --peer). */
   known: () => KnownMember[]
   log: Logger
+  /**
+   * Run `fn` in `ms` (the agent's timers, cleared when it stops). A seed whose dial failed is
+   * redialed when its back-off ends, not at the next redial tick. Left out: the tick only.
+   */
+  later?: (ms: number, fn: () => void) => void
 }
 
 /**
@@ -85,8 +90,10 @@ export class Redialer {
         (err: Error) => {
           // a --peer list shared by a fleet names this host too: that seed is reached
           if (seed && /dial self/i.test(err.message)) { this.policy.succeeded(t.key, true); return }
-          this.policy.failed(t.key, this.host.now(), seed)
+          const now = this.host.now()
+          const until = this.policy.failed(t.key, now, seed)
           this.host.log.debug('dial failed', { addr: t.addr, error: err.message })
+          if (seed) this.host.later?.(until - now, () => { this.redial() })
         }
       ).finally(() => { this.dialing.delete(t.key) })
     }
@@ -99,7 +106,6 @@ export class Redialer {
     return gossip.connectedPeers().length === 0 || this.seeds.some(s => !this.policy.seedReached(s.key))
   }
 
-  /** Dial a member's gossip addresses now, back-off or not (it answered a probe: it is back). */
   /**
    * A member's path over one underlay family died (the path fell back to the other): drop our
    * gossip connections to it over that family and dial it again (its other addresses answer).
@@ -111,6 +117,7 @@ export class Redialer {
     if (gossip.dropConnections(peer, family) > 0) this.dialMember(nodeId)
   }
 
+  /** Dial a member's gossip addresses now, back-off or not (it answered a probe: it is back). */
   dialMember (nodeId: string): void {
     const gossip = this.host.gossip()
     const m = this.host.table().get(nodeId)

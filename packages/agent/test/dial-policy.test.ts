@@ -66,7 +66,7 @@ test('a seed that failed is dialed again after another node connected in (no spl
   p.choose(0, new Set(), [seed], []) // first heal slot
   p.failed(seed.key, 0, true) // the seed was still starting
   // a joiner connects in: we are no longer alone, but the seed's mesh was never reached
-  assert.deepEqual(p.choose(100, new Set(['P7']), [seed], []).map(x => x.key), [])
+  assert.deepEqual(p.choose(50, new Set(['P7']), [seed], []).map(x => x.key), [], 'backing off')
   const again = p.choose(2000, new Set(['P7']), [seed], [])
   assert.deepEqual(again.map(x => x.key), [seed.key])
   // however many times it failed, a never-reached seed is retried within 2 s
@@ -81,10 +81,26 @@ test('a seed that failed is dialed again after another node connected in (no spl
 test('seed back-off is jittered so hosts started together do not retry in lockstep', () => {
   const a = new DialPolicy({ random: () => 0 })
   const b = new DialPolicy({ random: () => 0.99 })
-  for (const p of [a, b]) { p.failed(seed.key, 0, true); p.failed(seed.key, 0, true) } // 500 ms step
+  for (const p of [a, b]) { p.failed(seed.key, 0, true); p.failed(seed.key, 0, true) } // 200 ms step
   const firstReady = (p: DialPolicy): number => { let t = 0; while (p.choose(t, new Set(['X']), [seed], []).length === 0) t += 5; return t }
   assert.notEqual(firstReady(a), firstReady(b))
-  assert.ok(firstReady(a) >= 375 && firstReady(b) <= 500)
+  assert.ok(firstReady(a) >= 150 && firstReady(b) <= 200)
+})
+
+test('failed() says when the address may be dialed again: 100 ms at first for a seed never reached, 250 ms for the rest', () => {
+  const p = new DialPolicy({ random: () => 1 }) // no jitter
+  const member = t(1)
+  assert.equal(p.failed(seed.key, 1000, true), 1100)
+  assert.equal(p.failed(seed.key, 2000, true), 2200)
+  assert.equal(p.failed(member.key, 1000), 1250)
+  assert.equal(p.failed(member.key, 2000), 2500)
+  // a seed once reached backs off like any member
+  const q = new DialPolicy({ random: () => 1 })
+  q.succeeded(seed.key, true)
+  assert.equal(q.failed(seed.key, 1000, true), 1250)
+  // and what failed() says is what choose() does
+  assert.equal(p.choose(2199, new Set(['X']), [seed], []).length, 0)
+  assert.equal(p.choose(2200, new Set(['X']), [seed], []).length, 1)
 })
 
 test('one address per member: two addresses of one member never take two slots', () => {

@@ -115,3 +115,33 @@ test('a LAN neighbour is dialed at once when this node has no way into a mesh; h
     assert.ok(g.dialed.includes(addr), 'dialed once the delay ran out, the seed still unreached')
   }
 })
+
+test('a seed whose dial was refused is dialed again when its back-off ends, by the timer the host gives, not the next tick', async () => {
+  const seedAddr = '/ip4/198.18.1.1/tcp/51821'
+  const g = fakeGossip(0)
+  let listening = false
+  g.node.dial = async (a) => { g.dialed.push(a); if (!listening) throw new Error('connect ECONNREFUSED'); return '12D3KooWSeed' }
+  const clock = { now: T0 }
+  const timers: Array<{ at: number, fn: () => void }> = []
+  const me = testNode('me')
+  const table = new Membership({ selfId: me.signer.nodeId, settings, ula })
+  const r = new Redialer([seedAddr], {
+    now: () => clock.now, gossip: () => g.node, table: () => table, selfId: () => me.signer.nodeId, known: () => [], log: silentLogger,
+    later: (ms, fn) => { timers.push({ at: clock.now + ms, fn }) }
+  })
+  const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await Promise.resolve() }
+  r.redial()
+  await settle()
+  assert.deepEqual(g.dialed, [seedAddr])
+  assert.equal(timers.length, 1, 'one retry asked for')
+  const first = timers[0]!
+  assert.ok(first.at - T0 >= 75 && first.at - T0 <= 100, `the first retry within 75–100 ms (${first.at - T0})`)
+  // the timer fires at its time: the seed is dialed again, no redial tick in between
+  clock.now = first.at
+  listening = true
+  first.fn()
+  await settle()
+  assert.deepEqual(g.dialed, [seedAddr, seedAddr])
+  assert.equal(r.urgent(), true, 'the fake holds no connection')
+  assert.equal(timers.length, 1, 'a dial that succeeded asks for no retry')
+})
