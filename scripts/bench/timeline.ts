@@ -4,7 +4,10 @@
  * time it served, when each peer was added to WireGuard (and how long after its record), and
  * each peer's first path; the seed's (pub1) first 60 log events. Times are ms since the spawn.
  * Usage: run.sh 1 timeline   (PROF_HOST=nat1[,pub1…] [PROF_DIR=…]: a CPU profile of those agents;
- *   IDLE_S=30: stay up that long after the full mesh first; TIMELINE_LOGS=DIR: keep the agents' logs)
+ *   IDLE_S=30: stay up that long after the full mesh first; TIMELINE_LOGS=DIR: keep the agents' logs;
+ *   TIMELINE_PCAP=FILE: every UDP datagram the lab's internet switched, from before the spawn
+ *   (tcpdump -i any in the internet's namespace: each one seen once per bridge port it crosses;
+ *   WireGuard's message type is the first byte of the payload: 1 initiation, 2 response, 4 data))
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,7 +24,12 @@ try {
   const { keyFile, ip } = prepareIdentities(mesh, hosts)
   const seed = lab.host(hosts[0]!).ip
   const daemons = new Map<string, LabProcess>()
+  if (process.env.TIMELINE_PCAP !== undefined) {
+    lab.spawn('pcap', 'internet', ['tcpdump', '-i', 'any', '-n', '-U', '-s', '96', '-w', process.env.TIMELINE_PCAP, 'udp'])
+    await new Promise(resolve => setTimeout(resolve, 1000)) // tcpdump is listening
+  }
   const t0 = Date.now()
+  console.log(`t0 ${t0} (${new Date(t0).toISOString()})`)
   for (const h of hosts) {
     const n = mesh.node(h)
     // PROF_HOST=nat1,pub1: a V8 CPU profile of those agents, written to $PROF_DIR/<host> when they exit

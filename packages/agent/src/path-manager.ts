@@ -13,15 +13,28 @@ export const RELAY_RETRY_MS = 5 * 60_000
 
 /**
  * First contact: a peer in WireGuard with an endpoint and no handshake yet gets its entry
- * re-created (DesiredPeer.kick) this long after it appeared there, then every
- * {@link FIRST_CONTACT_EVERY_MS}, at most {@link FIRST_CONTACT_KICKS} times; WireGuard's own
- * retries (one per 5 s) after that. Two ends that add each other at the same moment each send
- * their one handshake try before the other has the peer (it is dropped), and both then waited
- * 5 s: the rare 5–7 s t_full of the benchmark. A handshake answers within a round trip, so
- * 0.5 s without one means the try was lost.
+ * re-created (DesiredPeer.kick), at most {@link FIRST_CONTACT_KICKS} times, on a schedule that
+ * differs between the pair's two ends; WireGuard's own retries (one per 5 s) after that.
+ *
+ * Two ends that add each other at the same moment both initiate at once (traffic is waiting at
+ * both), and the initiations cross: each end answers the other's, which replaces its own
+ * handshake, and then drops the answer to its own (wireguard-go's ConsumeMessageResponse wants
+ * the state it just left). Neither completes, and each retries only after REKEY_TIMEOUT, 5 s: the
+ * 5–7 s tail of the benchmark's t_full. (Or one end's try arrives before the other has the peer,
+ * and is dropped.) A handshake completes within a round trip, so 0.5 s without one means it
+ * failed. Re-creating the entry drops WireGuard's 5 s wait and the next packet initiates; if both
+ * ends did it at the same moment, their new initiations would cross again, so the end with the
+ * lower WireGuard public key re-creates at {@link FIRST_CONTACT_LOWER}, the other at
+ * {@link FIRST_CONTACT_HIGHER}: later and at another pace, so the two schedules meet once at
+ * most, whatever the offset between the moments the two ends added each other. The first re-creation that
+ * gets through makes the handshake, and the other end stops (it has one too).
+ *
+ * Bytes received do not count as contact: wireguard-go counts handshake messages in rx_bytes,
+ * and an end that answered a crossed initiation has received one. Data can only come after a
+ * handshake, which the dump shows.
  */
-export const FIRST_CONTACT_AFTER_MS = 500
-export const FIRST_CONTACT_EVERY_MS = 1000
+export const FIRST_CONTACT_LOWER = { afterMs: 500, everyMs: 1000 }
+export const FIRST_CONTACT_HIGHER = { afterMs: 1000, everyMs: 1500 }
 export const FIRST_CONTACT_KICKS = 3
 
 export interface PathView { path: PathKind, via?: string, candidates: string[] }
@@ -133,7 +146,7 @@ export class PathManager {
         const ep = relayEndpoint(relay, r.nodeId, relayWg, true, families)
         if (ep !== undefined) route.endpoint = ep
       }
-      const kick = this.firstContact(r.nodeId, wg, route, now)
+      const kick = this.firstContact(r.nodeId, wg, route, now, self.wgPublicKey < r.wgPublicKey ? FIRST_CONTACT_LOWER : FIRST_CONTACT_HIGHER)
       if (kick > 0) route.kick = kick
       next.set(r.nodeId, route)
       // 'lan' is a private network behind our NAT; public hosts sharing a subnet are 'direct'
@@ -157,16 +170,16 @@ export class PathManager {
   }
 
   /**
-   * The first-contact re-creations asked for the peer so far (see {@link FIRST_CONTACT_AFTER_MS}):
-   * one more when it is in WireGuard with a direct endpoint, has never completed a handshake nor
-   * sent us a byte, and its last try is old enough.
+   * The first-contact re-creations asked for the peer so far (see {@link FIRST_CONTACT_LOWER}):
+   * one more when it is in WireGuard with a direct endpoint, has never completed a handshake,
+   * and its last try is old enough by this end's schedule.
    */
-  private firstContact (peerId: string, wg: { latestHandshake: number, transferRx: number } | undefined, route: PeerRoute, now: number): number {
+  private firstContact (peerId: string, wg: { latestHandshake: number } | undefined, route: PeerRoute, now: number, schedule: { afterMs: number, everyMs: number }): number {
     if (wg === undefined) return 0 // not in WireGuard yet
     let c = this.contact.get(peerId)
     if (c === undefined) this.contact.set(peerId, c = { kicks: 0, last: now })
-    if (wg.latestHandshake === 0 && wg.transferRx === 0 && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
-      now - c.last >= (c.kicks === 0 ? FIRST_CONTACT_AFTER_MS : FIRST_CONTACT_EVERY_MS)) {
+    if (wg.latestHandshake === 0 && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
+      now - c.last >= (c.kicks === 0 ? schedule.afterMs : schedule.everyMs)) {
       c.kicks++
       c.last = now
     }
