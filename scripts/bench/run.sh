@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks (network namespaces only; root).
-# Usage: scripts/bench/run.sh [RUNS] [mesh|nat|compare|relay|timeline|large [N]|scale [N ...]|failover [lab|default]|all]
+# Usage: scripts/bench/run.sh [RUNS] [mesh|nat|compare|relay|timeline|crossing|large [N]|scale [N ...]|failover [lab|default]|all]
 #   compare: wgmesh beside Nebula (installs Debian's nebula if missing)
 #   relay:   throughput through a relay, wgmesh beside Nebula (installs iperf3, nebula)
 #   timeline: where the time to a full mesh goes, per agent (profiling aid; RUNS ignored)
+#   crossing: two wireguard-go ends that add each other and send at once: RUNS tries (default 16)
+#            without and with the agent's first-contact re-creation (the 5 s tail's cause)
 #   scale:   per-node cost against N on the real core with a fake clock (no lab; RUNS ignored)
 #   large:   N (default 50) wgmesh nodes (installs Debian's fping if missing)
 #   failover: gateway failover gap, RUNS switches per timer setting (RUNS default 10 here;
@@ -38,9 +40,10 @@ case $which in
   compare) need nebula fping; run compare ;;
   relay) need nebula iperf3; run relay ;;
   timeline) need fping; run timeline ;;
+  crossing) runs=${runs:-16}; run crossing ;;
   large) need fping; run large "${3:-50}" ;;
   failover) runs=${runs:-10}; run failover "${3:-all}" ;;
   scale) shift 2; node --conditions=wgmesh-src --import tsx scripts/bench/scale.ts "$@" ;;
   all) run mesh; echo; run nat ;;
-  *) echo "usage: $0 [RUNS] [mesh|nat|compare|relay|timeline|large [N]|scale [N ...]|failover [lab|default]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [RUNS] [mesh|nat|compare|relay|timeline|crossing|large [N]|scale [N ...]|failover [lab|default]|all]" >&2; exit 2 ;;
 esac
