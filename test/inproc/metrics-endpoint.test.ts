@@ -101,9 +101,11 @@ test('a scrape over HTTP passes promtool check metrics and has the documented fa
 test('rx/tx totals only go up when the peer entry is re-created (its counters restart at 0)', async () => {
   const { runner, iface } = agents[0]!
   const pk = agents[1]!.agent.record.wgPublicKey
-  const peer = (): { transferRx: number, transferTx: number } => runner.interfaces.get(iface)!.peers.get(pk)! as unknown as { transferRx: number, transferTx: number }
+  const peer = (): { transferRx: number, transferTx: number, latestHandshake: number } => runner.interfaces.get(iface)!.peers.get(pk)! as unknown as { transferRx: number, transferTx: number, latestHandshake: number }
   const l = `peer="m1",node_id="${agents[1]!.agent.nodeId}"`
   const scrape = async (): Promise<Map<string, number>> => { await new Promise(resolve => setTimeout(resolve, 1100)); return samples(await (await fetch(url)).text()) }
+  // traffic comes only after a handshake (a peer with none is re-created now and then: first contact)
+  peer().latestHandshake = Math.floor(Date.now() / 1000)
   peer().transferRx = 5000; peer().transferTx = 7000
   const s1 = await scrape()
   assert.equal(s1.get(`wgmesh_peer_rx_bytes_total{${l}}`), 5000)

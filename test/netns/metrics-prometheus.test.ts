@@ -80,6 +80,11 @@ async function wgCounters (host: string, peerKey: string): Promise<[number, numb
 test('scrapes over HTTP pass promtool; counters only go up across traffic and a re-created peer entry', async () => {
   const p2 = infos.get('pub2')!
   const l2 = `peer="pub2",node_id="${p2.nodeId}"`
+  // 'alive' is the record; the tunnel's first handshake may come a moment later
+  await mesh.waitFor('pub1 has a handshake with pub2', async () => {
+    const p = (await mesh.tryInfo('pub1'))?.peers.find(x => x.name === 'pub2')
+    return p?.path === 'direct' && (p.latestHandshake ?? 0) > 0
+  }, 20_000, 250)
   const s0text = await scrape('pub1')
   promtool(s0text)
   const s0 = samples(s0text)

@@ -31,7 +31,8 @@ export const RELAY_RETRY_MS = 5 * 60_000
  *
  * Bytes received do not count as contact: wireguard-go counts handshake messages in rx_bytes,
  * and an end that answered a crossed initiation has received one. Data can only come after a
- * handshake, which the dump shows.
+ * handshake, which the dump shows. But rx that grows (a handshake message just came) puts the
+ * next re-creation off by a step: the handshake may be completing.
  */
 export const FIRST_CONTACT_LOWER = { afterMs: 500, everyMs: 1000 }
 export const FIRST_CONTACT_HIGHER = { afterMs: 1000, everyMs: 1500 }
@@ -54,8 +55,8 @@ export class PathManager {
   private readonly failedRelays = new Map<string, Map<string, number>>()
   /** Per peer: the relay its relayed phase uses. */
   private readonly relayOf = new Map<string, string>()
-  /** Per peer in WireGuard: the first-contact re-creations asked for, and when the last one was (or when it appeared there). */
-  private readonly contact = new Map<string, { kicks: number, last: number }>()
+  /** Per peer in WireGuard: the first-contact re-creations asked for, when the last one was (or when it appeared there, or a handshake message last came), and its rx bytes then. */
+  private readonly contact = new Map<string, { kicks: number, last: number, rx: number }>()
   /** Path changes of the last step (for the session log). */
   changes: Array<{ nodeId: string, name: string, path: PathKind, via?: string }> = []
   /** Family fallbacks of the last step: the peer moved off `from` (its family's path died). */
@@ -172,12 +173,17 @@ export class PathManager {
   /**
    * The first-contact re-creations asked for the peer so far (see {@link FIRST_CONTACT_LOWER}):
    * one more when it is in WireGuard with a direct endpoint, has never completed a handshake,
-   * and its last try is old enough by this end's schedule.
+   * and its last try is old enough by this end's schedule. A handshake message that just came
+   * (its rx grew) puts the next try off by a step: we may have just answered an initiation,
+   * and re-creating the entry before the initiator's first packet confirms it would throw away
+   * the session the initiator then uses (it would send into the void until its rekey, 15 s).
    */
-  private firstContact (peerId: string, wg: { latestHandshake: number } | undefined, route: PeerRoute, now: number, schedule: { afterMs: number, everyMs: number }): number {
+  private firstContact (peerId: string, wg: { latestHandshake: number, transferRx: number } | undefined, route: PeerRoute, now: number, schedule: { afterMs: number, everyMs: number }): number {
     if (wg === undefined) return 0 // not in WireGuard yet
     let c = this.contact.get(peerId)
-    if (c === undefined) this.contact.set(peerId, c = { kicks: 0, last: now })
+    if (c === undefined) this.contact.set(peerId, c = { kicks: 0, last: now, rx: wg.transferRx })
+    if (wg.transferRx > c.rx) c.last = now
+    c.rx = wg.transferRx // a re-created entry starts again at 0
     if (wg.latestHandshake === 0 && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
       now - c.last >= (c.kicks === 0 ? schedule.afterMs : schedule.everyMs)) {
       c.kicks++

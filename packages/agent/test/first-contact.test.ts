@@ -87,6 +87,19 @@ test('the first-contact machinery: a peer not yet in WireGuard is not kicked, no
   assert.deepEqual(lower(added + FIRST_CONTACT_LOWER.afterMs + FIRST_CONTACT_LOWER.everyMs - 1, 0), { changed: false, kick: 1 })
 })
 
+test('a handshake message that just came puts the next re-creation off by a step (the handshake may be completing)', () => {
+  const { lower } = pair()
+  const { afterMs, everyMs } = FIRST_CONTACT_LOWER
+  const kicks = (now: number, rx: number): number => lower(now, 0, rx).kick ?? 0
+  assert.equal(kicks(T0, 0), 0, 'appeared in WireGuard')
+  // an initiation comes in (148 bytes) just before the first try was due: we answered it
+  assert.equal(kicks(T0 + afterMs, 148), 0, 'an answer of ours may be completing a handshake')
+  assert.equal(kicks(T0 + 2 * afterMs - 1, 148), 0)
+  assert.equal(kicks(T0 + 2 * afterMs, 148), 1, 'nothing more came: re-create')
+  // the re-created entry's counters start at 0: no growth, the schedule goes on
+  assert.equal(kicks(T0 + 2 * afterMs + everyMs, 0), 2)
+})
+
 test('a peer whose handshake completed in time is never re-created', () => {
   const { lower, higher } = pair()
   for (const step of [lower, higher]) {
