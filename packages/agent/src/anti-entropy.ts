@@ -14,6 +14,8 @@ import { SyncProtocolError, type DigestSyncHandler, type DigestSyncResult } from
  * second; 8 agents on 2 cores reached a full mesh ~10 % sooner at 1 s, `run.sh 1 timeline`).
  */
 export const SYNC_MIN_MS = 1000
+/** Records of one exchange taken per event-loop turn (see {@link AntiEntropy.result}). */
+export const TAKE_PER_TURN = 256
 export const SYNC_MAX_MS = 30_000
 
 export interface AntiEntropyHost {
@@ -88,19 +90,33 @@ export class AntiEntropy {
     if (this.delay > SYNC_MIN_MS && this.timer !== undefined) { this.delay = SYNC_MIN_MS; this.schedule(SYNC_MIN_MS) }
   }
 
-  /** A finished exchange (either end): take the records, then the other's dead marks. */
+  /**
+   * A finished exchange (either end): take the records, then the other's dead marks. At most
+   * {@link TAKE_PER_TURN} records per event-loop turn: one exchange may carry thousands (a
+   * joiner's first sync in a large mesh, or a hostile member's flood), and taking them at once
+   * held the loop for seconds (probes unanswered, streams not opened, timers late).
+   */
   result (r: DigestSyncResult, from: string): void {
     this.lastRounds = r.rounds
-    const table = this.host.table()
-    for (const rec of r.received) {
+    void this.take(r, from)
+  }
+
+  private async take (r: DigestSyncResult, from: string): Promise<void> {
+    for (let i = 0; i < r.received.length; i++) {
+      if (i > 0 && i % TAKE_PER_TURN === 0) {
+        await new Promise(resolve => setImmediate(resolve))
+        if (this.stopped) return
+      }
+      const rec = r.received[i]!
       // the remote's own record, new to us (a joiner that just synced with us, its seed): spread
       // it on gossip at once, instead of waiting for its own publish to find a gossip mesh.
       // Only the sync partner does this, so a join costs one extra broadcast, not one per member.
-      if (this.host.take(rec) === 'accept' && table.all().some(m => m.sealed === rec && m.record.gossipAddrs.some(a => a.endsWith(`/p2p/${from}`)))) {
+      if (this.host.take(rec) === 'accept' && this.host.table().all().some(m => m.sealed === rec && m.record.gossipAddrs.some(a => a.endsWith(`/p2p/${from}`)))) {
         this.host.publish(rec)
       }
     }
     if (r.remoteDigest.length === 0) return
+    const table = this.host.table()
     for (const e of decodeDigest(r.remoteDigest) ?? []) {
       if (!e.dead) continue
       if (e.nodeId === this.host.selfId()) {
