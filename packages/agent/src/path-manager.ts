@@ -29,8 +29,10 @@ export const RELAY_RETRY_MS = 5 * 60_000
  * most, whatever the offset between the moments the two ends added each other. The first re-creation that
  * gets through makes the handshake, and the other end stops (it has one too).
  *
- * Bytes received do not count as contact: wireguard-go counts handshake messages in rx_bytes,
- * and an end that answered a crossed initiation has received one. Data can only come after a
+ * Between two public ends, bytes received do not count as contact: wireguard-go counts
+ * handshake messages in rx_bytes, and an end that answered a crossed initiation has received
+ * one. (Where either end is behind a NAT, only a peer that sent nothing is re-created: the
+ * entry may have roamed to the address the peer's packets came from, which re-creating forgets.) Data can only come after a
  * handshake, which the dump shows. But rx that grows (a handshake message just came) puts the
  * next re-creation off by a step: the handshake may be completing.
  */
@@ -147,7 +149,7 @@ export class PathManager {
         const ep = relayEndpoint(relay, r.nodeId, relayWg, true, families)
         if (ep !== undefined) route.endpoint = ep
       }
-      const kick = this.firstContact(r.nodeId, wg, route, now, self.wgPublicKey < r.wgPublicKey ? FIRST_CONTACT_LOWER : FIRST_CONTACT_HIGHER)
+      const kick = this.firstContact(r.nodeId, wg, route, now, self.wgPublicKey < r.wgPublicKey ? FIRST_CONTACT_LOWER : FIRST_CONTACT_HIGHER, selfNat === 'public' && r.nat === 'public')
       if (kick > 0) route.kick = kick
       next.set(r.nodeId, route)
       // 'lan' is a private network behind our NAT; public hosts sharing a subnet are 'direct'
@@ -178,13 +180,16 @@ export class PathManager {
    * and re-creating the entry before the initiator's first packet confirms it would throw away
    * the session the initiator then uses (it would send into the void until its rekey, 15 s).
    */
-  private firstContact (peerId: string, wg: { latestHandshake: number, transferRx: number } | undefined, route: PeerRoute, now: number, schedule: { afterMs: number, everyMs: number }): number {
+  private firstContact (peerId: string, wg: { latestHandshake: number, transferRx: number } | undefined, route: PeerRoute, now: number, schedule: { afterMs: number, everyMs: number }, bothPublic: boolean): number {
     if (wg === undefined) return 0 // not in WireGuard yet
     let c = this.contact.get(peerId)
     if (c === undefined) this.contact.set(peerId, c = { kicks: 0, last: now, rx: wg.transferRx })
     if (wg.transferRx > c.rx) c.last = now
     c.rx = wg.transferRx // a re-created entry starts again at 0
-    if (wg.latestHandshake === 0 && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
+    // behind a NAT, what came in may be the only way to the peer (WireGuard roamed to its
+    // mapped address): a re-created entry would forget it, so there, only a peer that sent
+    // nothing is re-created
+    if (wg.latestHandshake === 0 && (wg.transferRx === 0 || bothPublic) && route.endpoint !== undefined && route.via === undefined && c.kicks < FIRST_CONTACT_KICKS &&
       now - c.last >= (c.kicks === 0 ? schedule.afterMs : schedule.everyMs)) {
       c.kicks++
       c.last = now

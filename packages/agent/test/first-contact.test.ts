@@ -151,3 +151,22 @@ test('the pair timeline logs each first-contact retry once, as it is asked for',
     ['pair timeline: first-contact retry', 'pt-peer', 2, 1700]
   ])
 })
+
+test('where an end is behind a NAT, a peer that sent something is not re-created (its entry may have roamed to the mapped address)', () => {
+  const [me, other] = [testNode('fc-nat-me'), testNode('fc-nat-peer')]
+  const table = new Membership({ selfId: me.signer.nodeId, settings, ula })
+  const self = recordOf(me, { nat: 'cone', endpoints: ['198.18.1.1:51820'] })
+  table.accept(self, sealRecord(me, self), T0, 'self')
+  const rec = recordOf(other, { nat: 'public', endpoints: ['198.18.1.2:51820'] })
+  table.accept(rec, sealRecord(other, rec), T0, 'gossip')
+  const pm = new PathManager(pathPolicy(25))
+  const kicks = (now: number, rx: number): number => {
+    const dump: Dump = { interface: { listenPort: 51820 }, peers: [{ publicKey: rec.wgPublicKey, endpoint: '198.18.1.2:51820', allowedIps: [], latestHandshake: 0, transferRx: rx, transferTx: 0 }] }
+    pm.step(now, table, self, 'cone', dump, [], new Map())
+    return pm.current.get(rec.nodeId)?.kick ?? 0
+  }
+  for (let t = 0; t <= 6000; t += 250) assert.equal(kicks(T0 + t, 148), 0, `rx 148 at +${t} ms`)
+  // the same entry re-created by WireGuard's side (counters back to 0): nothing came, so it is tried again
+  for (let t = 6250; t <= 9000; t += 250) kicks(T0 + t, 0)
+  assert.ok(kicks(T0 + 9250, 0) > 0, 'a peer that sent nothing is still re-created behind a NAT')
+})
