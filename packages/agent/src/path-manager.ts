@@ -32,8 +32,8 @@ export const RELAY_RETRY_MS = 5 * 60_000
  * Between two public ends, bytes received do not count as contact: wireguard-go counts
  * handshake messages in rx_bytes, and an end that answered a crossed initiation has received
  * one. (Where either end is behind a NAT, only a peer that sent nothing is re-created: the
- * entry may have roamed to the address the peer's packets came from, which re-creating forgets.) Data can only come after a
- * handshake, which the dump shows. But rx that grows (a handshake message just came) puts the
+ * entry may have roamed to the address the peer's packets came from, which re-creating
+ * forgets.) Data can only come after a handshake, which the dump shows. But rx that grows (a handshake message just came) puts the
  * next re-creation off by a step: the handshake may be completing.
  */
 export const FIRST_CONTACT_LOWER = { afterMs: 500, everyMs: 1000 }

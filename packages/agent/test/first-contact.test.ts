@@ -14,9 +14,9 @@ import { T0, recordOf, sealRecord, settings, testNode, ula } from '../../core/te
 type Step = (now: number, handshake: number | undefined, rx?: number) => { changed: boolean, kick: number | undefined }
 
 /** One end of the pair (a, b): its path manager, stepped with a dump of its entry for the other. */
-function end (me: ReturnType<typeof testNode>, other: ReturnType<typeof testNode>): { step: Step, lower: boolean } {
+function end (me: ReturnType<typeof testNode>, other: ReturnType<typeof testNode>, selfNat: 'public' | 'cone' = 'public'): { step: Step, lower: boolean } {
   const table = new Membership({ selfId: me.signer.nodeId, settings, ula })
-  const self = recordOf(me, { nat: 'public', endpoints: ['198.18.1.1:51820'] })
+  const self = recordOf(me, { nat: selfNat, endpoints: ['198.18.1.1:51820'] })
   table.accept(self, sealRecord(me, self), T0, 'self')
   const rec = recordOf(other, { nat: 'public', endpoints: ['198.18.1.2:51820'] })
   table.accept(rec, sealRecord(other, rec), T0, 'gossip')
@@ -28,7 +28,7 @@ function end (me: ReturnType<typeof testNode>, other: ReturnType<typeof testNode
         interface: { listenPort: 51820 },
         peers: handshake === undefined ? [] : [{ publicKey: rec.wgPublicKey, endpoint: '198.18.1.2:51820', allowedIps: [], latestHandshake: handshake, transferRx: rx, transferTx: 0 }]
       }
-      const changed = pm.step(now, table, self, 'public', dump, [], new Map())
+      const changed = pm.step(now, table, self, selfNat, dump, [], new Map())
       return { changed, kick: pm.current.get(rec.nodeId)?.kick }
     }
   }
@@ -153,18 +153,8 @@ test('the pair timeline logs each first-contact retry once, as it is asked for',
 })
 
 test('where an end is behind a NAT, a peer that sent something is not re-created (its entry may have roamed to the mapped address)', () => {
-  const [me, other] = [testNode('fc-nat-me'), testNode('fc-nat-peer')]
-  const table = new Membership({ selfId: me.signer.nodeId, settings, ula })
-  const self = recordOf(me, { nat: 'cone', endpoints: ['198.18.1.1:51820'] })
-  table.accept(self, sealRecord(me, self), T0, 'self')
-  const rec = recordOf(other, { nat: 'public', endpoints: ['198.18.1.2:51820'] })
-  table.accept(rec, sealRecord(other, rec), T0, 'gossip')
-  const pm = new PathManager(pathPolicy(25))
-  const kicks = (now: number, rx: number): number => {
-    const dump: Dump = { interface: { listenPort: 51820 }, peers: [{ publicKey: rec.wgPublicKey, endpoint: '198.18.1.2:51820', allowedIps: [], latestHandshake: 0, transferRx: rx, transferTx: 0 }] }
-    pm.step(now, table, self, 'cone', dump, [], new Map())
-    return pm.current.get(rec.nodeId)?.kick ?? 0
-  }
+  const { step } = end(testNode('fc-nat-me'), testNode('fc-nat-peer'), 'cone')
+  const kicks = (now: number, rx: number): number => step(now, 0, rx).kick ?? 0
   for (let t = 0; t <= 6000; t += 250) assert.equal(kicks(T0 + t, 148), 0, `rx 148 at +${t} ms`)
   // the same entry re-created by WireGuard's side (counters back to 0): nothing came, so it is tried again
   for (let t = 6250; t <= 9000; t += 250) kicks(T0 + t, 0)
