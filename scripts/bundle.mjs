@@ -27,11 +27,11 @@ const inlineOwnPackageJson = {
   }
 }
 
-// No WebAssembly: three dependencies compile a WASM module at import (noise's ChaCha20-Poly1305
-// and SHA-256 from @chainsafe/as-*, pnet's XSalsa20 from xsalsa20). The first one brings up
-// V8's whole WASM engine: ~6 MiB of RSS per agent for a few KB/s of gossip. Noise gets
-// node:crypto (OpenSSL) for every size — its own `nodeCrypto`, which it already uses above
-// 1200 bytes — and xsalsa20 its own pure-JS fallback (what it uses where WASM is missing).
+// No WebAssembly: noise's ChaCha20-Poly1305 and SHA-256 (@chainsafe/as-*) compile a WASM module at
+// import, and the first one brings up V8's whole WASM engine: ~6 MiB of RSS per agent for a few
+// KB/s of gossip. Noise gets node:crypto (OpenSSL) for every size — its own `nodeCrypto`, which
+// it already uses above 1200 bytes. (pnet's XSalsa20 was the third; the agent's own gate,
+// packages/agent/src/transport/mesh-gate.ts, uses OpenSSL's ChaCha20 instead.)
 // Checked: the patterns must match, else the build fails (a dependency changed).
 const noWasm = {
   name: 'no-wasm',
@@ -50,8 +50,6 @@ const noWasm = {
         .replace(/^export const asCrypto = \{\n[\s\S]*?\n\};\n/m, 'export const asCrypto = nodeCrypto;\n')
       return /as-chacha20poly1305|as-sha256|asImpl/.test(out) ? src : out
     }, '@chainsafe/libp2p-noise crypto/index.js')
-    patch(/[\\/]node_modules[\\/]xsalsa20[\\/]index\.js$/, (src) => src.replace(
-      "var xsalsa20 = typeof WebAssembly !== \"undefined\" && require('./xsalsa20')()", 'var xsalsa20 = false'), 'xsalsa20 index.js')
   }
 }
 

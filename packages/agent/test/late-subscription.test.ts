@@ -1,7 +1,7 @@
 // The gossip node's answer to a late gossipsub subscription (gossip-node.ts): a record taken
 // between the first exchange with a peer and that peer's subscription would never be sent to it
 // by gossipsub; one more exchange brings it. The peer here is a plain libp2p node with the
-// agent's stack (pnet, noise, yamux, gossipsub told of peers at connection as the agent's is), driven by the test, so that it
+// agent's stack (the mesh gate, noise, yamux, gossipsub told of peers at connection as the agent's is), driven by the test, so that it
 // subscribes exactly when the test says. Real sockets on 127.0.0.1.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,11 +10,10 @@ import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { preSharedKey } from '@libp2p/pnet'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createGossipNode, exchangeDigest, peerProtocols, swarmKeyFromMeshKey, SYNC_PROTOCOL } from '../src/transport/index.js'
+import { createGossipNode, exchangeDigest, meshGate, peerProtocols, SYNC_PROTOCOL } from '../src/transport/index.js'
 import type { DigestSyncHandler, GossipNode } from '../src/transport/index.js'
 
 const TOPIC = 'wgmesh/test/v1'
@@ -65,7 +64,7 @@ for (const changed of [true, false]) {
       privateKey: await generateKeyPair('Ed25519'),
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
-      connectionProtector: preSharedKey({ psk: swarmKeyFromMeshKey(meshKey) }),
+      connectionProtector: meshGate(meshKey),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionMonitor: { enabled: false },

@@ -7,8 +7,6 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import {
   createGossipNode,
-  swarmKeyFromMeshKey,
-  pnetPskFromMeshKey,
   DialError,
   MessageTooLargeError,
   MAX_MESSAGE_BYTES,
@@ -70,20 +68,6 @@ async function mkNode (meshKey: Uint8Array, table: string[] = [], extra: Partial
   live.push(node)
   return { node, ...t }
 }
-
-describe('swarm key', () => {
-  test('pnet swarm key file format, derived via HKDF, deterministic', () => {
-    const mk = new Uint8Array(32).fill(7)
-    const s = dec(swarmKeyFromMeshKey(mk))
-    assert.match(s, /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
-    assert.equal(s, dec(swarmKeyFromMeshKey(mk)))
-    const psk = pnetPskFromMeshKey(mk)
-    assert.equal(psk.byteLength, 32)
-    assert.notDeepEqual(Buffer.from(psk), Buffer.from(mk), 'PSK must differ from the mesh key')
-    assert.notEqual(s, dec(swarmKeyFromMeshKey(new Uint8Array(32).fill(8))))
-    assert.throws(() => swarmKeyFromMeshKey(new Uint8Array(31)), RangeError)
-  })
-})
 
 describe('sync framing', () => {
   test('round trip, split at every byte boundary', () => {

@@ -1,4 +1,4 @@
-// A thin libp2p 3 node for the agent: TCP + pnet(PSK from the mesh key) + noise + yamux,
+// A thin libp2p 3 node for the agent: TCP + the mesh gate (mesh-gate.ts) + noise + yamux,
 // gossipsub (told of peers by peer-protocols.ts, no identify) on a records topic and a
 // liveness-notice topic, and the `/wgmesh/sync/2.0.0` digest exchange. The agent's logic stays outside: it supplies callbacks.
 import { createLibp2p } from 'libp2p'
@@ -6,7 +6,6 @@ import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { preSharedKey } from '@libp2p/pnet'
 import { fastNoiseCrypto } from './noise-crypto.js'
 import { gossipsub, StrictNoSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
@@ -15,7 +14,7 @@ import { deadline, ed25519RawPublicKey } from '@wgmesh/core'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { swarmKeyFromMeshKey } from './swarm-key.js'
+import { meshGate } from './mesh-gate.js'
 import { InboundGate } from './inbound-gate.js'
 import { peerProtocols, type PeerProtocols } from './peer-protocols.js'
 import { stopLibp2p } from './stop-node.js'
@@ -33,7 +32,7 @@ export interface TransportLogger {
 export interface GossipNodeInit {
   /** 32-byte Ed25519 seed; the libp2p PeerId is derived from it. */
   identitySeed: Uint8Array
-  /** 32-byte mesh key; the pnet swarm key is derived from it (HKDF, see swarm-key.ts). */
+  /** 32-byte mesh key; the connection gate's key is derived from it (HKDF, see gate-key.ts). */
   meshKey: Uint8Array
   /** Listen multiaddrs, e.g. ['/ip4/0.0.0.0/tcp/51821'] or ['/ip4/127.0.0.1/tcp/0']. */
   listen: string[]
@@ -66,13 +65,13 @@ export interface GossipNodeInit {
   /** libp2p connection manager cap; beyond it libp2p prunes the least valuable connections. @default 300 */
   maxConnections?: number
   /**
-   * Inbound connections not yet authenticated (pnet + noise), per source address (IPv6: per
+   * Inbound connections not yet authenticated (mesh gate + noise), per source address (IPv6: per
    * /64) and in all. Anyone can open them without the mesh key; the caps keep one outsider
    * from taking every slot. @default 8 per address, 128 in all
    */
   maxPendingInboundPerAddress?: number
   maxPendingInbound?: number
-  /** Time for an inbound connection to be upgraded (pnet, noise, muxer), ms. @default 3000 */
+  /** Time for an inbound connection to be upgraded (mesh gate, noise, muxer), ms. @default 3000 */
   inboundUpgradeTimeoutMs?: number
   logger?: TransportLogger
 }
@@ -109,7 +108,7 @@ export const MAX_PENDING_INBOUND_PER_ADDRESS = 8
 export const MAX_PENDING_INBOUND = 128
 /** How long the listen addresses (a wildcard listener expanded to the host's addresses) are reused, ms. */
 export const LISTEN_ADDRS_TTL_MS = 2000
-/** Time for an inbound connection to complete pnet, noise and the muxer, ms. */
+/** Time for an inbound connection to complete the mesh gate, noise and the muxer, ms. */
 export const INBOUND_UPGRADE_TIMEOUT_MS = 3000
 
 /** Max gossip message payload; larger messages are refused on publish and rejected on receipt. */
@@ -182,10 +181,10 @@ export async function createGossipNode (init: GossipNodeInit): Promise<GossipNod
     start: false,
     addresses: { listen: init.listen },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk: swarmKeyFromMeshKey(init.meshKey) }),
+    connectionProtector: meshGate(init.meshKey),
     connectionEncrypters: [noise({ crypto: fastNoiseCrypto() })],
     streamMuxers: [yamux()],
-    // before pnet: at most 8 pending inbound connections per source address (see inbound-gate.ts)
+    // before the gate: at most 8 pending inbound connections per source address (see inbound-gate.ts)
     connectionGater: {
       denyInboundConnection: (maConn) => gate.denyInboundConnection(maConn),
       denyInboundEncryptedConnection: (peer, maConn) => gate.denyInboundEncryptedConnection(peer, maConn)

@@ -1,14 +1,14 @@
 /**
  * Pre-authentication limits for inbound libp2p connections, as a libp2p connection gater.
  *
- * libp2p counts inbound connections that are not yet upgraded (pnet, noise, muxer) against one
- * global cap (`maxIncomingPendingConnections`), before anything proves the dialer holds the
- * mesh key. Idle TCP connections from one outsider could fill it and lock every joiner out.
- * This gate caps the pending connections per source address (an IPv4 address, or an IPv6 /64),
- * counted from `denyInboundConnection` (the first hook, before pnet) until noise has
- * authenticated the peer (`denyInboundEncryptedConnection`, after pnet: the dialer holds the
- * mesh key) or the connection closes. So one address holds at most `maxPendingPerAddress` of
- * the global slots, for at most the upgrade timeout each.
+ * libp2p counts inbound connections that are not yet upgraded (mesh gate, noise, muxer)
+ * against one global cap (`maxIncomingPendingConnections`), before anything proves the dialer
+ * holds the mesh key. Idle TCP connections from one outsider could fill it and lock every
+ * joiner out. This gate caps the pending connections per source address (an IPv4 address, or
+ * an IPv6 /64), counted from `denyInboundConnection` (the first hook, before the mesh gate)
+ * until noise has authenticated the peer (`denyInboundEncryptedConnection`, after the mesh
+ * gate: the dialer holds the mesh key) or the connection closes. So one address holds at most
+ * `maxPendingPerAddress` of the global slots, for at most the upgrade timeout each.
  */
 import { formatIPv4, parseIPv6 } from '@wgmesh/core'
 
@@ -51,7 +51,7 @@ export class InboundGate {
     this.init = init
   }
 
-  /** libp2p ConnectionGater hook: before pnet. */
+  /** libp2p ConnectionGater hook: before the mesh gate. */
   denyInboundConnection (maConn: ConnLike): boolean {
     const key = addressKey(maConn.remoteAddr)
     if (key === undefined) return false
@@ -68,7 +68,7 @@ export class InboundGate {
     return false
   }
 
-  /** libp2p ConnectionGater hook: after pnet and noise (the peer holds the mesh key). */
+  /** libp2p ConnectionGater hook: after the mesh gate and noise (the peer holds the mesh key). */
   denyInboundEncryptedConnection (_peer: unknown, maConn: ConnLike): boolean {
     this.release(maConn)
     return false

@@ -1,4 +1,6 @@
-export { swarmKeyFromMeshKey, pnetPskFromMeshKey, SWARM_KEY_INFO } from './swarm-key.js'
+export { gateKeyFromMeshKey, gateStreamKeys, GATE_KEY_INFO, GATE_NONCE_LENGTH } from './gate-key.js'
+export type { GateStreamKeys } from './gate-key.js'
+export { meshGate, GateRefusedError, GATE_HANDSHAKE_TIMEOUT_MS } from './mesh-gate.js'
 export {
   createGossipNode,
   DialError,
