@@ -1,6 +1,6 @@
 /**
  * CPU per gossip connection (a profiling aid, not a benchmark of record): K+1 gossip nodes in
- * one process on 127.0.0.1 (the agent's transport: TCP, pnet, noise, yamux,
+ * one process on 127.0.0.1 (the agent's transport: TCP, the mesh gate, noise, yamux,
  * gossipsub, the digest sync on connect); node 0 dials the K others one after the other and
  * each connection is counted done once both ends see the other subscribed and the sync ran.
  * Prints the process's CPU (user+sys, both ends of every connection) per connection, and its
