@@ -2,7 +2,8 @@
  * This node's own record and when it goes out: a new seq only when it says something new
  * (or on the slow refresh, or to refute an accusation), publications at least
  * PUBLISH_MIN_GAP_MS apart (a burst of changes is one record), published again when it first
- * went to nobody, and an unchanged refresh every max(refreshMs, 1 min × members) — so what a
+ * went to nobody (sealed afresh: gossipsub drops a message it has seen, and would have dropped
+ * the same bytes for its seen-cache's 2 minutes), and an unchanged refresh every max(refreshMs, 1 min × members) — so what a
  * node receives from all refreshes stays bounded instead of growing with the mesh.
  */
 import { randomBytes } from 'node:crypto'
@@ -25,7 +26,7 @@ export interface OwnRecordHost {
   build: (seq: number, now: number, leaving: boolean) => NodeRecord
   /** Take the sealed record into the table (as 'self'). */
   accept: (r: NodeRecord, sealed: Uint8Array, now: number) => void
-  gossip: () => GossipNode | undefined
+  gossip: () => Pick<GossipNode, 'publish' | 'connectedPeers'> | undefined
   members: () => number
   refreshMs: number
   /** An accusation was refuted (local health: we may be the slow one). */
@@ -37,9 +38,12 @@ export class OwnRecord {
   seq: number
   private current?: NodeRecord
   private sealed?: Uint8Array
+  /** The bytes last handed to gossip (the same bytes again would be a duplicate to gossipsub). */
+  private published?: Uint8Array
   private lastPublish = 0
   private lastRefute = -Infinity
   private unsent = false
+  private inFlight = false
   private publishTimer?: NodeJS.Timeout
   private refreshTimer?: NodeJS.Timeout
   private stopped = false
@@ -77,10 +81,16 @@ export class OwnRecord {
     this.schedulePublish()
   }
 
-  /** Every heartbeat: a changed record goes out; one that went to nobody goes out again. */
+  /**
+   * Every heartbeat: a changed record goes out; one that went to nobody goes out again once this
+   * node has a gossip connection, as a new message (same record and seq, a new seal).
+   */
   heartbeat (): void {
     this.update(false)
-    if (this.unsent) void this.publish()
+    if (!this.unsent || this.inFlight || this.publishTimer !== undefined || this.current === undefined) return
+    if ((this.host.gossip()?.connectedPeers().length ?? 0) === 0) return
+    this.sealed = seal(this.host.meshKey, this.host.signer, encodeRecord(this.current), new Uint8Array(randomBytes(24)))
+    void this.publish()
   }
 
   /** Someone holds us suspect or dead: a newer record (higher seq) refutes it everywhere. */
@@ -101,14 +111,18 @@ export class OwnRecord {
 
   async publish (): Promise<void> {
     const gossip = this.host.gossip()
-    if (this.sealed === undefined || gossip === undefined || this.stopped) return
+    if (this.sealed === undefined || gossip === undefined || this.stopped || this.sealed === this.published) return
+    this.published = this.sealed
     this.lastPublish = this.host.now()
+    this.inFlight = true
     try {
       // nobody subscribed yet (still connecting): publish again once somebody has
       this.unsent = (await gossip.publish(this.sealed)) === 0
     } catch (err) {
       this.unsent = true
       this.host.log.debug('publish failed', { error: (err as Error).message })
+    } finally {
+      this.inFlight = false
     }
   }
 
