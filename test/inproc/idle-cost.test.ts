@@ -23,8 +23,13 @@ after(async () => {
   cleanupDirs()
 })
 
+// every agent's log events (debug included), to say what happened in the window
+const events: Array<{ t: number, msg: string }> = []
+const record = (msg: string): void => { events.push({ t: Date.now(), msg }) }
+const logger = { debug: record, info: record, warn: record, error: record }
+
 test(`idle: ${N} agents write at most ${BOUND} bytes/s per node at the transport (TCP + UDP)`, async () => {
-  const timers = { heartbeatMs: 1000, deadAfterMs: 3000 }
+  const timers = { heartbeatMs: 1000, deadAfterMs: 3000, logger }
   const first = await startAgent({ label: 'i0', createMesh: true, ...timers })
   agents.push(first)
   const meshKey = first.agent.store.meshKey()!
@@ -36,6 +41,20 @@ test(`idle: ${N} agents write at most ${BOUND} bytes/s per node at the transport
   // settle: join-time syncs back off, gossipsub's mesh forms
   await new Promise(resolve => setTimeout(resolve, 15_000))
 
+  // what the agents counted (records, notices, syncs, connections…) over the window: on a
+  // failure, says what the bytes were for
+  const counters = async (): Promise<Map<string, number>> => {
+    const m = new Map<string, number>()
+    for (const a of agents) {
+      for (const line of (await a.agent.metrics.registry.metrics()).split('\n')) {
+        const c = /^(wgmesh_[a-z_]*_total(?:\{[^}]*\})?) (\d+(?:\.\d+)?)$/.exec(line)
+        if (c !== null) m.set(c[1]!, (m.get(c[1]!) ?? 0) + Number(c[2]))
+      }
+    }
+    return m
+  }
+  const before = await counters()
+  const t0 = Date.now()
   let tcp = 0
   let udp = 0
   const write = Socket.prototype.write
@@ -56,6 +75,12 @@ test(`idle: ${N} agents write at most ${BOUND} bytes/s per node at the transport
   }
   const perNode = (tcp + udp) / N / (WINDOW_MS / 1000)
   console.log(`# idle over ${WINDOW_MS / 1000} s: TCP ${tcp} B, UDP ${udp} B in all → ${perNode.toFixed(0)} B/s per node (bound ${BOUND})`)
+  const afterCounts = await counters()
+  const moved = [...afterCounts].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, d]) => d !== 0)
+  console.log(`# counters that moved in the window (sum over the ${N} agents): ${moved.map(([k, d]) => `${k} +${d}`).join(', ') || 'none'}`)
+  const logged = new Map<string, number>()
+  for (const e of events) if (e.t >= t0 && e.t <= t0 + WINDOW_MS) logged.set(e.msg, (logged.get(e.msg) ?? 0) + 1)
+  console.log(`# logged in the window: ${[...logged].map(([m, n]) => `${m} ×${n}`).join('; ') || 'nothing'}`)
   assert.ok(udp > 0, 'the failure detector probes (the count sees the probe socket)')
   assert.ok(perNode <= BOUND, `${perNode.toFixed(0)} B/s per node exceeds ${BOUND}`)
   const views = agents.map(a => viewOf(a.agent))

@@ -14,7 +14,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Lab } from '../lab/lab.js'
-import { WgmeshLab, type InfoJson } from './wgmesh-lab.js'
+import { WgmeshLab, logEvents, type InfoJson } from './wgmesh-lab.js'
 
 // nat1, nat2: cone; nat3, nat4: symmetric; nat5 + nat5-b: cone, one LAN (no hairpin needed).
 // nat5-b listens on another WireGuard port: two hosts behind one NAT on one port get mappings
@@ -170,6 +170,13 @@ test('matrix: every ordered pair pings, and the reported path is the real one', 
   }
   console.log(`# pairs: direct=${counts.direct} lan=${counts.lan} relay=${counts.relay}`)
   if (problems.length > 0) {
+    // each problem pair's path history at its source: when and why it changed
+    for (const pair of new Set(problems.map(p => /^(\S+)→(\S+?)[: ]/.exec(p)).filter(m => m !== null).map(m => `${m[1]}→${m[2]}`))) {
+      const [src = '', dst = ''] = pair.split('→')
+      const events = logEvents(mesh.node(src).proc?.log() ?? '')
+        .filter(e => e.peer === dst && /path|pair timeline|relay|punch/.test(e.message))
+      console.log(`# ${pair} at ${src}:\n${events.map(e => `#   ${JSON.stringify(e)}`).join('\n')}`)
+    }
     // what each end holds for the other, to tell a wrong candidate from a lost handshake
     for (const h of HOSTS) {
       const i = await mesh.tryInfo(h)
