@@ -17,7 +17,7 @@
  * an address outside the mesh ranges…) is set aside as state.json.bad-<time> and the node
  * starts from an empty state with its keys.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import {
   closeSync, constants, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync
 } from 'node:fs'
@@ -117,10 +117,16 @@ function readIfExists (path: string, maxBytes: number, tighten = false): string 
   }
 }
 
+/**
+ * A new WireGuard private key, as `wg genkey` makes one: 32 random bytes, clamped (RFC 7748).
+ * Not through generateKeyPairSync + export: on Node 20 that can deadlock (see
+ * transport/noise-crypto.ts).
+ */
 export function generateWireGuardPrivateKey (): string {
-  const { privateKey } = generateKeyPairSync('x25519')
-  const der = privateKey.export({ format: 'der', type: 'pkcs8' })
-  return Buffer.from(der.subarray(der.length - 32)).toString('base64')
+  const k = randomBytes(32)
+  k[0] = k[0]! & 248
+  k[31] = (k[31]! & 127) | 64
+  return k.toString('base64')
 }
 
 export function parseMeshKey (text: string, source: string): Uint8Array {

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
-import { fastNoiseCrypto, KEPT_PRIVATE_KEYS } from '../src/transport/noise-crypto.js'
+import { fastNoiseCrypto, KEPT_PRIVATE_KEYS, x25519PrivateKey } from '../src/transport/noise-crypto.js'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
@@ -19,6 +20,25 @@ test('X25519: the same shared secrets as noise\'s own implementation, both ways'
     // a key pair made elsewhere (not kept): noise's own path, the same answer
     assert.equal(hex(fast.generateX25519SharedKey(b.privateKey, a.publicKey)), hex(ab))
   }
+})
+
+test('X25519 pairs made from random bytes: the public half is the one noise derives from the private half', () => {
+  const fast = fastNoiseCrypto()
+  const seen = new Set<string>()
+  for (let i = 0; i < 20; i++) {
+    const kp = fast.generateX25519KeyPair()
+    assert.equal(hex(kp.publicKey), hex(defaultCrypto.generateX25519KeyPairFromSeed(kp.privateKey).publicKey))
+    seen.add(hex(kp.privateKey))
+  }
+  assert.equal(seen.size, 20)
+})
+
+test('x25519PrivateKey: the JWK import is the PKCS#8 key (its fallback)', () => {
+  const d = new Uint8Array(randomBytes(32))
+  const viaJwk = x25519PrivateKey(d)
+  const viaDer = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), d]), format: 'der', type: 'pkcs8' })
+  assert.equal(createPublicKey(viaJwk).export({ format: 'jwk' }).x, createPublicKey(viaDer).export({ format: 'jwk' }).x)
+  assert.equal(viaJwk.export({ format: 'jwk' }).d, Buffer.from(d).toString('base64url'))
 })
 
 test('X25519 from a seed: the pair noise derives, and DH with it agrees', () => {

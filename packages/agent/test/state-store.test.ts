@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { meshSettings, ulaPrefix, cidrContainsText } from '@wgmesh/core'
-import { StateStore, parseMeshKey, writeFileAtomic } from '../src/state-store.js'
+import { StateStore, generateWireGuardPrivateKey, parseMeshKey, writeFileAtomic } from '../src/state-store.js'
+import { wgPublicKeyFromPrivate } from '@wgmesh/core'
 import { restoreAddressing } from '../src/persisted.js'
 import type { Logger } from '../src/logger.js'
 
@@ -179,4 +180,17 @@ test('known members with a bad shape are dropped, the rest kept', () => {
 test('mesh keys must be 32 bytes of base64', () => {
   assert.equal(parseMeshKey(Buffer.alloc(32, 1).toString('base64') + '\n', 'x').length, 32)
   assert.throws(() => parseMeshKey('short', 'WGMESH_MESH_KEY'), /WGMESH_MESH_KEY: a mesh key is 32 bytes/)
+})
+
+test('WireGuard private keys are 32 random bytes, clamped as wg genkey clamps them', () => {
+  const seen = new Set<string>()
+  for (let i = 0; i < 50; i++) {
+    const k = Buffer.from(generateWireGuardPrivateKey(), 'base64')
+    assert.equal(k.length, 32)
+    assert.equal(k.readUInt8(0) & 7, 0)
+    assert.equal(k.readUInt8(31) & 0xc0, 0x40)
+    assert.match(wgPublicKeyFromPrivate(k.toString('base64')), /^[A-Za-z0-9+/]{43}=$/)
+    seen.add(k.toString('hex'))
+  }
+  assert.equal(seen.size, 50)
 })

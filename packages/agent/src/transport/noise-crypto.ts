@@ -4,7 +4,12 @@
  * Diffie-Hellman: OpenSSL 3 decodes a PKCS#8 X25519 key in ~850 µs and an SPKI one in
  * ~170 µs on this project's machine, the DH itself takes ~60 µs. A handshake does 3 DH per side,
  * so ~3.5 ms of CPU per side went to decoding. Here:
- * - key pairs are generated as KeyObjects, and their raw halves read back through JWK (~70 µs);
+ * - key pairs are made as KeyObjects from 32 random bytes (X25519 clamps the scalar itself), the
+ *   public half read back through JWK (~40 µs). Not with generateKeyPairSync: on Node 20, exporting
+ *   a key while the GC finalizes the KeyGenJob that made it deadlocks the process (the export
+ *   holds the key's mutex and allocates, the job's destructor takes the same mutex). An agent
+ *   hung for good inside a noise handshake: test/inproc/attacks-members hung 3 times in ~25 runs,
+ *   main thread in futex wait under ~KeyGenJob < GC < ExportJWKEdKey (gdb);
  * - the private KeyObjects of the last few key pairs made here (this node's static key, each
  *   handshake's ephemeral, used twice) are kept, so a DH finds its private key without decoding;
  * - the remote public key is imported through JWK (~20 µs).
@@ -13,7 +18,7 @@
  * JavaScript runs unoptimized: see scripts/bundle.mjs). Hash and ChaCha20-Poly1305 are noise's
  * default (node:crypto).
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
 
@@ -24,22 +29,37 @@ type Bytes = Uint8Array | { subarray: () => Uint8Array }
 const raw = (b: Bytes): Uint8Array => b instanceof Uint8Array ? b : b.subarray()
 const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
 
+// PKCS#8 for an X25519 private key: this prefix, then the 32 bytes (RFC 8410)
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+
+/**
+ * A private KeyObject from raw bytes. Node 20 imports an OKP JWK's `d` and ignores `x` (the
+ * public half, not known yet); a Node that checks `x` refuses the import, and then the key goes
+ * through PKCS#8 (~850 µs, correct either way).
+ */
+export function x25519PrivateKey (d: Uint8Array): KeyObject {
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(d), x: b64u(d) }, format: 'jwk' })
+  } catch {
+    return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, d]), format: 'der', type: 'pkcs8' })
+  }
+}
+
 export function fastNoiseCrypto (base: ICryptoInterface = defaultCrypto): ICryptoInterface {
   const kept = new Map<string, KeyObject>()
   const keep = (priv: string, key: KeyObject): void => {
     if (kept.size >= KEPT_PRIVATE_KEYS) kept.delete(kept.keys().next().value!)
     kept.set(priv, key)
   }
-  const pair = (privateKey: KeyObject): { publicKey: Uint8Array, privateKey: Uint8Array } => {
-    const jwk = privateKey.export({ format: 'jwk' })
-    if (typeof jwk.d !== 'string' || typeof jwk.x !== 'string') throw new Error('x25519: a key without d or x')
-    keep(jwk.d, privateKey)
-    return { publicKey: new Uint8Array(Buffer.from(jwk.x, 'base64url')), privateKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')) }
-  }
   return {
     ...base,
     generateX25519KeyPair () {
-      return pair(generateKeyPairSync('x25519').privateKey)
+      const d = new Uint8Array(randomBytes(32))
+      const privateKey = x25519PrivateKey(d)
+      const x = createPublicKey(privateKey).export({ format: 'jwk' }).x
+      if (typeof x !== 'string') throw new Error('x25519: a public key without x')
+      keep(b64u(d), privateKey)
+      return { publicKey: new Uint8Array(Buffer.from(x, 'base64url')), privateKey: d }
     },
     generateX25519KeyPairFromSeed (seed) {
       const kp = base.generateX25519KeyPairFromSeed(seed)
