@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
-import { fastNoiseCrypto, KEPT_PRIVATE_KEYS, x25519PrivateKey } from '../src/transport/noise-crypto.js'
+import { fastNoiseCrypto, KEPT_PRIVATE_KEYS } from '../src/transport/noise-crypto.js'
+import { x25519PrivateKeyFromRaw } from '@wgmesh/core'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -33,9 +34,9 @@ test('X25519 pairs made from random bytes: the public half is the one noise deri
   assert.equal(seen.size, 20)
 })
 
-test('x25519PrivateKey: the JWK import is the PKCS#8 key (its fallback)', () => {
+test('x25519PrivateKeyFromRaw: the JWK import is the PKCS#8 key (its fallback)', () => {
   const d = new Uint8Array(randomBytes(32))
-  const viaJwk = x25519PrivateKey(d)
+  const viaJwk = x25519PrivateKeyFromRaw(d)
   const viaDer = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), d]), format: 'der', type: 'pkcs8' })
   assert.equal(createPublicKey(viaJwk).export({ format: 'jwk' }).x, createPublicKey(viaDer).export({ format: 'jwk' }).x)
   assert.equal(viaJwk.export({ format: 'jwk' }).d, Buffer.from(d).toString('base64url'))

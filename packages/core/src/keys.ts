@@ -60,10 +60,25 @@ export function wgPublicKeyFromPrivate (privateKeyB64: string): string {
   return pub
 }
 
+/**
+ * An X25519 private KeyObject from its 32 raw bytes. Through JWK (Node 20 imports an OKP JWK's
+ * `d` and ignores `x`, the public half not known yet); a Node that checks `x` refuses that, and
+ * then the key goes through PKCS#8 (~850 µs, correct either way).
+ */
+export function x25519PrivateKeyFromRaw (raw: Uint8Array): KeyObject {
+  if (raw.byteLength !== 32) throw new RangeError('an X25519 private key is 32 bytes')
+  const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url')
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: d }, format: 'jwk' })
+  } catch {
+    return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' })
+  }
+}
+
 function deriveWgPublicKey (privateKeyB64: string): string {
   const raw = decodeBase64Exact(privateKeyB64, 32)
   if (raw === undefined) throw new Error('WireGuard private key must be 32 bytes of base64')
-  const priv = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' })
+  const priv = x25519PrivateKeyFromRaw(raw)
   const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' })
   return Buffer.from(spki.subarray(spki.length - 32)).toString('base64')
 }

@@ -21,6 +21,7 @@
 import { createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
+import { x25519PrivateKeyFromRaw } from '@wgmesh/core'
 
 /** How many private keys made here are kept (FIFO): a static key plus in-flight handshakes' ephemerals. */
 export const KEPT_PRIVATE_KEYS = 64
@@ -28,22 +29,6 @@ export const KEPT_PRIVATE_KEYS = 64
 type Bytes = Uint8Array | { subarray: () => Uint8Array }
 const raw = (b: Bytes): Uint8Array => b instanceof Uint8Array ? b : b.subarray()
 const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
-
-// PKCS#8 for an X25519 private key: this prefix, then the 32 bytes (RFC 8410)
-const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex')
-
-/**
- * A private KeyObject from raw bytes. Node 20 imports an OKP JWK's `d` and ignores `x` (the
- * public half, not known yet); a Node that checks `x` refuses the import, and then the key goes
- * through PKCS#8 (~850 µs, correct either way).
- */
-export function x25519PrivateKey (d: Uint8Array): KeyObject {
-  try {
-    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(d), x: b64u(d) }, format: 'jwk' })
-  } catch {
-    return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, d]), format: 'der', type: 'pkcs8' })
-  }
-}
 
 export function fastNoiseCrypto (base: ICryptoInterface = defaultCrypto): ICryptoInterface {
   const kept = new Map<string, KeyObject>()
@@ -55,7 +40,7 @@ export function fastNoiseCrypto (base: ICryptoInterface = defaultCrypto): ICrypt
     ...base,
     generateX25519KeyPair () {
       const d = new Uint8Array(randomBytes(32))
-      const privateKey = x25519PrivateKey(d)
+      const privateKey = x25519PrivateKeyFromRaw(d)
       const x = createPublicKey(privateKey).export({ format: 'jwk' }).x
       if (typeof x !== 'string') throw new Error('x25519: a public key without x')
       keep(b64u(d), privateKey)
