@@ -2,9 +2,9 @@
  * This node's own record and when it goes out: a new seq only when it says something new
  * (or on the slow refresh, or to refute an accusation), publications at least
  * PUBLISH_MIN_GAP_MS apart (a burst of changes is one record), published again when it first
- * went to nobody (sealed afresh: gossipsub drops a message it has seen, and would have dropped
- * the same bytes for its seen-cache's 2 minutes), and an unchanged refresh every max(refreshMs, 1 min × members) — so what a
- * node receives from all refreshes stays bounded instead of growing with the mesh.
+ * went to nobody (sealed afresh: gossipsub drops bytes it has seen for its seen-cache's 2
+ * minutes), and an unchanged refresh every max(refreshMs, 1 min × members) — so what a node
+ * receives from all refreshes stays bounded instead of growing with the mesh.
  */
 import { randomBytes } from 'node:crypto'
 import { encodeRecord, seal, type NodeRecord, type RecordSigner } from '@wgmesh/core'
@@ -42,8 +42,8 @@ export class OwnRecord {
   private published?: Uint8Array
   private lastPublish = 0
   private lastRefute = -Infinity
+  /** The last publication reached nobody (false while one is on its way). */
   private unsent = false
-  private inFlight = false
   private publishTimer?: NodeJS.Timeout
   private refreshTimer?: NodeJS.Timeout
   private stopped = false
@@ -63,7 +63,7 @@ export class OwnRecord {
     const now = this.host.now()
     this.seq = nextSeq(this.seq, now)
     this.current = this.host.build(this.seq, now, leaving)
-    this.sealed = seal(this.host.meshKey, this.host.signer, encodeRecord(this.current), new Uint8Array(randomBytes(24)))
+    this.sealed = this.seal(this.current)
     this.host.accept(this.current, this.sealed, now)
     return this.sealed
   }
@@ -87,9 +87,9 @@ export class OwnRecord {
    */
   heartbeat (): void {
     this.update(false)
-    if (!this.unsent || this.inFlight || this.publishTimer !== undefined || this.current === undefined) return
+    if (!this.unsent || this.publishTimer !== undefined || this.current === undefined) return
     if ((this.host.gossip()?.connectedPeers().length ?? 0) === 0) return
-    this.sealed = seal(this.host.meshKey, this.host.signer, encodeRecord(this.current), new Uint8Array(randomBytes(24)))
+    this.sealed = this.seal(this.current)
     void this.publish()
   }
 
@@ -114,16 +114,18 @@ export class OwnRecord {
     if (this.sealed === undefined || gossip === undefined || this.stopped || this.sealed === this.published) return
     this.published = this.sealed
     this.lastPublish = this.host.now()
-    this.inFlight = true
+    this.unsent = false
     try {
       // nobody subscribed yet (still connecting): publish again once somebody has
       this.unsent = (await gossip.publish(this.sealed)) === 0
     } catch (err) {
       this.unsent = true
       this.host.log.debug('publish failed', { error: (err as Error).message })
-    } finally {
-      this.inFlight = false
     }
+  }
+
+  private seal (r: NodeRecord): Uint8Array {
+    return seal(this.host.meshKey, this.host.signer, encodeRecord(r), new Uint8Array(randomBytes(24)))
   }
 
   private schedulePublish (): void {
